@@ -1,0 +1,77 @@
+"""The ``i3d-edge`` command line: thin typer commands that parse, call the library, print.
+
+Each command lives in its own module and imports heavy libraries (torch, onnxruntime) inside
+the command body, so ``i3d-edge --help`` stays fast and torch-free.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+
+from ..errors import I3dEdgeError
+
+__all__ = ["app", "fail", "handle_errors", "main"]
+
+app = typer.Typer(
+    name="i3d-edge",
+    help="Export I3D dynamic-depth speech recognisers to ONNX and run them on CPU/ARM.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    ctx: typer.Context,
+    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True),
+) -> None:
+    """Export I3D dynamic-depth speech recognisers to ONNX and run them on CPU/ARM."""
+    if version:
+        from .. import __version__
+
+        typer.echo(__version__)
+        raise typer.Exit()
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit()
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print a one-line error to stderr and return the Exit to raise."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def handle_errors(func: F) -> F:
+    """Turn the errors a user can cause into one line on stderr and exit status 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except I3dEdgeError as exc:
+            raise fail(str(exc)) from None
+        except KeyboardInterrupt:
+            raise fail("interrupted", 130) from None
+        except MemoryError:
+            raise fail("out of memory") from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def main() -> None:
+    from . import analyze, bench, evaluate, export, init, train, transcribe  # noqa: F401  (registers commands)
+
+    try:
+        app()
+    except BrokenPipeError:  # e.g. piped into `head`
+        sys.stderr.close()

@@ -1,0 +1,41 @@
+"""The one exceptions module of i3d-edge.
+
+Every error a user can cause is an :class:`I3dEdgeError`; each class also subclasses the
+built-in exception a caller would naturally catch, so ``except ValueError`` keeps working.
+Messages are one line and name the offending file and the cause.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AudioError",
+    "BundleError",
+    "CheckpointError",
+    "ConfigError",
+    "ExportError",
+    "I3dEdgeError",
+]
+
+
+class I3dEdgeError(Exception):
+    """Base class of every i3d-edge error."""
+
+
+class ConfigError(I3dEdgeError, ValueError):
+    """An invalid model, feature or runtime setting."""
+
+
+class CheckpointError(I3dEdgeError, ValueError):
+    """A checkpoint that is missing, corrupt, unsafe or not an I3D checkpoint."""
+
+
+class BundleError(I3dEdgeError, ValueError):
+    """A bundle that is missing, tampered with, or does not match its manifest."""
+
+
+class AudioError(I3dEdgeError, ValueError):
+    """Audio that cannot be read or is unusable (empty, too short, NaN/Inf samples)."""
+
+
+class ExportError(I3dEdgeError, RuntimeError):
+    """An export that failed, including a failed parity verification."""

@@ -1,0 +1,237 @@
+"""The bundle contract shared by export (writer) and runtime (reader); numpy/stdlib only.
+
+A bundle is a directory::
+
+    manifest.json
+    fp32/frontend.onnx  fp32/gate.onnx  fp32/layer00.mha.onnx ... fp32/head.onnx  [fp32/monolithic.onnx]
+    int8/...            (optional, same names, dynamic int8 weights)
+
+Graph interfaces (ONNX input -> output names; B batch, T feature frames, T' encoder frames):
+
+=============  ====================================  =================================
+role           inputs                                outputs
+=============  ====================================  =================================
+frontend       features (B,T,F) f32, features_lens   x (B,T',D) f32, x_lens (B,) i64
+               (B,) i64
+gate (global)  x, x_lens                             gate_probs (B, 2N)
+gate (local)   x, x_lens          (one per layer)    gate_probs (B, 2)  [mha, ffn]
+mha            x, x_lens                             y = x + MHA(LN(x))
+ffn            x                                     y = x + FFN(LN(x))
+head           encoder_out (B,T',D)                  log_probs (B,T',V)
+monolithic     features, features_lens               log_probs, log_probs_lens
+=============  ====================================  =================================
+
+Manifest fields (``version`` 1)::
+
+    {"format": "i3d-edge-bundle", "version": 1,
+     "model_config": {...}, "feature_config": {...}, "tokens": [...],
+     "gates": {"predictor": "global|local|none", "threshold": 0.5, "modules": ["layer00.mha", ...]},
+     "default_variant": "fp32",
+     "variants": {"fp32": {"quantization": null, "graphs": {ROLE_KEY: RELPATH}}, "int8": {...}},
+     "files": {RELPATH: {"sha256": HEX, "bytes": N}},
+     "provenance": {...}, "verification": {...}}
+
+ROLE_KEY is ``frontend``, ``gate``, ``head``, ``monolithic``, a module name (``layer03.ffn``)
+or a local gate (``layer03.gate``). Every path is relative, inside the bundle, and hashed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from .config import FeatureConfig, ModelConfig
+from .errors import BundleError, I3dEdgeError
+from .tokens import TokenTable
+
+__all__ = [
+    "BUNDLE_FORMAT", "BUNDLE_VERSION", "GRAPH_IO", "MANIFEST_NAME", "Manifest", "Variant",
+    "load_manifest", "local_gate_key", "sha256_file",
+]
+
+BUNDLE_FORMAT = "i3d-edge-bundle"
+BUNDLE_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+
+# role -> (input names, output names): the ONNX interface every exported graph has.
+GRAPH_IO: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "frontend": (("features", "features_lens"), ("x", "x_lens")),
+    "gate": (("x", "x_lens"), ("gate_probs",)),
+    "mha": (("x", "x_lens"), ("y",)),
+    "ffn": (("x",), ("y",)),
+    "head": (("encoder_out",), ("log_probs",)),
+    "monolithic": (("features", "features_lens"), ("log_probs", "log_probs_lens")),
+}
+
+
+def local_gate_key(layer: int) -> str:
+    """Graph key of layer ``layer``'s local gate predictor."""
+    return f"layer{layer:02d}.gate"
+
+
+def role_of(key: str) -> str:
+    """Role (a GRAPH_IO key) of a graph key: ``layer03.ffn`` -> ``ffn``."""
+    return key.rsplit(".", 1)[-1] if key.startswith("layer") else key
+
+
+def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One precision of the graphs (fp32, int8)."""
+
+    name: str
+    quantization: dict[str, Any] | None  # None for fp32; e.g. {"method": "dynamic", "weight_type": "int8"}
+    graphs: dict[str, str]  # ROLE_KEY -> relative path
+
+    def has(self, key: str) -> bool:
+        return key in self.graphs
+
+
+@dataclass(frozen=True)
+class Manifest:
+    root: Path  # bundle directory (resolved)
+    model_config: ModelConfig
+    feature_config: FeatureConfig
+    tokens: TokenTable
+    predictor: str  # global | local | none
+    threshold: float  # default gate threshold
+    modules: tuple[str, ...]  # execution order
+    default_variant: str
+    variants: dict[str, Variant]
+    files: dict[str, dict[str, Any]]  # RELPATH -> {"sha256", "bytes"}
+    data: dict[str, Any]  # the raw manifest, for inspect
+
+    def resolve(self, rel: str) -> Path:
+        """Absolute path of a bundle file, refusing anything that escapes the bundle."""
+        return _confined(self.root, rel)
+
+    def verify(self, rel: str) -> Path:
+        """Check that ``rel`` exists and matches its SHA-256; return its path."""
+        path = self.resolve(rel)
+        entry = self.files.get(rel)
+        if entry is None:
+            raise BundleError(f"{self.root}: {rel} is not listed in {MANIFEST_NAME}")
+        if not path.is_file():
+            raise BundleError(f"{path}: missing bundle file")
+        if sha256_file(path) != entry["sha256"]:
+            raise BundleError(f"{path}: SHA-256 mismatch (file modified or corrupt)")
+        return path
+
+    def variant(self, name: str | None = None) -> Variant:
+        name = name or self.default_variant
+        if name not in self.variants:
+            raise BundleError(f"{self.root}: no {name!r} graphs in this bundle "
+                              f"(has: {', '.join(sorted(self.variants))})")
+        return self.variants[name]
+
+
+def _confined(root: Path, rel: str) -> Path:
+    pure = PurePosixPath(rel)
+    if not rel or "\\" in rel or pure.is_absolute() or ".." in pure.parts or Path(rel).is_absolute():
+        raise BundleError(f"{root}: manifest path {rel!r} escapes the bundle")
+    path = root / pure
+    # no symlinks anywhere between the root and the file
+    probe = root
+    for part in pure.parts:
+        probe = probe / part
+        if probe.is_symlink():
+            raise BundleError(f"{probe}: symlinks are not allowed in a bundle")
+    if not path.resolve().is_relative_to(root):
+        raise BundleError(f"{root}: manifest path {rel!r} escapes the bundle")
+    return path
+
+
+def _need(data: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    if key not in data:
+        raise BundleError(f"{where}: manifest has no {key!r}")
+    value = data[key]
+    if not isinstance(value, kind):
+        raise BundleError(f"{where}: manifest field {key!r} has the wrong type")
+    return value
+
+
+def parse_manifest(data: Any, root: Path) -> Manifest:
+    """Validate a manifest dict (no file access besides path checks)."""
+    where = str(root / MANIFEST_NAME)
+    if not isinstance(data, dict) or data.get("format") != BUNDLE_FORMAT:
+        raise BundleError(f"{where}: not an i3d-edge bundle manifest")
+    if data.get("version") != BUNDLE_VERSION:
+        raise BundleError(f"{where}: unsupported bundle version {data.get('version')!r} "
+                          f"(this build reads {BUNDLE_VERSION}); re-export or upgrade i3d-edge")
+    try:
+        model_config = ModelConfig.from_dict(_need(data, "model_config", dict, where))
+        feature_config = FeatureConfig.from_dict(_need(data, "feature_config", dict, where))
+        tokens = TokenTable.from_list(_need(data, "tokens", list, where))
+    except BundleError:
+        raise
+    except I3dEdgeError as exc:
+        raise BundleError(f"{where}: {exc}") from None
+    gates = _need(data, "gates", dict, where)
+    predictor = _need(gates, "predictor", str, where)
+    threshold = _need(gates, "threshold", (int, float), where)
+    modules = tuple(_need(gates, "modules", list, where))
+    if predictor != model_config.gates or modules != model_config.module_names:
+        raise BundleError(f"{where}: gate layout does not match the model config")
+    if not 0.0 <= float(threshold) < 1.0:
+        raise BundleError(f"{where}: threshold must be in [0, 1)")
+    files = _need(data, "files", dict, where)
+    for rel, entry in files.items():
+        _confined(root, rel)
+        if (not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str)
+                or len(entry["sha256"]) != 64):
+            raise BundleError(f"{where}: file entry {rel!r} has no valid sha256")
+    required = ["frontend", "head", *modules]
+    if predictor == "global":
+        required.append("gate")
+    elif predictor == "local":
+        required += [local_gate_key(i) for i in range(model_config.n_layers)]
+    variants: dict[str, Variant] = {}
+    for name, spec in _need(data, "variants", dict, where).items():
+        if not isinstance(spec, dict) or not isinstance(spec.get("graphs"), dict):
+            raise BundleError(f"{where}: variant {name!r} has no graphs")
+        graphs = spec["graphs"]
+        missing = [k for k in required if k not in graphs]
+        if missing:
+            raise BundleError(f"{where}: variant {name!r} lacks graph(s) {', '.join(missing[:4])}")
+        for key, rel in graphs.items():
+            if not isinstance(rel, str) or rel not in files:
+                raise BundleError(f"{where}: graph {name}/{key} points to an unlisted file {rel!r}")
+        variants[name] = Variant(name, spec.get("quantization"), dict(graphs))
+    if not variants:
+        raise BundleError(f"{where}: no graph variants")
+    default_variant = data.get("default_variant", "fp32")
+    if default_variant not in variants:
+        raise BundleError(f"{where}: default variant {default_variant!r} is missing")
+    return Manifest(root, model_config, feature_config, tokens, predictor, float(threshold),
+                    modules, default_variant, variants, files, data)
+
+
+def load_manifest(bundle: str | os.PathLike[str]) -> Manifest:
+    """Read and validate ``bundle/manifest.json``; any problem is a one-line BundleError."""
+    root = Path(bundle)
+    if not root.exists():
+        raise BundleError(f"{root}: no such bundle directory")
+    if not root.is_dir():
+        raise BundleError(f"{root}: not a directory (expected an i3d-edge bundle)")
+    root = root.resolve()
+    path = root / MANIFEST_NAME
+    if path.is_symlink():
+        raise BundleError(f"{path}: symlinks are not allowed in a bundle")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BundleError(f"{path}: missing (not an i3d-edge bundle)") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{path}: unreadable manifest ({exc})") from None
+    return parse_manifest(data, root)

@@ -1,0 +1,146 @@
+"""Checkpoint I/O: a plain dict of tensors, lists, strings and numbers, never pickled classes.
+
+Layout of ``ckpt.pt`` (loaded with ``torch.load(path, weights_only=True)``)::
+
+    {"format": "i3d-edge-checkpoint", "version": 1,
+     "model_config": {...ModelConfig...}, "feature_config": {...FeatureConfig...},
+     "tokens": ["<blank>", " ", ...], "state_dict": {name: tensor},
+     "train_state": {...optional: step, optimizer, metrics...}}
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..config import CONFIG_VERSION, FeatureConfig, ModelConfig
+from ..errors import CheckpointError, I3dEdgeError
+from ..tokens import TokenTable
+from .i3d import I3DModel
+
+__all__ = ["CHECKPOINT_FORMAT", "Checkpoint", "load_checkpoint", "random_checkpoint", "save_checkpoint"]
+
+CHECKPOINT_FORMAT = "i3d-edge-checkpoint"
+
+
+@dataclass
+class Checkpoint:
+    model_config: ModelConfig
+    feature_config: FeatureConfig
+    tokens: TokenTable
+    state_dict: dict[str, torch.Tensor]
+    train_state: dict[str, Any] = field(default_factory=dict)
+
+    def build_model(self) -> I3DModel:
+        """The model with these weights, in eval mode."""
+        model = I3DModel(self.model_config)
+        try:
+            model.load_state_dict(self.state_dict)
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise CheckpointError(f"weights do not match the model config: {first}") from None
+        return model.eval()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "version": CONFIG_VERSION,
+            "model_config": self.model_config.to_dict(),
+            "feature_config": self.feature_config.to_dict(),
+            "tokens": list(self.tokens.tokens),
+            "state_dict": self.state_dict,
+            "train_state": self.train_state,
+        }
+
+
+def save_checkpoint(path: str | os.PathLike[str], ckpt: Checkpoint) -> None:
+    """Write atomically: a temporary file in the same directory, then rename over ``path``."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot write checkpoint: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(ckpt.to_dict(), fh)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
+    """Load and validate a checkpoint; any problem is a one-line :class:`CheckpointError`."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such file")
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a directory, expected a checkpoint file")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
+        raise CheckpointError(f"{path}: refused: not a plain-data checkpoint ({reason[:200]})") from None
+    except (zipfile.BadZipFile, RuntimeError, EOFError, OSError, ValueError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise CheckpointError(f"{path}: corrupt or unreadable checkpoint ({reason[:200]})") from None
+    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: not an i3d-edge checkpoint")
+    if data.get("version") != CONFIG_VERSION:
+        raise CheckpointError(
+            f"{path}: unsupported checkpoint version {data.get('version')!r} (this build reads {CONFIG_VERSION})")
+    try:
+        state = data["state_dict"]
+        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+            raise CheckpointError("state_dict is not a mapping of tensors")
+        ckpt = Checkpoint(
+            model_config=ModelConfig.from_dict(data["model_config"]),
+            feature_config=FeatureConfig.from_dict(data["feature_config"]),
+            tokens=TokenTable.from_list(data["tokens"]),
+            state_dict=state,
+            train_state=data.get("train_state") or {},
+        )
+    except KeyError as exc:
+        raise CheckpointError(f"{path}: missing field {exc.args[0]!r}") from None
+    except I3dEdgeError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    if len(ckpt.tokens) != ckpt.model_config.vocab_size:
+        raise CheckpointError(
+            f"{path}: {len(ckpt.tokens)} tokens but vocab_size {ckpt.model_config.vocab_size}")
+    if ckpt.feature_config.n_mels != ckpt.model_config.n_mels:
+        raise CheckpointError(f"{path}: feature n_mels does not match the model's")
+    try:
+        ckpt.build_model()
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    return ckpt
+
+
+def random_checkpoint(cfg: ModelConfig, *, seed: int = 0, diverse_gates: bool = True,
+                      feature_config: FeatureConfig | None = None) -> Checkpoint:
+    """A randomly initialised checkpoint for tests and benchmarks.
+
+    With ``diverse_gates`` the gate predictors get random output layers, so that different
+    inputs choose different modules (a freshly initialised training model opens every gate).
+    """
+    torch.manual_seed(seed)
+    model = I3DModel(cfg)
+    if diverse_gates and cfg.gates != "none":
+        predictors = [model.gate] if cfg.gates == "global" else list(model.local_gates)
+        for pred in predictors:
+            last = pred.mlp[2]
+            torch.nn.init.normal_(last.weight, std=1.5 / cfg.gate_hidden ** 0.5)
+            torch.nn.init.normal_(last.bias, std=1.5)
+    tokens = TokenTable()
+    if cfg.vocab_size != len(tokens):
+        tokens = TokenTable(tokens.tokens[:1] + tuple(f"<{i}>" for i in range(1, cfg.vocab_size)))
+    return Checkpoint(cfg, feature_config or FeatureConfig(n_mels=cfg.n_mels), tokens,
+                      {k: v.detach().clone() for k, v in model.state_dict().items()})

@@ -1,0 +1,240 @@
+"""The I3D CTC encoder in PyTorch: a model file you can read in one sitting.
+
+features (B, T, n_mels) -> ConvFrontend (x4 subsampling, sinusoidal positions)
+-> N pre-LN layers, each ``x = x + g_mha * MHA(LN(x))`` then ``x = x + g_ffn * FFN(LN(x))``
+-> final LayerNorm + linear + log-softmax (CTC head).
+
+Gates are per utterance. A global predictor reads the frontend output once and predicts all
+2N gates; a local predictor per layer reads that layer's input. Training uses a Gumbel
+(logistic-noise) sigmoid with a straight-through estimator; eval runs a module when its gate
+probability exceeds the threshold. Every piece here is also an exported ONNX graph, so each
+block keeps a small, export-friendly forward (explicit attention, no fixed-size tables).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..config import ModelConfig
+
+__all__ = ["ConvFrontend", "CtcHead", "FFNModule", "GatePredictor", "I3DModel", "I3DOutput",
+           "MHAModule", "padding_mask", "select_gates"]
+
+
+def padding_mask(lens: Tensor, max_len: int | Tensor) -> Tensor:
+    """(B,) lengths -> (B, T) bool, True on valid frames."""
+    return torch.arange(max_len, device=lens.device)[None, :] < lens[:, None]
+
+
+def sinusoidal_positions(length: int | Tensor, dim: int) -> Tensor:
+    """(T, D) sinusoidal encoding computed on the fly: no table, no maximum length."""
+    pos = torch.arange(length, dtype=torch.float32)[:, None]  # (T, 1)
+    inv = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
+    angles = pos * inv[None, :]  # (T, D/2)
+    return torch.stack((angles.sin(), angles.cos()), dim=-1).reshape(-1, dim)  # interleaved
+
+
+class ConvFrontend(nn.Module):
+    """Two kernel-3 stride-2 convs (x4 in time), linear to d_model, scaled + positions."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        c = cfg.conv_channels
+        self.conv = nn.Sequential(nn.Conv2d(1, c, 3, 2), nn.ReLU(), nn.Conv2d(c, c, 3, 2), nn.ReLU())
+        freq = ((cfg.n_mels - 1) // 2 - 1) // 2
+        self.out = nn.Linear(c * freq, cfg.d_model)
+        self.scale = math.sqrt(cfg.d_model)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, features: Tensor, features_lens: Tensor) -> tuple[Tensor, Tensor]:
+        # features: (B, T, F), features_lens: (B,) int64
+        h = self.conv(features.unsqueeze(1))  # (B, C, T', F')
+        b, c, t, f = h.shape
+        h = self.out(h.transpose(1, 2).reshape(b, t, c * f))  # (B, T', D)
+        x = h * self.scale + sinusoidal_positions(t, h.shape[-1]).to(h.dtype)
+        x_lens = torch.div(torch.div(features_lens - 1, 2, rounding_mode="floor") - 1, 2,
+                           rounding_mode="floor")
+        return self.dropout(x), x_lens
+
+
+class MHAModule(nn.Module):
+    """Pre-LN multi-head self-attention branch: returns MHA(LN(x)) (residual added by caller)."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(cfg.d_model)
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
+        self.proj = nn.Linear(cfg.d_model, cfg.d_model)
+        self.n_heads = cfg.n_heads
+        self.attn_dropout = nn.Dropout(cfg.dropout)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: Tensor, valid: Tensor) -> Tensor:
+        # x: (B, T, D); valid: (B, T) bool
+        b, t, d = x.shape
+        h = self.n_heads
+        q, k, v = self.qkv(self.norm(x)).reshape(b, t, 3, h, d // h).permute(2, 0, 3, 1, 4)  # (B,H,T,dh)
+        scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(d // h))  # (B, H, T, T)
+        scores = scores.masked_fill(~valid[:, None, None, :], float("-inf"))
+        attn = self.attn_dropout(scores.softmax(dim=-1))
+        out = (attn @ v).transpose(1, 2).reshape(b, t, d)  # (B, T, D)
+        return self.dropout(self.proj(out))
+
+
+class FFNModule(nn.Module):
+    """Pre-LN feed-forward branch: returns FFN(LN(x))."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(cfg.d_model)
+        self.fc1 = nn.Linear(cfg.d_model, cfg.d_ff)
+        self.fc2 = nn.Linear(cfg.d_ff, cfg.d_model)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        # x: (B, T, D)
+        return self.dropout(self.fc2(self.dropout(F.relu(self.fc1(self.norm(x))))))
+
+
+class GatePredictor(nn.Module):
+    """Mean-pool over valid frames, then a small MLP: one logit per gate. (B,T,D) -> (B,G)."""
+
+    def __init__(self, cfg: ModelConfig, n_out: int) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(cfg.d_model, cfg.gate_hidden), nn.ReLU(),
+                                 nn.Linear(cfg.gate_hidden, n_out))
+        nn.init.zeros_(self.mlp[2].weight)
+        nn.init.constant_(self.mlp[2].bias, 3.0)  # start with every gate open (p ~ 0.95)
+
+    def forward(self, x: Tensor, valid: Tensor) -> Tensor:
+        w = valid.to(x.dtype)[:, :, None]  # (B, T, 1)
+        pooled = (torch.where(valid[:, :, None], x, 0.0)).sum(1) / w.sum(1).clamp(min=1.0)  # (B, D)
+        return self.mlp(pooled)  # logits (B, G)
+
+
+class CtcHead(nn.Module):
+    """Final LayerNorm + linear + log-softmax: (B, T, D) -> (B, T, V)."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(cfg.d_model)
+        self.linear = nn.Linear(cfg.d_model, cfg.vocab_size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.linear(self.norm(x)).log_softmax(dim=-1)
+
+
+def select_gates(probs: Tensor, threshold: float, max_modules: int | None = None) -> Tensor:
+    """Eval-time decisions for a whole (B, G) block of gates: p > threshold, then keep the
+    ``max_modules`` most probable. Ties break towards the earlier module (stable sort).
+    Mirrors :func:`i3d_edge.gating.select_gates` (numpy) used by the runtime."""
+    on = probs > threshold
+    if max_modules is not None and max_modules < probs.shape[1]:
+        order = torch.sort(-probs, dim=1, stable=True).indices[:, :max_modules]
+        keep = torch.zeros_like(on).scatter_(1, order, True)
+        on = on & keep
+    return on
+
+
+@dataclass
+class I3DOutput:
+    log_probs: Tensor  # (B, T', V) CTC log-probabilities
+    lens: Tensor  # (B,) valid encoder frames
+    gate_probs: Tensor  # (B, 2N) gate probabilities (ones for a vanilla model)
+    gates: Tensor  # (B, 2N) gates applied: 0/1 floats (straight-through in training)
+
+
+class I3DModel(nn.Module):
+    """I3D encoder with a CTC head; ``cfg.gates`` picks the global, local or no predictor."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.frontend = ConvFrontend(cfg)
+        self.mha = nn.ModuleList(MHAModule(cfg) for _ in range(cfg.n_layers))
+        self.ffn = nn.ModuleList(FFNModule(cfg) for _ in range(cfg.n_layers))
+        if cfg.gates == "global":
+            self.gate = GatePredictor(cfg, cfg.n_gates)
+        elif cfg.gates == "local":
+            self.local_gates = nn.ModuleList(GatePredictor(cfg, 2) for _ in range(cfg.n_layers))
+        self.head = CtcHead(cfg)
+        self.temperature = 1.0  # Gumbel-sigmoid temperature (training)
+
+    def forward(
+        self,
+        features: Tensor,  # (B, T, n_mels) normalised log-mel
+        features_lens: Tensor,  # (B,) int64
+        *,
+        threshold: float | None = None,  # eval: run a module when p > threshold
+        max_modules: int | None = None,  # eval: keep at most this many modules per utterance
+        full_depth: bool = False,  # run every module (also the training warm-up)
+    ) -> I3DOutput:
+        cfg = self.cfg
+        threshold = cfg.gate_threshold if threshold is None else threshold
+        x, lens = self.frontend(features, features_lens)  # (B, T', D), (B,)
+        valid = padding_mask(lens, x.shape[1])  # (B, T')
+        b = x.shape[0]
+        ones = x.new_ones(b, 2)
+        probs_all, gates_all = [], []
+        plan = None
+        if cfg.gates == "global":
+            logits = self.gate(x, valid)  # (B, 2N)
+            probs = logits.sigmoid()
+            plan = self._decide(logits, probs, threshold, max_modules, full_depth)
+            probs_all, gates_all = [probs], [plan]
+        executed = torch.zeros(b, dtype=torch.long, device=x.device)
+        for i in range(cfg.n_layers):
+            if plan is not None:
+                g = plan[:, 2 * i: 2 * i + 2]
+            elif cfg.gates == "local":
+                logits = self.local_gates[i](x, valid)  # (B, 2)
+                probs = logits.sigmoid()
+                g = self._decide(logits, probs, threshold, None, full_depth)
+                if max_modules is not None and not self.training and not full_depth:
+                    # greedy budget in execution order: stop once max_modules have run
+                    g0 = g[:, 0] * (executed < max_modules)
+                    g1 = g[:, 1] * ((executed + g0.long()) < max_modules)
+                    g = torch.stack((g0, g1), dim=1)
+                executed = executed + g.long().sum(1)
+                probs_all.append(probs)
+                gates_all.append(g)
+            else:
+                g = ones
+            x = self._gated(x, valid, g[:, 0], self.mha[i])
+            x = self._gated(x, valid, g[:, 1], lambda h, _valid, f=self.ffn[i]: f(h))
+        gate_probs = torch.cat(probs_all, dim=1) if probs_all else x.new_ones(b, cfg.n_gates)
+        gates = torch.cat(gates_all, dim=1) if gates_all else x.new_ones(b, cfg.n_gates)
+        return I3DOutput(self.head(x), lens, gate_probs, gates)
+
+    def _decide(self, logits: Tensor, probs: Tensor, threshold: float, max_modules: int | None,
+                full_depth: bool) -> Tensor:
+        """Gate values (B, G) as 0/1 floats: Gumbel-sigmoid + straight-through when training."""
+        if full_depth:
+            return torch.ones_like(probs)
+        if self.training:
+            u = torch.rand_like(logits).clamp(1e-6, 1 - 1e-6)
+            soft = ((logits + torch.log(u) - torch.log1p(-u)) / self.temperature).sigmoid()
+            hard = (soft > 0.5).to(soft.dtype)
+            return hard + soft - soft.detach()
+        return select_gates(probs, threshold, max_modules).to(probs.dtype)
+
+    def _gated(self, x: Tensor, valid: Tensor, g: Tensor, branch: Callable[[Tensor, Tensor], Tensor]) -> Tensor:
+        """x + g * branch(x); in eval a gate of 0 returns x itself (exact identity) and the
+        branch only runs on the rows whose gate is on."""
+        if self.training:
+            return x + g[:, None, None] * branch(x, valid)
+        on = g > 0.5
+        if bool(on.all()):
+            return x + branch(x, valid)
+        if not bool(on.any()):
+            return x
+        rows = on.nonzero().squeeze(1)
+        out = x.clone()
+        out[rows] = x[rows] + branch(x[rows], valid[rows])
+        return out
