@@ -51,7 +51,8 @@ class TokenTable:
     def encode(self, text: str) -> list[int]:
         """Token ids of normalised ``text``; characters outside the table are dropped."""
         index: dict[str, int] = self._index  # type: ignore[attr-defined]
-        return [index[c] for c in normalize_text(text) if c in index and c != BLANK]
+        kept = " ".join("".join(c for c in normalize_text(text) if c in index).split())
+        return [index[c] for c in kept]
 
     def decode(self, ids: Iterable[int]) -> str:
         """Concatenate token strings (ids must already be CTC-collapsed, blanks removed)."""

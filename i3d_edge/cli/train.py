@@ -1,1 +1,43 @@
-"""Placeholder: registered by its owner."""
+"""``i3d-edge train``: train or resume an I3D CTC model on CPU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from . import app, handle_errors
+
+
+@app.command("train")
+@handle_errors
+def train_command(
+    run_dir: Path = typer.Option(..., "-o", "--run-dir", help="Run directory (resumes from its last.pt)."),
+    train: list[Path] = typer.Option(..., "--train", help="Training corpus dir(s): transcripts.tsv + audio/."),
+    dev: list[Path] = typer.Option(..., "--dev", help="Dev corpus dir(s) for CER."),
+    layers: int = typer.Option(12, "--layers"),
+    d_model: int = typer.Option(192, "--d-model"),
+    heads: int = typer.Option(4, "--heads"),
+    d_ff: int = typer.Option(768, "--d-ff"),
+    gates: str = typer.Option("global", "--gates", help="global, local or none."),
+    gate_lambda: float = typer.Option(2.0, "--lambda", help="Weight of the gate regulariser."),
+    gate_target: float = typer.Option(0.5, "--gate-target", help="Target executed fraction (0: minimise)."),
+    gate_warmup: int = typer.Option(2000, "--gate-warmup-steps", help="Steps with every gate open."),
+    lr: float = typer.Option(1.5e-3, "--lr"),
+    max_steps: int = typer.Option(30000, "--max-steps"),
+    batch_frames: int = typer.Option(24000, "--batch-frames", help="Padded feature frames per batch."),
+    max_minutes: float = typer.Option(0, "--max-minutes", help="Stop (and save) after this many minutes (0: no limit)."),
+    threads: int = typer.Option(0, "--threads", help="Torch threads (0: default)."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Train an I3D model (CTC + lambda x gate regulariser); rerun the same command to resume."""
+    from ..config import ModelConfig
+    from ..models.train import TrainConfig
+    from ..models.train import train as run_training
+
+    model_config = ModelConfig(n_layers=layers, d_model=d_model, n_heads=heads, d_ff=d_ff, gates=gates)  # type: ignore[arg-type]
+    cfg = TrainConfig(lr=lr, max_steps=max_steps, batch_frames=batch_frames, gate_warmup_steps=gate_warmup,
+                      gate_lambda=gate_lambda, gate_target=gate_target or None, seed=seed)
+    best = run_training(run_dir, train, dev, model_config, cfg, max_minutes=max_minutes or None,
+                        threads=threads or None, log=lambda m: typer.echo(m, err=True))
+    typer.echo(str(best))

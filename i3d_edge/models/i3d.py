@@ -142,6 +142,18 @@ def select_gates(probs: Tensor, threshold: float, max_modules: int | None = None
     return on
 
 
+class _StraightThrough(torch.autograd.Function):
+    """Forward: the hard 0/1 decision (exactly 0 or 1); backward: the soft gate's gradient."""
+
+    @staticmethod
+    def forward(ctx, soft: Tensor) -> Tensor:  # type: ignore[override]
+        return (soft > 0.5).to(soft.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
+        return grad
+
+
 @dataclass
 class I3DOutput:
     log_probs: Tensor  # (B, T', V) CTC log-probabilities
@@ -220,8 +232,7 @@ class I3DModel(nn.Module):
         if self.training:
             u = torch.rand_like(logits).clamp(1e-6, 1 - 1e-6)
             soft = ((logits + torch.log(u) - torch.log1p(-u)) / self.temperature).sigmoid()
-            hard = (soft > 0.5).to(soft.dtype)
-            return hard + soft - soft.detach()
+            return _StraightThrough.apply(soft)
         return select_gates(probs, threshold, max_modules).to(probs.dtype)
 
     def _gated(self, x: Tensor, valid: Tensor, g: Tensor, branch: Callable[[Tensor, Tensor], Tensor]) -> Tensor:

@@ -1,0 +1,215 @@
+"""CPU-friendly, resumable I3D training: CTC + lambda * gate regulariser.
+
+Schedule: linear LR warm-up then cosine decay; all gates held open for ``gate_warmup_steps``
+(the I3D paper's advice on small data), then Gumbel-sigmoid gating with a straight-through
+estimator and the regulariser. ``run_dir/last.pt`` is written every ``save_every`` steps and
+at the end; a rerun with the same ``run_dir`` resumes from it. ``run_dir/best.pt`` keeps the
+checkpoint with the lowest dev CER. Progress goes to ``run_dir/train.log`` as JSON lines.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..config import FeatureConfig, ModelConfig
+from ..ctc import greedy_decode
+from ..errors import ConfigError
+from ..tokens import TokenTable
+from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from .data import FeatureSet
+from .i3d import I3DModel
+
+__all__ = ["TrainConfig", "evaluate", "gate_loss", "train"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings (the model's dimensions live in ModelConfig)."""
+
+    lr: float = 1.5e-3  # peak AdamW learning rate
+    weight_decay: float = 1e-2
+    warmup_steps: int = 800  # linear LR warm-up
+    max_steps: int = 30_000  # cosine decay horizon and hard stop
+    batch_frames: int = 24_000  # padded feature frames per batch (~240 s of audio)
+    gate_warmup_steps: int = 2_000  # all gates open until this step
+    gate_lambda: float = 2.0  # weight of the gate regulariser
+    gate_target: float | None = 0.5  # executed fraction the regulariser pulls towards (None: minimise)
+    temperature: float = 1.0  # Gumbel-sigmoid temperature
+    grad_clip: float = 5.0
+    eval_every: int = 250
+    save_every: int = 100
+    seed: int = 0
+    specaugment: bool = True
+    max_len: int = 2_000  # drop training utterances longer than this many frames (20 s)
+    extra: dict[str, Any] = field(default_factory=dict)  # free-form notes kept with the run
+
+    def __post_init__(self) -> None:
+        if self.lr <= 0 or self.max_steps < 1 or self.batch_frames < 100:
+            raise ConfigError("train config: lr > 0, max_steps >= 1 and batch_frames >= 100 are required")
+        if self.gate_target is not None and not 0.0 < self.gate_target <= 1.0:
+            raise ConfigError("train config: gate_target must be in (0, 1]")
+
+
+def gate_loss(gate_probs: torch.Tensor, target: float | None) -> torch.Tensor:
+    """Expected fraction of executed modules, or its absolute distance to ``target``."""
+    fraction = gate_probs.mean()
+    return fraction if target is None else (fraction - target).abs()
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps))
+    return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def _edit_distance(a: list[str] | str, b: list[str] | str) -> int:
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+@torch.no_grad()
+def evaluate(model: I3DModel, data: FeatureSet, fcfg: FeatureConfig, tokens: TokenTable,
+             threshold: float | None = None, full_depth: bool = False, limit: int | None = None) -> dict[str, float]:
+    """Greedy-decoding CER/WER and mean executed fraction on a feature set (eval mode)."""
+    was_training = model.training
+    model.eval()
+    errs_c = errs_w = n_c = n_w = 0
+    executed = []
+    count = 0
+    for idx in data.batches(16_000, None, max_len=10**9):
+        if limit is not None and count >= limit:
+            break
+        x, lens, _, _ = data.collate(idx, fcfg, tokens)
+        out = model(x, lens, threshold=threshold, full_depth=full_depth)
+        executed.append(out.gates.mean(1))
+        for j, i in enumerate(idx):
+            spans = greedy_decode(out.log_probs[j].numpy(), int(out.lens[j]))
+            hyp = tokens.decode(s.id for s in spans)
+            ref = tokens.decode(tokens.encode(data.texts[i]))
+            errs_c += _edit_distance(hyp, ref)
+            n_c += max(1, len(ref))
+            errs_w += _edit_distance(hyp.split(), ref.split())
+            n_w += max(1, len(ref.split()))
+            count += 1
+    model.train(was_training)
+    frac = float(torch.cat(executed).mean()) if executed else 0.0
+    return {"cer": errs_c / max(1, n_c), "wer": errs_w / max(1, n_w), "executed_fraction": frac, "utterances": count}
+
+
+def train(
+    run_dir: Path,
+    train_corpora: list[Path],
+    dev_corpora: list[Path],
+    model_config: ModelConfig,
+    cfg: TrainConfig,
+    *,
+    max_minutes: float | None = None,
+    threads: int | None = None,
+    log: Any = print,
+) -> Path:
+    """Train (or resume) into ``run_dir``; returns the path of ``best.pt``."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if threads:
+        torch.set_num_threads(threads)
+    last = run_dir / "last.pt"
+    tokens = TokenTable()
+    fcfg = FeatureConfig(n_mels=model_config.n_mels)
+    train_set = FeatureSet.build(train_corpora, fcfg, run_dir / "cache")
+    dev_set = FeatureSet.build(dev_corpora, fcfg, run_dir / "cache")
+    if last.exists():
+        ckpt = load_checkpoint(last)
+        model_config, fcfg = ckpt.model_config, ckpt.feature_config
+        model = I3DModel(model_config)
+        model.load_state_dict(ckpt.state_dict)
+        state = ckpt.train_state
+        cfg = TrainConfig(**{**state["train_config"], "max_steps": cfg.max_steps})
+        log(f"resuming {last} at step {state['step']}")
+    else:
+        mean, std = train_set.stats()
+        fcfg = FeatureConfig(n_mels=model_config.n_mels, mean=tuple(mean), std=tuple(std))
+        torch.manual_seed(cfg.seed)
+        model = I3DModel(model_config)
+        state = {"step": 0, "epoch": 0, "batch": 0, "best_cer": 1e9, "train_config": asdict(cfg)}
+    if len(tokens) != model_config.vocab_size:
+        raise ConfigError(f"vocab_size {model_config.vocab_size} does not match the {len(tokens)}-token table")
+    model.temperature = cfg.temperature
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if "optimizer" in state:
+        opt.load_state_dict(state["optimizer"])
+    n_params = sum(p.numel() for p in model.parameters())
+    log(f"model: {n_params / 1e6:.2f}M parameters, {model_config.n_layers} layers, gates {model_config.gates}; "
+        f"train {len(train_set)} utts ({train_set.lengths.sum() / 360000:.1f} h), dev {len(dev_set)} utts")
+
+    def snapshot() -> Checkpoint:
+        state["optimizer"] = opt.state_dict()
+        sd = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        return Checkpoint(model_config, fcfg, tokens, sd, train_state=state)
+
+    start = time.monotonic()
+    logf = open(run_dir / "train.log", "a", encoding="utf-8")  # noqa: SIM115
+    model.train()
+    step = state["step"]
+    stop = False
+    while step < cfg.max_steps and not stop:
+        rng = np.random.default_rng(cfg.seed * 1000 + state["epoch"])
+        batches = train_set.batches(cfg.batch_frames, rng, max_len=cfg.max_len)
+        for k in range(state["batch"], len(batches)):
+            gating = model_config.gates != "none" and step >= cfg.gate_warmup_steps
+            for group in opt.param_groups:
+                group["lr"] = lr_at(step, cfg)
+            x, lens, targets, target_lens = train_set.collate(batches[k], fcfg, tokens, rng if cfg.specaugment else None)
+            t0 = time.monotonic()
+            out = model(x, lens, full_depth=not gating)
+            ctc = F.ctc_loss(out.log_probs.transpose(0, 1), targets, out.lens, target_lens,
+                             blank=0, reduction="mean", zero_infinity=True)
+            reg = gate_loss(out.gate_probs, cfg.gate_target) if gating else torch.zeros(())
+            loss = ctc + cfg.gate_lambda * reg
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            step += 1
+            state.update(step=step, batch=k + 1)
+            record = {"step": step, "epoch": state["epoch"], "loss": round(float(loss), 4), "ctc": round(float(ctc), 4),
+                      "gate_reg": round(float(reg), 4), "gate_prob": round(float(out.gate_probs.mean()), 4),
+                      "executed": round(float(out.gates.mean()), 4), "lr": round(lr_at(step, cfg), 6),
+                      "batch_utts": len(batches[k]), "step_s": round(time.monotonic() - t0, 2)}
+            if step % 10 == 0:
+                log(json.dumps(record))
+            if step % cfg.eval_every == 0 or step == cfg.max_steps:
+                metrics = evaluate(model, dev_set, fcfg, tokens, limit=300)
+                record["dev"] = metrics
+                log(json.dumps({"step": step, "dev": metrics}))
+                if metrics["cer"] < state["best_cer"]:
+                    state["best_cer"] = metrics["cer"]
+                    save_checkpoint(run_dir / "best.pt", snapshot())
+            logf.write(json.dumps(record) + "\n")
+            logf.flush()
+            out_of_time = max_minutes is not None and (time.monotonic() - start) / 60 >= max_minutes
+            if step % cfg.save_every == 0 or step >= cfg.max_steps or out_of_time:
+                save_checkpoint(last, snapshot())
+            if step >= cfg.max_steps or out_of_time:
+                stop = True
+                break
+        else:
+            state.update(epoch=state["epoch"] + 1, batch=0)
+    save_checkpoint(last, snapshot())
+    logf.close()
+    if not (run_dir / "best.pt").exists():
+        save_checkpoint(run_dir / "best.pt", snapshot())
+    return run_dir / "best.pt"

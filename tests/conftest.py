@@ -1,0 +1,94 @@
+"""Shared fixtures: small random checkpoints and their exported bundles, cached per session."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+
+
+def small_config(gates: str = "global", layers: int = 2, **kw):  # -> ModelConfig
+    from i3d_edge.config import ModelConfig
+
+    base = dict(n_layers=layers, d_model=64, n_heads=2, d_ff=128, conv_channels=8, gate_hidden=16, gates=gates)
+    base.update(kw)
+    return ModelConfig(**base)
+
+
+@pytest.fixture(scope="session")
+def make_checkpoint(tmp_path_factory) -> Callable[..., Path]:
+    """make_checkpoint(gates="global", layers=2, seed=0, **config) -> path of a random ckpt.pt."""
+    pytest.importorskip("torch", reason="checkpoint fixtures need the [export] extra")
+    from i3d_edge.models.checkpoint import random_checkpoint, save_checkpoint
+
+    cache: dict[tuple, Path] = {}
+    root = tmp_path_factory.mktemp("ckpts")
+
+    def make(gates: str = "global", layers: int = 2, seed: int = 0, **kw) -> Path:
+        key = (gates, layers, seed, tuple(sorted(kw.items())))
+        if key not in cache:
+            path = root / f"{gates}-{layers}-{seed}-{len(cache)}.pt"
+            save_checkpoint(path, random_checkpoint(small_config(gates, layers, **kw), seed=seed))
+            cache[key] = path
+        return cache[key]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def make_bundle(tmp_path_factory, make_checkpoint) -> Callable[..., Path]:
+    """make_bundle(gates="global", layers=2, quantize=None, monolithic=False, **config) -> bundle dir.
+
+    Bundles are exported (and verified) once per session and shared read-only between tests:
+    a test that modifies a bundle must copy it first (shutil.copytree).
+    """
+    from i3d_edge.export import export_bundle
+
+    cache: dict[tuple, Path] = {}
+    root = tmp_path_factory.mktemp("bundles")
+
+    def make(gates: str = "global", layers: int = 2, quantize: str | None = None, monolithic: bool = False,
+             seed: int = 0, **kw) -> Path:
+        key = (gates, layers, quantize, monolithic, seed, tuple(sorted(kw.items())))
+        if key not in cache:
+            out = root / f"b{len(cache)}-{gates}-{layers}"
+            export_bundle(make_checkpoint(gates, layers, seed, **kw), out, quantize=quantize, monolithic=monolithic)
+            cache[key] = out
+        return cache[key]
+
+    return make
+
+
+def speechlike(seconds: float, sr: int = 16000, seed: int = 0) -> np.ndarray:
+    """Deterministic speech-like test audio: amplitude-modulated harmonics plus noise, float32."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    f0 = 110 + 40 * rng.random()
+    sig = sum(np.sin(2 * np.pi * f0 * k * t + rng.random() * 6) / k for k in range(1, 8))
+    env = 0.5 + 0.5 * np.sin(2 * np.pi * (2 + 3 * rng.random()) * t) ** 2
+    audio = 0.2 * env * sig + 0.01 * rng.standard_normal(t.size)
+    return audio.astype(np.float32)
+
+
+@pytest.fixture
+def block_torch(monkeypatch):
+    """Make ``import torch`` fail for the duration of a test (modules already imported are hidden)."""
+    import importlib.abc
+
+    class Block(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name == "torch" or name.startswith("torch."):
+                raise ImportError("torch is blocked in this test")
+            return None
+
+    for name in list(sys.modules):
+        if name == "torch" or name.startswith("torch."):
+            monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(sys, "meta_path", [Block(), *sys.meta_path])
+    yield
