@@ -33,7 +33,7 @@ def test_sine_energy_lands_in_the_right_band():
         t = np.arange(sr) / sr
         feats = log_mel(0.5 * np.sin(2 * np.pi * hz * t), CFG)
         band = int(np.argmax(feats.mean(0)))
-        fft_bin = int(round(hz / (sr / CFG.n_fft)))
+        fft_bin = round(hz / (sr / CFG.n_fft))
         assert fb[band, fft_bin] > 0, (hz, band)
 
 

@@ -26,7 +26,7 @@ def train_command(
     lr: float = typer.Option(1.5e-3, "--lr"),
     max_steps: int = typer.Option(30000, "--max-steps"),
     batch_frames: int = typer.Option(24000, "--batch-frames", help="Padded feature frames per batch."),
-    max_minutes: float = typer.Option(0, "--max-minutes", help="Stop (and save) after this many minutes (0: no limit)."),
+    max_minutes: float = typer.Option(0, "--max-minutes", help="Stop and save after N minutes (0: none)."),
     threads: int = typer.Option(0, "--threads", help="Torch threads (0: default)."),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:

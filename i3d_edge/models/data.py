@@ -20,32 +20,11 @@ import torch
 
 from ..config import FeatureConfig
 from ..errors import I3dEdgeError
+from ..evaluation import read_corpus
 from ..features import log_mel, normalize
 from ..tokens import TokenTable
 
-__all__ = ["FeatureSet", "read_corpus", "spec_augment"]
-
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
-
-
-def read_corpus(corpus: Path) -> list[tuple[str, Path, str]]:
-    """(id, audio path, text) for every line of ``corpus/transcripts.tsv`` whose audio exists."""
-    tsv = corpus / "transcripts.tsv"
-    if not tsv.is_file():
-        raise I3dEdgeError(f"{tsv}: missing (a corpus needs transcripts.tsv and audio files)")
-    items = []
-    for line in tsv.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        utt, _, text = line.partition("\t")
-        for folder in (corpus / "audio", corpus):
-            found = next((folder / f"{utt}{ext}" for ext in AUDIO_EXTENSIONS if (folder / f"{utt}{ext}").is_file()),
-                         None)
-            if found:
-                items.append((utt, found, text))
-                break
-    return items
-
+__all__ = ["FeatureSet", "spec_augment"]
 
 def _features(args: tuple[Path, FeatureConfig]) -> np.ndarray:
     from ..audio import load_audio

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from ..config import FeatureConfig, ModelConfig
 from ..ctc import greedy_decode
 from ..errors import ConfigError
+from ..scoring import score
 from ..tokens import TokenTable
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .data import FeatureSet
@@ -72,23 +73,13 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def _edit_distance(a: list[str] | str, b: list[str] | str) -> int:
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
-
-
 @torch.no_grad()
 def evaluate(model: I3DModel, data: FeatureSet, fcfg: FeatureConfig, tokens: TokenTable,
              threshold: float | None = None, full_depth: bool = False, limit: int | None = None) -> dict[str, float]:
     """Greedy-decoding CER/WER and mean executed fraction on a feature set (eval mode)."""
     was_training = model.training
     model.eval()
-    errs_c = errs_w = n_c = n_w = 0
+    refs, hyps = [], []
     executed = []
     count = 0
     for idx in data.batches(16_000, None, max_len=10**9):
@@ -99,16 +90,13 @@ def evaluate(model: I3DModel, data: FeatureSet, fcfg: FeatureConfig, tokens: Tok
         executed.append(out.gates.mean(1))
         for j, i in enumerate(idx):
             spans = greedy_decode(out.log_probs[j].numpy(), int(out.lens[j]))
-            hyp = tokens.decode(s.id for s in spans)
-            ref = tokens.decode(tokens.encode(data.texts[i]))
-            errs_c += _edit_distance(hyp, ref)
-            n_c += max(1, len(ref))
-            errs_w += _edit_distance(hyp.split(), ref.split())
-            n_w += max(1, len(ref.split()))
+            hyps.append(tokens.decode(s.id for s in spans))
+            refs.append(data.texts[i])
             count += 1
     model.train(was_training)
     frac = float(torch.cat(executed).mean()) if executed else 0.0
-    return {"cer": errs_c / max(1, n_c), "wer": errs_w / max(1, n_w), "executed_fraction": frac, "utterances": count}
+    result = score(refs, hyps)
+    return {"cer": result.cer, "wer": result.wer, "executed_fraction": frac, "utterances": count}
 
 
 def train(
@@ -161,7 +149,7 @@ def train(
         return Checkpoint(model_config, fcfg, tokens, sd, train_state=state)
 
     start = time.monotonic()
-    logf = open(run_dir / "train.log", "a", encoding="utf-8")  # noqa: SIM115
+    logf = open(run_dir / "train.log", "a", encoding="utf-8")
     model.train()
     step = state["step"]
     stop = False
@@ -172,7 +160,8 @@ def train(
             gating = model_config.gates != "none" and step >= cfg.gate_warmup_steps
             for group in opt.param_groups:
                 group["lr"] = lr_at(step, cfg)
-            x, lens, targets, target_lens = train_set.collate(batches[k], fcfg, tokens, rng if cfg.specaugment else None)
+            augment = rng if cfg.specaugment else None
+            x, lens, targets, target_lens = train_set.collate(batches[k], fcfg, tokens, augment)
             t0 = time.monotonic()
             out = model(x, lens, full_depth=not gating)
             ctc = F.ctc_loss(out.log_probs.transpose(0, 1), targets, out.lens, target_lens,
@@ -185,9 +174,9 @@ def train(
             opt.step()
             step += 1
             state.update(step=step, batch=k + 1)
-            record = {"step": step, "epoch": state["epoch"], "loss": round(float(loss), 4), "ctc": round(float(ctc), 4),
-                      "gate_reg": round(float(reg), 4), "gate_prob": round(float(out.gate_probs.mean()), 4),
-                      "executed": round(float(out.gates.mean()), 4), "lr": round(lr_at(step, cfg), 6),
+            record = {"step": step, "epoch": state["epoch"], "loss": round(loss.item(), 4), "ctc": round(ctc.item(), 4),
+                      "gate_reg": round(reg.item(), 4), "gate_prob": round(out.gate_probs.mean().item(), 4),
+                      "executed": round(out.gates.mean().item(), 4), "lr": round(lr_at(step, cfg), 6),
                       "batch_utts": len(batches[k]), "step_s": round(time.monotonic() - t0, 2)}
             if step % 10 == 0:
                 log(json.dumps(record))

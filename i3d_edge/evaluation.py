@@ -1,0 +1,85 @@
+"""Corpus evaluation with the runtime (torch-free): WER, CER, executed modules and RTF.
+
+A corpus directory holds ``transcripts.tsv`` (``id<TAB>text``) and audio files named by id,
+either next to the tsv or under ``audio/`` (wav, flac or ogg).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import I3dEdgeError
+from .scoring import score
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
+
+__all__ = ["AUDIO_EXTENSIONS", "EvalReport", "evaluate_corpus", "read_corpus"]
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
+
+
+class CorpusError(I3dEdgeError, ValueError):
+    """A corpus directory without a usable transcripts.tsv."""
+
+
+def read_corpus(corpus: Path) -> list[tuple[str, Path, str]]:
+    """(id, audio path, text) for every line of ``corpus/transcripts.tsv`` whose audio exists."""
+    tsv = Path(corpus) / "transcripts.tsv"
+    if not tsv.is_file():
+        raise CorpusError(f"{tsv}: missing (a corpus needs transcripts.tsv and audio files named by id)")
+    items = []
+    for line in tsv.read_text(encoding="utf-8").splitlines():
+        utt, sep, text = line.partition("\t")
+        if not sep:
+            continue
+        for folder in (tsv.parent / "audio", tsv.parent):
+            found = next((folder / f"{utt}{ext}" for ext in AUDIO_EXTENSIONS if (folder / f"{utt}{ext}").is_file()),
+                         None)
+            if found:
+                items.append((utt, found, text))
+                break
+    if not items:
+        raise CorpusError(f"{tsv}: no line has a matching audio file")
+    return items
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    corpus: str
+    utterances: int
+    wer: float  # word error rate after normalisation
+    cer: float  # character error rate
+    sentence_accuracy: float  # exact-match rate (digit accuracy for one-word corpora)
+    modules_executed: float  # mean executed modules per utterance
+    modules_total: int
+    executed_fraction: float
+    audio_seconds: float
+    processing_seconds: float
+    rtf: float  # processing time / audio time
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def evaluate_corpus(runtime: Runtime, corpus: Path, batch_size: int = 8, limit: int | None = None) -> EvalReport:
+    items = read_corpus(corpus)[:limit]
+    refs, hyps, executed = [], [], []
+    audio_s = 0.0
+    start = time.perf_counter()
+    for k in range(0, len(items), batch_size):
+        chunk = items[k: k + batch_size]
+        for (_, _, text), result in zip(chunk, runtime.transcribe_batch([p for _, p, _ in chunk]), strict=True):
+            refs.append(text)
+            hyps.append(result.text)
+            executed.append(result.modules_executed)
+            audio_s += result.duration
+    elapsed = time.perf_counter() - start
+    s = score(refs, hyps)
+    total = runtime.modules_total
+    mean_exec = sum(executed) / len(executed)
+    return EvalReport(str(corpus), len(items), s.wer, s.cer, s.sentence_accuracy, mean_exec, total,
+                      mean_exec / total, audio_s, elapsed, elapsed / max(audio_s, 1e-9))
