@@ -33,4 +33,4 @@ def greedy_decode(log_probs: np.ndarray, length: int | None = None) -> list[Toke
     ends = np.concatenate((change, [best.size]))
     ids = best[starts]
     keep = ids != 0
-    return [TokenSpan(int(i), int(s), int(e)) for i, s, e in zip(ids[keep], starts[keep], ends[keep])]
+    return [TokenSpan(int(i), int(s), int(e)) for i, s, e in zip(ids[keep], starts[keep], ends[keep], strict=False)]

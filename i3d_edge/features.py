@@ -75,8 +75,8 @@ def log_mel(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
 
 
 def normalize(feats: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
-    """Apply the global per-band normalisation stored with the model (in place when possible)."""
-    out = np.asarray(feats, dtype=np.float32)
+    """Apply the global per-band normalisation stored with the model: (T, F) -> (T, F) float32."""
+    out: np.ndarray = np.asarray(feats, dtype=np.float32)
     if cfg.mean:
         out = out - np.asarray(cfg.mean, dtype=np.float32)
     if cfg.std:

@@ -1,0 +1,257 @@
+"""Audio input for the runtime: files (wav, flac, ogg via libsndfile) or numpy arrays, any sample
+rate (resampled with soxr), any channel count (averaged to mono), integer or float PCM.
+
+Two entry points share one code path:
+
+* :func:`stream_audio` yields mono float32 blocks at the target rate, decoding a file a block at
+  a time, so an hour-long recording is never held in memory whole;
+* :func:`load_audio` collects that stream into one array (for short clips).
+
+Every problem a user can cause is a one-line :class:`~i3d_edge.errors.AudioError` that names
+the file (or ``audio array``) and the cause. numpy, soundfile and soxr only.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from .config import FeatureConfig
+from .errors import AudioError
+
+__all__ = ["ARRAY_NAME", "AudioInfo", "AudioSource", "audio_info", "describe", "load_audio", "stream_audio",
+           "to_float_mono"]
+
+AudioSource = Union[str, "os.PathLike[str]", np.ndarray]
+ARRAY_NAME = "audio array"  # how errors name in-memory input
+BLOCK_SECONDS = 10.0  # decoding block of a file stream
+RESAMPLE_QUALITY = "HQ"  # soxr quality preset
+MAX_AMPLITUDE = 1e6  # float samples beyond this are refused (would overflow the log-mel power)
+_MAX_CHANNELS = 64  # a 2-D array with more "channels" than this on both axes is refused
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a file's header says, without decoding it."""
+
+    frames: int  # samples per channel (as declared by the header)
+    sample_rate: int  # Hz
+    channels: int
+
+    @property
+    def duration(self) -> float:
+        """Seconds."""
+        return self.frames / self.sample_rate if self.sample_rate else 0.0
+
+
+def describe(source: AudioSource) -> str:
+    """How messages name an input: the path as given, or ``audio array``."""
+    if isinstance(source, (str, os.PathLike)):
+        return os.fspath(source)
+    return ARRAY_NAME if isinstance(source, np.ndarray) else f"{type(source).__name__} input"
+
+
+def _check_path(path: Path, name: str) -> None:
+    if not path.exists():
+        raise AudioError(f"{name}: no such file")
+    if path.is_dir():
+        raise AudioError(f"{name}: is a directory, not an audio file")
+    if not os.access(path, os.R_OK):
+        raise AudioError(f"{name}: cannot read (permission denied)")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{name}: empty file (0 bytes)")
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]
+
+
+def _open(path: Path, name: str) -> sf.SoundFile:
+    _check_path(path, name)
+    try:
+        return sf.SoundFile(path)
+    except (sf.SoundFileError, RuntimeError, OSError, ValueError, TypeError) as exc:
+        raise AudioError(f"{name}: not a readable audio file (wav, flac or ogg expected): {_reason(exc)}") from None
+
+
+def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
+    """Header information of an audio file (cheap: nothing is decoded)."""
+    name = os.fspath(path)
+    with _open(Path(path), name) as fh:
+        return AudioInfo(int(fh.frames), int(fh.samplerate), int(fh.channels))
+
+
+def _frames_first(samples: np.ndarray, name: str) -> np.ndarray:
+    """Validate a PCM array and return it as (N,) or (N, C) (a view, never a copy)."""
+    arr = np.asarray(samples)
+    if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise AudioError(f"{name}: unsupported sample type {arr.dtype} (expected integer or float PCM)")
+    if arr.ndim == 2:
+        if arr.shape[1] > _MAX_CHANNELS and arr.shape[0] <= _MAX_CHANNELS:
+            return arr.T  # (C, N) -> (N, C)
+        if arr.shape[1] > _MAX_CHANNELS:
+            raise AudioError(f"{name}: cannot tell samples from channels in shape {arr.shape}")
+    elif arr.ndim != 1:
+        raise AudioError(f"{name}: expected a 1-D (samples) or 2-D (samples, channels) array, got shape {arr.shape}")
+    return arr
+
+
+def _mono_float(arr: np.ndarray) -> np.ndarray:
+    """(N,) or (N, C) integer/float PCM -> (N,) float32; integers scaled by their dtype's range."""
+    if np.issubdtype(arr.dtype, np.integer):
+        info = np.iinfo(arr.dtype)
+        half = float(-int(info.min)) if info.min < 0 else (int(info.max) + 1) / 2  # full scale
+        offset = 0.0 if info.min < 0 else half  # unsigned PCM is centred on its midpoint
+        arr = (arr.astype(np.float32) - np.float32(offset)) * np.float32(1.0 / half)
+    if arr.ndim == 2:
+        arr = arr.mean(axis=1, dtype=np.float32) if arr.shape[1] > 1 else arr[:, 0]
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def to_float_mono(samples: np.ndarray, name: str = ARRAY_NAME) -> np.ndarray:
+    """PCM samples -> (N,) float32 mono.
+
+    ``samples`` is (N,) or (N, C) (soundfile layout; (C, N) is accepted when C is clearly the
+    channel axis). Integer PCM is scaled by its dtype's range to [-1, 1); float is kept as is.
+    """
+    return _mono_float(_frames_first(samples, name))
+
+
+class _Resampler:
+    """Streaming soxr resampler (identical output to one-shot ``soxr.resample``)."""
+
+    def __init__(self, in_rate: int, out_rate: int) -> None:
+        self._stream = None if in_rate == out_rate else soxr.ResampleStream(
+            in_rate, out_rate, 1, dtype="float32", quality=RESAMPLE_QUALITY)
+
+    def __call__(self, block: np.ndarray, last: bool = False) -> np.ndarray:
+        if self._stream is None:
+            return block
+        return self._stream.resample_chunk(block, last=last)
+
+
+def _check_samples(block: np.ndarray, name: str, offset: int, rate: int) -> None:
+    """Refuse NaN/Inf samples and amplitudes that would overflow the float32 features."""
+    if not block.size:
+        return
+    peak = float(np.max(np.abs(block)))  # NaN when any sample is NaN
+    if not np.isfinite(peak):
+        at = (offset + int(np.flatnonzero(~np.isfinite(block))[0])) / rate
+        raise AudioError(f"{name}: contains NaN or infinite samples (first at {at:.3f} s)")
+    if peak > MAX_AMPLITUDE:
+        raise AudioError(f"{name}: sample amplitude {peak:.3g} is far outside [-1, 1] "
+                         "(float audio must be scaled to [-1, 1])")
+
+
+def _rate(sample_rate: object, name: str, what: str) -> int:
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
+        raise AudioError(f"{name}: {what} must be a positive integer (Hz), got {sample_rate!r}")
+    return int(sample_rate)
+
+
+def _file_blocks(path: Path, name: str, sample_rate: int | None, block_seconds: float
+                 ) -> tuple[int, Iterator[np.ndarray]]:
+    fh = _open(path, name)
+    rate = int(fh.samplerate)
+    if sample_rate is not None and sample_rate != rate:
+        fh.close()
+        raise AudioError(f"{name}: file is {rate} Hz but sample_rate={sample_rate} was given")
+    block_frames = max(1, int(block_seconds * rate))
+
+    def blocks() -> Iterator[np.ndarray]:
+        with fh:
+            while True:
+                try:
+                    data = fh.read(block_frames, dtype="float32", always_2d=True)  # (n, C)
+                except (sf.SoundFileError, RuntimeError, OSError, ValueError) as exc:
+                    raise AudioError(f"{name}: corrupt or truncated audio: {_reason(exc)}") from None
+                if data.shape[0] == 0:
+                    return
+                yield _mono_float(data)
+
+    return rate, blocks()
+
+
+def stream_audio(
+    source: AudioSource,
+    sample_rate: int | None = None,
+    target_rate: int = 16000,
+    *,
+    min_samples: int | None = None,
+    block_seconds: float = BLOCK_SECONDS,
+) -> Iterator[np.ndarray]:
+    """Yield (n,) float32 mono blocks at ``target_rate``; files are decoded block by block.
+
+    ``sample_rate`` is required for arrays (and, for files, must match the header if given).
+    At the end of the stream the total is checked: empty audio, or fewer than ``min_samples``
+    samples (default: what the default feature config needs at ``target_rate``), raise
+    :class:`AudioError`. Errors are raised lazily, by the iteration that meets them, except
+    that a missing or unopenable file fails at once.
+    """
+    name = describe(source)
+    target = _rate(target_rate, name, "target_rate")
+    if min_samples is None:
+        min_samples = _default_min_samples(target)
+    if isinstance(source, np.ndarray):
+        if sample_rate is None:
+            raise AudioError(f"{name}: sample_rate is required for numpy input")
+        rate = _rate(sample_rate, name, "sample_rate")
+        frames = _frames_first(source, name)  # converted block by block: no full-length copy
+        step = max(1, int(block_seconds * rate))
+        blocks: Iterator[np.ndarray] = (_mono_float(frames[i:i + step]) for i in range(0, frames.shape[0], step))
+    elif isinstance(source, (str, os.PathLike)):
+        if sample_rate is not None:
+            sample_rate = _rate(sample_rate, name, "sample_rate")
+        rate, blocks = _file_blocks(Path(source), name, sample_rate, block_seconds)
+    else:
+        raise AudioError(f"{name}: expected a file path or a numpy array of samples")
+    return _resampled(blocks, name, rate, target, min_samples)
+
+
+def _resampled(blocks: Iterator[np.ndarray], name: str, rate: int, target: int, min_samples: int
+               ) -> Iterator[np.ndarray]:
+    resample = _Resampler(rate, target)
+    seen_in = 0  # input samples (for error positions)
+    total = 0  # output samples
+    for block in blocks:
+        _check_samples(block, name, seen_in, rate)
+        seen_in += block.shape[0]
+        out = resample(block)
+        total += out.shape[0]
+        if out.shape[0]:
+            yield out
+    if seen_in:
+        tail = resample(np.zeros(0, dtype=np.float32), last=True)
+        total += tail.shape[0]
+        if tail.shape[0]:
+            yield tail
+    if seen_in == 0:
+        raise AudioError(f"{name}: empty audio (no samples)")
+    if total < min_samples:
+        raise AudioError(f"{name}: too short ({total / target:.3f} s); the model needs at least "
+                         f"{min_samples / target:.3f} s ({min_samples} samples at {target} Hz)")
+
+
+def _default_min_samples(target_rate: int) -> int:
+    cfg = FeatureConfig()
+    return -(-cfg.min_samples * target_rate // cfg.sample_rate)  # ceil, scaled to the target rate
+
+
+def load_audio(
+    source: AudioSource,
+    sample_rate: int | None = None,
+    target_rate: int = 16000,
+    *,
+    min_samples: int | None = None,
+) -> np.ndarray:
+    """The whole input as (N,) float32 mono at ``target_rate`` (see :func:`stream_audio`)."""
+    blocks = list(stream_audio(source, sample_rate, target_rate, min_samples=min_samples))
+    return blocks[0] if len(blocks) == 1 else np.concatenate(blocks)

@@ -1,0 +1,87 @@
+"""What the runtime returns: one frozen dataclass per concern, JSON-friendly via ``to_dict``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["STAGES", "ForwardOutput", "Segment", "TokenTiming", "Transcript"]
+
+# Timed stages, in pipeline order; ``total`` is their sum.
+STAGES = ("load", "features", "frontend", "gates", "modules", "head", "decode")
+
+
+@dataclass(frozen=True)
+class ForwardOutput:
+    """Encoder output of one padded batch (see :meth:`Runtime.forward`)."""
+
+    log_probs: np.ndarray  # (B, T', V) float32 CTC log-probabilities; frames >= lens[b] are padding
+    lens: np.ndarray  # (B,) int64 valid encoder frames per row
+    gate_probs: np.ndarray  # (B, 2N) float32 gate probabilities, module order (ones for vanilla bundles)
+    gates: np.ndarray  # (B, 2N) bool: the modules that ran for each row
+    timings: Mapping[str, float] = field(default_factory=dict)  # frontend/gates/modules/head -> seconds
+
+
+@dataclass(frozen=True)
+class TokenTiming:
+    """One emitted token and when it was spoken."""
+
+    token: str  # the token's text (a character for the default vocabulary; " " separates words)
+    start: float  # seconds from the start of the audio: first encoder frame of the token's CTC run
+    end: float  # seconds: one past the last frame of the run
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"token": self.token, "start": round(self.start, 3), "end": round(self.end, 3)}
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One piece of long audio, decoded on its own (short audio is a single segment)."""
+
+    start: float  # seconds from the start of the audio
+    end: float  # seconds
+    text: str  # the segment's transcript
+    gate_probs: Mapping[str, float]  # module name -> gate probability for this segment
+    executed_modules: tuple[str, ...]  # modules that ran for this segment, in execution order
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"start": round(self.start, 3), "end": round(self.end, 3), "text": self.text,
+                "gate_probs": {k: round(v, 6) for k, v in self.gate_probs.items()},
+                "executed_modules": list(self.executed_modules)}
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """The transcription of one input (file or array)."""
+
+    text: str  # segment texts joined with single spaces
+    tokens: tuple[TokenTiming, ...]  # every emitted token with absolute times, in order
+    gate_probs: Mapping[str, float]  # module name -> probability (duration-weighted mean over segments)
+    executed_modules: tuple[str, ...]  # modules that ran for at least one segment, in execution order
+    modules_executed: int  # len(executed_modules); for one segment, exactly the modules it ran
+    modules_total: int  # gated modules in the model (2N)
+    duration: float  # seconds of audio (at the model's sample rate)
+    timings: Mapping[str, float]  # stage (STAGES and "total") -> seconds spent on this input
+    segments: tuple[Segment, ...]  # the pieces long audio was cut into (one for short audio)
+
+    @property
+    def rtf(self) -> float:
+        """Real-time factor: processing seconds per second of audio."""
+        return self.timings.get("total", 0.0) / self.duration if self.duration else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "tokens": [t.to_dict() for t in self.tokens],
+            "modules_executed": self.modules_executed,
+            "modules_total": self.modules_total,
+            "executed_modules": list(self.executed_modules),
+            "gate_probs": {k: round(v, 6) for k, v in self.gate_probs.items()},
+            "duration": round(self.duration, 3),
+            "rtf": round(self.rtf, 4),
+            "timings": {k: round(v, 6) for k, v in self.timings.items()},
+            "segments": [s.to_dict() for s in self.segments],
+        }

@@ -1,0 +1,336 @@
+"""``Runtime``: load a bundle once, then transcribe files and arrays with input-dependent depth."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import chain
+from pathlib import Path
+from time import perf_counter
+from typing import Any
+
+import numpy as np
+
+from ..audio import AudioSource, describe, stream_audio
+from ..config import SUBSAMPLING, FeatureConfig
+from ..ctc import greedy_decode
+from ..errors import AudioError, BundleError, ConfigError
+from ..features import batch_features, log_mel, normalize
+from ..manifest import Manifest, load_manifest
+from .encoder import Encoder
+from .options import DEFAULT_PROVIDERS, RuntimeOptions
+from .results import STAGES, ForwardOutput, Segment, TokenTiming, Transcript
+from .segment import SegmentPolicy, split_stream
+from .sessions import SessionPool
+
+__all__ = ["DEFAULT_BUNDLE", "ItemResult", "Runtime"]
+
+DEFAULT_BUNDLE = Path(__file__).resolve().parent.parent / "assets" / "default"  # embedded model (package data)
+
+Progress = Callable[[float], None]  # called with the seconds of audio just processed
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """The outcome for one input of :meth:`Runtime.iter_transcripts`: a transcript or an error."""
+
+    index: int  # position in the input sequence
+    name: str  # the path as given, or "audio array"
+    transcript: Transcript | None  # None when the input failed
+    error: AudioError | None  # why it failed (unreadable, empty, too short, NaN/Inf ...)
+
+    def unwrap(self) -> Transcript:
+        """The transcript, or raise the input's error."""
+        if self.transcript is None:
+            raise self.error or AudioError(f"{self.name}: no transcript")
+        return self.transcript
+
+
+@dataclass
+class _Job:
+    """Mutable bookkeeping for one input while its segments travel through batches."""
+
+    index: int
+    name: str
+    timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    pieces: list[_Piece | None] = field(default_factory=list)  # decoded segments, in order
+    samples: int = 0  # samples read so far (at the model rate)
+    pending: int = 0  # segments queued but not yet decoded
+    done: bool = False  # the input has been read to its end (or failed)
+    error: AudioError | None = None
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """A decoded segment before it is merged into its Transcript."""
+
+    segment: Segment
+    tokens: tuple[TokenTiming, ...]
+    probs: np.ndarray  # (2N,) float32
+    gates: np.ndarray  # (2N,) bool
+
+
+@dataclass(frozen=True)
+class _Queued:
+    """A segment's features waiting for a batch."""
+
+    job: _Job
+    slot: int  # index into job.pieces
+    start: int  # first sample of the segment in the whole input
+    samples: int  # segment length (samples)
+    features: np.ndarray  # (T, F) float32 normalised log-mel
+
+
+def _as_tuple(providers: Sequence[str] | str) -> tuple[str, ...]:
+    return (providers,) if isinstance(providers, str) else tuple(providers)
+
+
+def _bundle_dir(model: str | os.PathLike[str] | None) -> Path:
+    if model is not None:
+        return Path(model)
+    if not (DEFAULT_BUNDLE / "manifest.json").is_file():
+        raise BundleError("no default model is embedded in this i3d-edge install; "
+                          "pass a bundle directory (Runtime('path/to/bundle') or --model DIR)")
+    return DEFAULT_BUNDLE
+
+
+class Runtime:
+    """A loaded bundle: sessions created once, shared safely between threads.
+
+    >>> rt = Runtime("bundle/", threshold=0.5)          # doctest: +SKIP
+    >>> rt.transcribe("clip.wav").text                   # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | None = None,
+        *,
+        threshold: float | None = None,
+        max_modules: int | None = None,
+        full_depth: bool = False,
+        threads: int | None = None,
+        providers: Sequence[str] | str | None = None,
+        precision: str | None = None,
+        lazy: bool = False,
+        segment_seconds: float = 30.0,
+        batch_size: int = 8,
+    ) -> None:
+        options = RuntimeOptions(
+            threshold=threshold, max_modules=max_modules, full_depth=full_depth, threads=threads,
+            providers=DEFAULT_PROVIDERS if providers is None else _as_tuple(providers),
+            precision=precision, lazy=lazy, segment_seconds=segment_seconds, batch_size=batch_size)
+        manifest = load_manifest(_bundle_dir(model))
+        variant = manifest.variant(options.precision)
+        always = ["frontend", "head", *(k for k in variant.graphs if k == "gate" or k.endswith(".gate"))]
+        pool = SessionPool(manifest, variant, threads=options.threads, providers=options.providers,
+                           eager=always, lazy=options.lazy)
+        self._setup(manifest, pool, options)
+
+    def _setup(self, manifest: Manifest, pool: SessionPool, options: RuntimeOptions) -> None:
+        self._manifest = manifest
+        self._pool = pool
+        self._options = options
+        self._encoder = Encoder(manifest, pool, options)
+        fc = manifest.feature_config
+        self._frame_seconds = SUBSAMPLING * fc.hop_length / fc.sample_rate  # one encoder frame
+        self._policy = SegmentPolicy(max_seconds=options.segment_seconds, search_seconds=options.segment_seconds / 6)
+
+    def with_options(self, **changes: Any) -> Runtime:
+        """A Runtime sharing these sessions with other gate knobs (threshold, max_modules,
+        full_depth, segment_seconds, batch_size); thread, provider, precision and lazy
+        changes need a new Runtime."""
+        fixed = {"threads", "providers", "precision", "lazy"} & set(changes)
+        if fixed:
+            raise ConfigError(f"{', '.join(sorted(fixed))} cannot change on a loaded Runtime; create a new one")
+        clone = object.__new__(Runtime)
+        clone._setup(self._manifest, self._pool, self._options.replace(**changes))
+        return clone
+
+    # ------------------------------------------------------------------ introspection
+    @property
+    def manifest(self) -> Manifest:
+        return self._manifest
+
+    @property
+    def options(self) -> RuntimeOptions:
+        return self._options
+
+    @property
+    def feature_config(self) -> FeatureConfig:
+        return self._manifest.feature_config
+
+    @property
+    def module_names(self) -> tuple[str, ...]:
+        """Gated modules in execution order (the columns of ``gate_probs`` / ``gates``)."""
+        return self._manifest.modules
+
+    @property
+    def modules_total(self) -> int:
+        """Number of gated modules (2N)."""
+        return len(self._manifest.modules)
+
+    @property
+    def threshold(self) -> float:
+        """The gate threshold in effect (the option, or the bundle's default)."""
+        return self._encoder.threshold
+
+    @property
+    def session_runs(self) -> Counter[str]:
+        """Graph key -> number of session runs so far (shared by Runtimes from ``with_options``)."""
+        return self._pool.runs
+
+    @property
+    def loaded_sessions(self) -> tuple[str, ...]:
+        """Graph keys whose sessions exist (with ``lazy``, only the modules used so far)."""
+        return self._pool.loaded
+
+    def __repr__(self) -> str:
+        o = self._options
+        return (f"Runtime({str(self._manifest.root)!r}, predictor={self._manifest.predictor}, "
+                f"variant={self._pool.variant.name}, threshold={self.threshold}, max_modules={o.max_modules}, "
+                f"full_depth={o.full_depth})")
+
+    # ------------------------------------------------------------------ inference
+    def forward(self, features: np.ndarray, features_lens: np.ndarray) -> ForwardOutput:
+        """Encoder forward on a padded batch: features (B, T, F) float32, already normalised
+        (``features.normalize``), features_lens (B,) int64 -> log-probs, lengths, gate
+        probabilities and the gates applied."""
+        return self._encoder.forward(features, features_lens)
+
+    def transcribe(self, audio: AudioSource, sample_rate: int | None = None) -> Transcript:
+        """Transcribe a file path (wav, flac, ogg) or a numpy array (``sample_rate`` required)."""
+        return self.transcribe_batch([audio], sample_rate)[0]
+
+    def transcribe_batch(self, items: Iterable[AudioSource], sample_rate: int | None = None, *,
+                         batch_size: int | None = None) -> list[Transcript]:
+        """Transcribe several inputs, their segments sharing padded batches; raises the first
+        input's AudioError (use :meth:`iter_transcripts` to keep going past bad inputs)."""
+        return [result.unwrap() for result in self.iter_transcripts(items, sample_rate, batch_size=batch_size)]
+
+    def iter_transcripts(self, items: Iterable[AudioSource], sample_rate: int | None = None, *,
+                         batch_size: int | None = None, progress: Progress | None = None
+                         ) -> Iterator[ItemResult]:
+        """Yield one ItemResult per input, in input order, as soon as it is complete.
+
+        Inputs are streamed and cut into segments; up to ``batch_size`` segments (of any inputs)
+        run through :meth:`forward` together, so memory is bounded by the batch, not by the
+        length of the audio. A bad input yields its AudioError; the others go on.
+        """
+        size = (self._options if batch_size is None else self._options.replace(batch_size=batch_size)).batch_size
+        jobs: deque[_Job] = deque()
+        queue: list[_Queued] = []
+        for index, source in enumerate(items):
+            job = _Job(index, describe(source))
+            jobs.append(job)
+            segments = self._segments(source, sample_rate, job)
+            while True:
+                try:
+                    queued = next(segments)
+                except StopIteration:
+                    break
+                except AudioError as exc:
+                    job.error = exc
+                    queue = [q for q in queue if q.job is not job]
+                    break
+                queue.append(queued)
+                if len(queue) >= size:
+                    self._run_batch(queue, progress)
+                    queue = []
+                    yield from self._finished(jobs)
+            job.done = True
+            yield from self._finished(jobs)
+        if queue:
+            self._run_batch(queue, progress)
+        yield from self._finished(jobs)
+
+    # ------------------------------------------------------------------ pipeline steps
+    def _blocks(self, source: AudioSource, sample_rate: int | None, job: _Job) -> Iterator[np.ndarray]:
+        """The input's (n,) float32 blocks at the model rate; time spent counts as "load"."""
+        fc = self._manifest.feature_config
+        t = perf_counter()
+        try:
+            blocks = stream_audio(source, sample_rate, fc.sample_rate, min_samples=fc.min_samples)
+        finally:
+            job.timings["load"] += perf_counter() - t
+        while True:
+            t = perf_counter()
+            try:
+                block = next(blocks)
+            except StopIteration:
+                return
+            finally:
+                job.timings["load"] += perf_counter() - t
+            job.samples += block.shape[0]
+            yield block
+
+    def _segments(self, source: AudioSource, sample_rate: int | None, job: _Job) -> Iterator[_Queued]:
+        fc = self._manifest.feature_config
+        for seg in split_stream(self._blocks(source, sample_rate, job), fc.sample_rate, self._policy):
+            t = perf_counter()
+            feats = normalize(log_mel(seg.audio, fc), fc)  # (T, F)
+            job.timings["features"] += perf_counter() - t
+            job.pieces.append(None)
+            job.pending += 1
+            yield _Queued(job, len(job.pieces) - 1, seg.start, seg.audio.shape[0], feats)
+
+    def _run_batch(self, queue: list[_Queued], progress: Progress | None) -> None:
+        features, lens = batch_features([q.features for q in queue])  # (B, T, F), (B,)
+        out = self.forward(features, lens)
+        share = lens / lens.sum()  # each row's part of the batch's shared stage time
+        rate = self._manifest.feature_config.sample_rate
+        for row, q in enumerate(queue):
+            for stage, seconds in out.timings.items():
+                q.job.timings[stage] += seconds * float(share[row])
+            t = perf_counter()
+            q.job.pieces[q.slot] = self._decode(out, row, q.start / rate, (q.start + q.samples) / rate)
+            q.job.timings["decode"] += perf_counter() - t
+            q.job.pending -= 1
+        if progress is not None:
+            progress(sum(q.samples for q in queue) / rate)
+
+    def _decode(self, out: ForwardOutput, row: int, start: float, end: float) -> _Piece:
+        table = self._manifest.tokens.tokens
+        spans = greedy_decode(out.log_probs[row], int(out.lens[row]))
+        fs = self._frame_seconds
+        tokens = tuple(TokenTiming(table[s.id], start + s.start * fs, start + s.end * fs) for s in spans)
+        text = self._manifest.tokens.decode(s.id for s in spans)
+        probs, gates = out.gate_probs[row], out.gates[row]  # (2N,), (2N,)
+        segment = Segment(start, end, text, *self._named(probs, gates))
+        return _Piece(segment, tokens, probs, gates)
+
+    def _named(self, probs: np.ndarray, gates: np.ndarray) -> tuple[dict[str, float], tuple[str, ...]]:
+        """(2N,) probabilities and (2N,) bool gates -> {module: probability}, executed module names."""
+        names = self._manifest.modules
+        return (dict(zip(names, probs.tolist(), strict=True)),
+                tuple(n for n, on in zip(names, gates.tolist(), strict=True) if on))
+
+    def _finished(self, jobs: deque[_Job]) -> Iterator[ItemResult]:
+        """Pop and yield the complete jobs at the front of the queue (results stay in order)."""
+        while jobs and jobs[0].done and (jobs[0].error is not None or jobs[0].pending == 0):
+            job = jobs.popleft()
+            if job.error is not None:
+                yield ItemResult(job.index, job.name, None, job.error)
+            else:
+                yield ItemResult(job.index, job.name, self._transcript(job), None)
+
+    def _transcript(self, job: _Job) -> Transcript:
+        pieces = [p for p in job.pieces if p is not None]
+        weights = np.array([p.segment.end - p.segment.start for p in pieces])  # (S,) seconds
+        probs = np.average(np.stack([p.probs for p in pieces]), axis=0, weights=weights)  # (2N,)
+        ran = np.logical_or.reduce([p.gates for p in pieces])  # (2N,) ran in any segment
+        gate_probs, executed = self._named(probs, ran)
+        timings = dict(job.timings)
+        timings["total"] = sum(job.timings.values())
+        return Transcript(
+            text=" ".join(p.segment.text for p in pieces if p.segment.text),
+            tokens=tuple(chain.from_iterable(p.tokens for p in pieces)),
+            gate_probs=gate_probs,
+            executed_modules=executed,
+            modules_executed=len(executed),
+            modules_total=self.modules_total,
+            duration=job.samples / self._manifest.feature_config.sample_rate,
+            timings=timings,
+            segments=tuple(p.segment for p in pieces),
+        )

@@ -1,0 +1,282 @@
+"""Runtime vs the torch model: log-prob parity, gate decisions, skipped sessions, batching, threads."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from i3d_edge.errors import BundleError, ConfigError
+from i3d_edge.features import batch_features, log_mel, normalize
+from i3d_edge.runtime import Runtime
+
+from .conftest import speechlike
+
+torch = pytest.importorskip("torch")
+
+from i3d_edge.models.checkpoint import load_checkpoint  # noqa: E402
+
+PARITY_ATOL = 1e-4  # runtime vs torch log-probs (fp32)
+BATCH_ATOL = 1e-5  # batched vs one-by-one log-probs (same runtime)
+PROB_ATOL = 1e-5  # gate probabilities, runtime vs torch
+GATES = ("global", "local", "none")
+KNOBS = {
+    "t0": {"threshold": 0.0},
+    "t0.5": {"threshold": 0.5},
+    "t0.9": {"threshold": 0.9},
+    "full": {"full_depth": True},
+    "k1": {"max_modules": 1},
+    "k2-t0": {"max_modules": 2, "threshold": 0.0},
+}
+LAYERS = 3  # 6 gated modules: enough for rows to disagree
+
+
+def clips() -> list[np.ndarray]:
+    """Four 16 kHz clips of different lengths and kinds, so that rows choose different modules."""
+    t = np.arange(int(3.1 * 16000)) / 16000
+    noise = 0.3 * np.random.default_rng(5).standard_normal(int(0.7 * 16000))
+    chirp = 0.5 * np.sin(2 * np.pi * (200 + 300 * t) * t)
+    return [speechlike(1.0), noise.astype(np.float32), speechlike(2.3, seed=1), chirp.astype(np.float32)]
+
+
+def batch(fc):
+    """Normalised (B, T, F) features and (B,) lengths of :func:`clips`."""
+    return batch_features([normalize(log_mel(c, fc), fc) for c in clips()])
+
+
+def valid_max_abs(a: np.ndarray, b: np.ndarray, lens: np.ndarray) -> float:
+    """Largest |a - b| over the valid frames of (B, T, V) arrays."""
+    return max(float(np.abs(a[i, :n] - b[i, :n]).max()) for i, n in enumerate(lens))
+
+
+@pytest.fixture(scope="module")
+def reference(make_checkpoint):
+    """Torch eval outputs for every (gates, knob), computed once (before any torch blocking)."""
+    out = {}
+    for gates in GATES:
+        ckpt = load_checkpoint(make_checkpoint(gates, LAYERS))
+        model = ckpt.build_model()
+        feats, lens = batch(ckpt.feature_config)
+        for name, kw in KNOBS.items():
+            with torch.no_grad():
+                ref = model(torch.from_numpy(feats), torch.from_numpy(lens), **kw)
+            out[gates, name] = (feats, lens, ref.log_probs.numpy(), ref.lens.numpy(), ref.gate_probs.numpy(),
+                                ref.gates.numpy() > 0.5)
+    return out
+
+
+@pytest.mark.parametrize("knob", list(KNOBS))
+@pytest.mark.parametrize("gates", GATES)
+def test_log_probs_and_gates_match_torch(make_bundle, reference, gates, knob):
+    feats, lens, ref_lp, ref_lens, ref_probs, ref_gates = reference[gates, knob]
+    rt = Runtime(make_bundle(gates, LAYERS), **KNOBS[knob])
+    out = rt.forward(feats, lens)
+    np.testing.assert_array_equal(out.lens, ref_lens)
+    assert out.log_probs.shape == ref_lp.shape and out.gates.shape == (len(clips()), 2 * LAYERS)
+    assert valid_max_abs(out.log_probs, ref_lp, out.lens) <= PARITY_ATOL
+    np.testing.assert_array_equal(out.gates, ref_gates)
+    np.testing.assert_allclose(out.gate_probs, ref_probs, atol=PROB_ATOL, rtol=0)
+    expected_runs = {m: int(out.gates[:, i].any()) for i, m in enumerate(rt.module_names)}
+    assert {m: rt.session_runs[m] for m in rt.module_names} == expected_runs
+
+
+def test_the_knobs_actually_skip(reference):
+    """Guard against vacuous parity: the gated cases must skip some modules and keep others."""
+    for gates in ("global", "local"):
+        for knob in ("t0.5", "t0.9", "k1"):
+            on = reference[gates, knob][5]
+            assert 0 < on.sum() < on.size, (gates, knob)
+            if knob != "k1":  # a local budget of one keeps the first open module: often the same
+                assert len({tuple(row) for row in on}) > 1, f"{gates} {knob}: rows should choose different modules"
+        assert reference[gates, "full"][5].all()
+        assert (reference[gates, "k1"][5].sum(axis=1) <= 1).all()
+
+
+class Recorder:
+    """Stands in for an InferenceSession: records (batch, time) of every run; optionally refuses."""
+
+    def __init__(self, session, refuse: bool = False) -> None:
+        self.session, self.refuse, self.calls = session, refuse, []
+
+    def run(self, names, feeds):
+        if self.refuse:
+            raise AssertionError("a skipped module's session was run")
+        self.calls.append(feeds["x"].shape[:2])
+        return self.session.run(names, feeds)
+
+
+@pytest.mark.parametrize("gates", ["global", "local"])
+def test_skipped_modules_are_never_run_and_rows_run_only_where_needed(make_bundle, gates):
+    rt = Runtime(make_bundle(gates, LAYERS), threshold=0.5)
+    feats, lens = batch(rt.feature_config)
+    plan = rt.forward(feats, lens).gates  # (B, 2N): what this input selects
+    pool = rt._pool  # white box: swap the module sessions for recorders
+    recorders = {}
+    for i, name in enumerate(rt.module_names):
+        recorders[name] = Recorder(pool.get(name), refuse=not plan[:, i].any())
+        pool._sessions[name] = recorders[name]
+    before = rt.session_runs.copy()
+    out = rt.forward(feats, lens)
+    np.testing.assert_array_equal(out.gates, plan)
+    x_lens = out.lens
+    assert any(r.refuse for r in recorders.values()), "the input should skip some module in every row"
+    for i, name in enumerate(rt.module_names):
+        rows = np.flatnonzero(plan[:, i])
+        calls = recorders[name].calls
+        if rows.size == 0:
+            assert calls == [] and rt.session_runs[name] == before[name] == 0
+        else:  # gathered rows only, time trimmed to their longest
+            assert calls == [(rows.size, int(x_lens[rows].max()))], name
+            assert rt.session_runs[name] == before[name] + 1
+
+
+def test_lazy_mode_loads_only_the_sessions_used(make_bundle):
+    rt = Runtime(make_bundle("global", LAYERS), threshold=0.9, lazy=True)
+    assert set(rt.loaded_sessions) == {"frontend", "gate", "head"}
+    feats, lens = batch(rt.feature_config)
+    out = rt.forward(feats, lens)
+    used = {m for i, m in enumerate(rt.module_names) if out.gates[:, i].any()}
+    assert 0 < len(used) < len(rt.module_names)
+    assert set(rt.loaded_sessions) == {"frontend", "gate", "head"} | used
+    eager = Runtime(make_bundle("global", LAYERS), threshold=0.9)
+    np.testing.assert_array_equal(eager.forward(feats, lens).log_probs, out.log_probs)
+
+
+@pytest.mark.parametrize("gates", GATES)
+def test_batch_equals_one_by_one(make_bundle, gates):
+    rt = Runtime(make_bundle(gates, LAYERS), threshold=0.3)
+    feats, lens = batch(rt.feature_config)
+    full = rt.forward(feats, lens)
+    for i, n in enumerate(lens):
+        one = rt.forward(feats[i: i + 1, :n], lens[i: i + 1])
+        t = int(one.lens[0])
+        assert full.lens[i] == t
+        np.testing.assert_allclose(full.log_probs[i, :t], one.log_probs[0, :t], atol=BATCH_ATOL, rtol=0)
+        np.testing.assert_array_equal(full.gates[i], one.gates[0])
+        np.testing.assert_allclose(full.gate_probs[i], one.gate_probs[0], atol=1e-6, rtol=0)
+    together = rt.transcribe_batch(clips(), 16000)
+    alone = [rt.transcribe(c, 16000) for c in clips()]
+    for a, b in zip(together, alone, strict=True):
+        assert (a.text, a.tokens, a.executed_modules) == (b.text, b.tokens, b.executed_modules)
+        assert a.gate_probs == pytest.approx(b.gate_probs, abs=1e-6)
+
+
+def test_transcript_fields(make_bundle):
+    rt = Runtime(make_bundle("global", LAYERS))
+    clip = speechlike(2.3, seed=1)
+    t = rt.transcribe(clip, 16000)
+    assert t.duration == pytest.approx(2.3, abs=1e-3)
+    assert t.modules_total == 2 * LAYERS == len(t.gate_probs) and list(t.gate_probs) == list(rt.module_names)
+    assert t.modules_executed == len(t.executed_modules)
+    assert list(t.executed_modules) == [m for m in rt.module_names if m in t.executed_modules]
+    assert set(t.timings) >= {"load", "features", "frontend", "gates", "modules", "head", "decode", "total"}
+    assert t.timings["total"] == pytest.approx(sum(v for k, v in t.timings.items() if k != "total"))
+    assert "".join(tok.token for tok in t.tokens).strip() == t.text
+    for tok in t.tokens:  # 40 ms encoder frames
+        assert 0 <= tok.start < tok.end <= t.duration
+        assert round(tok.start / 0.04, 6).is_integer() and round(tok.end / 0.04, 6).is_integer()
+    assert len(t.segments) == 1 and t.segments[0].text == t.text
+    d = t.to_dict()
+    assert d["tokens"][0].keys() == {"token", "start", "end"} if t.tokens else True
+
+
+def test_vanilla_runs_every_module(make_bundle):
+    rt = Runtime(make_bundle("none", LAYERS), threshold=0.9, max_modules=1)
+    t = rt.transcribe(speechlike(1.5), 16000)
+    assert t.modules_executed == t.modules_total == 2 * LAYERS
+    assert set(t.gate_probs.values()) == {1.0}
+
+
+def test_with_options_shares_sessions(make_bundle):
+    rt = Runtime(make_bundle("global", LAYERS))
+    strict = rt.with_options(threshold=0.9)
+    assert strict.session_runs is rt.session_runs and strict.threshold == 0.9 and rt.threshold == 0.5
+    feats, lens = batch(rt.feature_config)
+    assert strict.forward(feats, lens).gates.sum() < rt.forward(feats, lens).gates.sum()
+    with pytest.raises(ConfigError, match="threads"):
+        rt.with_options(threads=2)
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_one_runtime_shared_by_eight_threads(make_bundle, monkeypatch, lazy):
+    bundle = make_bundle("local", LAYERS)
+    clips = [speechlike(0.5 + 0.37 * i, seed=i) for i in range(24)]
+    sequential = Runtime(bundle, threshold=0.4).transcribe_batch(clips, 16000, batch_size=1)
+    rt = Runtime(bundle, threshold=0.4, threads=1, lazy=lazy)
+    created = []
+    create = rt._pool._create
+    monkeypatch.setattr(rt._pool, "_create", lambda key: created.append(key) or create(key))
+    start = threading.Barrier(8)
+
+    def work(i: int):
+        start.wait()
+        return [(k, rt.transcribe(clips[k], 16000)) for k in range(i, len(clips), 8)]
+
+    with ThreadPoolExecutor(8) as pool:
+        results = dict(kv for part in pool.map(work, range(8)) for kv in part)
+    for k, ref in enumerate(sequential):
+        got = results[k]
+        assert (got.text, got.tokens, got.executed_modules, got.gate_probs) == \
+            (ref.text, ref.tokens, ref.executed_modules, ref.gate_probs)
+    assert len(created) == len(set(created))  # a lazy session is created once, whatever the race
+    assert set(created) == (set(rt.loaded_sessions) & set(rt.module_names) if lazy else set())
+
+
+def test_padding_beyond_the_longest_row_changes_nothing(make_bundle):
+    rt = Runtime(make_bundle("global", LAYERS), threshold=0.5)
+    feats, lens = batch(rt.feature_config)
+    padded = np.concatenate([feats, np.zeros((feats.shape[0], 40, feats.shape[2]), np.float32)], axis=1)
+    a, b = rt.forward(feats, lens), rt.forward(padded, lens)
+    np.testing.assert_array_equal(a.gates, b.gates)
+    assert valid_max_abs(a.log_probs, b.log_probs, a.lens) <= BATCH_ATOL
+
+
+@pytest.mark.parametrize(("shape", "lens", "match"), [
+    ((2, 50, 80), [50, 50, 50], "features_lens: expected shape"),
+    ((2, 50, 40), [50, 50], "expected shape"),
+    ((2, 50, 80), [50, 6], "between 7"),
+    ((2, 50, 80), [51, 50], "between 7"),
+    ((0, 50, 80), [], "batch >= 1"),
+])
+def test_forward_refuses_bad_input(make_bundle, shape, lens, match):
+    from i3d_edge.errors import AudioError
+
+    rt = Runtime(make_bundle("global", LAYERS))
+    with pytest.raises(AudioError, match=match):
+        rt.forward(np.zeros(shape, np.float32), np.array(lens, np.int64))
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"threshold": 1.0}, {"threshold": -0.1}, {"threshold": "0.5"}, {"max_modules": -1}, {"max_modules": 1.5},
+    {"max_modules": True}, {"threads": 0}, {"providers": ["NoSuchExecutionProvider"]}, {"providers": []},
+    {"precision": "fp16"}, {"batch_size": 0}, {"segment_seconds": 1}, {"full_depth": "yes"},
+])
+def test_bad_knobs_are_config_errors(make_bundle, kwargs):
+    with pytest.raises(ConfigError) as info:
+        Runtime(make_bundle("global", LAYERS), **kwargs)
+    assert "\n" not in str(info.value)
+
+
+def test_missing_precision_variant(make_bundle):
+    with pytest.raises(BundleError, match="no 'int8' graphs"):
+        Runtime(make_bundle("global", LAYERS), precision="int8")
+
+
+def test_int8_variant_runs(make_bundle):
+    bundle = make_bundle("global", LAYERS, quantize="int8")
+    rt = Runtime(bundle, precision="int8", full_depth=True)
+    feats, lens = batch(rt.feature_config)
+    out = rt.forward(feats, lens)
+    ref = Runtime(bundle, precision="fp32", full_depth=True).forward(feats, lens)
+    assert np.isfinite(out.log_probs).all()
+    assert valid_max_abs(np.exp(out.log_probs), np.exp(ref.log_probs), out.lens) < 0.25  # same model, coarser weights
+
+
+def test_no_default_model_is_a_clear_error(monkeypatch, tmp_path):
+    import i3d_edge.runtime.runtime as module
+
+    monkeypatch.setattr(module, "DEFAULT_BUNDLE", tmp_path / "none")
+    with pytest.raises(BundleError, match="no default model is embedded"):
+        Runtime()
