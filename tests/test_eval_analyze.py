@@ -21,8 +21,8 @@ runner = CliRunner()
 def test_scoring():
     assert edit_distance("kitten", "sitting") == 3
     s = score(["The cat sat.", "hello"], ["the cat sat", "yellow"])
-    assert s.words == 3 and s.wer == pytest.approx(1 / 3) and s.sentence_accuracy == 0.5
-    assert s.cer == pytest.approx(1 / (len("the cat sat") + len("hello")))
+    assert s.words == 4 and s.wer == pytest.approx(1 / 4) and s.sentence_accuracy == 0.5
+    assert s.cer == pytest.approx(edit_distance("hello", "yellow") / (len("the cat sat") + len("hello")))
 
 
 def test_snr_estimate_orders_clean_above_noisy():

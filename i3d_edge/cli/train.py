@@ -23,7 +23,8 @@ def train_command(
     gate_lambda: float = typer.Option(2.0, "--lambda", help="Weight of the gate regulariser."),
     gate_target: float = typer.Option(0.5, "--gate-target", help="Target executed fraction (0: minimise)."),
     gate_warmup: int = typer.Option(2000, "--gate-warmup-steps", help="Steps with every gate open."),
-    lr: float = typer.Option(1.5e-3, "--lr"),
+    lr: float = typer.Option(1.5e-3, "--lr", help="Peak learning rate."),
+    warmup: int = typer.Option(500, "--warmup-steps", help="Linear learning-rate warm-up steps."),
     max_steps: int = typer.Option(30000, "--max-steps"),
     batch_frames: int = typer.Option(24000, "--batch-frames", help="Padded feature frames per batch."),
     max_minutes: float = typer.Option(0, "--max-minutes", help="Stop and save after N minutes (0: none)."),
@@ -36,7 +37,8 @@ def train_command(
     from ..models.train import train as run_training
 
     model_config = ModelConfig(n_layers=layers, d_model=d_model, n_heads=heads, d_ff=d_ff, gates=gates)  # type: ignore[arg-type]
-    cfg = TrainConfig(lr=lr, max_steps=max_steps, batch_frames=batch_frames, gate_warmup_steps=gate_warmup,
+    cfg = TrainConfig(lr=lr, warmup_steps=warmup, max_steps=max_steps, batch_frames=batch_frames,
+                      gate_warmup_steps=gate_warmup,
                       gate_lambda=gate_lambda, gate_target=gate_target or None, seed=seed)
     best = run_training(run_dir, train, dev, model_config, cfg, max_minutes=max_minutes or None,
                         threads=threads or None, log=lambda m: typer.echo(m, err=True))
