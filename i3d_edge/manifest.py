@@ -204,6 +204,9 @@ def parse_manifest(data: Any, root: Path) -> Manifest:
         missing = [k for k in required if k not in graphs]
         if missing:
             raise BundleError(f"{where}: variant {name!r} lacks graph(s) {', '.join(missing[:4])}")
+        unknown = [k for k in graphs if k not in required and k != "monolithic"]
+        if unknown:  # a reader would not know the graph's interface (GRAPH_IO)
+            raise BundleError(f"{where}: variant {name!r} has unknown graph(s) {', '.join(unknown[:4])}")
         for key, rel in graphs.items():
             if not isinstance(rel, str) or rel not in files:
                 raise BundleError(f"{where}: graph {name}/{key} points to an unlisted file {rel!r}")

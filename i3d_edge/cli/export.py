@@ -1,1 +1,60 @@
-"""Placeholder: registered by its owner."""
+"""``i3d-edge export`` (checkpoint -> verified bundle) and ``i3d-edge inspect`` (bundle -> report)."""
+
+from __future__ import annotations
+
+import json
+import time
+from enum import Enum
+from pathlib import Path
+
+import typer
+
+from . import app, handle_errors
+
+
+class Quantize(str, Enum):
+    int8 = "int8"
+
+
+@app.command("export")
+@handle_errors
+def export_command(
+    checkpoint: Path = typer.Argument(..., help="I3D checkpoint (ckpt.pt) to export."),
+    output: Path = typer.Option(..., "-o", "--output", help="Bundle directory to create."),
+    quantize: Quantize | None = typer.Option(
+        None, "--quantize", help="Also write dynamic int8 graphs beside the fp32 ones."),
+    monolithic: bool = typer.Option(
+        False, "--monolithic", help="Also write the whole model as one graph (every module executed)."),
+    simplify: bool = typer.Option(True, "--simplify/--no-simplify", help="Simplify every graph with onnxsim."),
+    verify: bool = typer.Option(True, "--verify/--no-verify", help="Check parity with the torch model."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing bundle at OUTPUT."),
+    opset: int = typer.Option(17, "--opset", help="ONNX opset (17-20)."),
+) -> None:
+    """Export a checkpoint as a bundle: one ONNX graph per frontend, gate predictor, encoder module and head."""
+    from ..export import export_bundle
+    from ..export.inspection import format_bytes, verification_summary
+
+    started = time.perf_counter()
+    manifest = export_bundle(checkpoint, output, quantize=quantize.value if quantize else None,
+                             monolithic=monolithic, simplify=simplify, verify=verify, force=force, opset=opset)
+    typer.echo(f"exported {checkpoint} -> {output} in {time.perf_counter() - started:.1f} s")
+    for name, variant in manifest["variants"].items():
+        size = sum(manifest["files"][rel]["bytes"] for rel in variant["graphs"].values())
+        typer.echo(f"  {name}: {len(variant['graphs'])} graphs, {format_bytes(size)}")
+    summary = verification_summary(manifest["verification"])
+    typer.echo(f"  verification: {summary[0]}")
+    for line in summary[1:]:
+        typer.echo(f"    {line}")
+
+
+@app.command("inspect")
+@handle_errors
+def inspect_command(
+    bundle: Path = typer.Argument(..., help="Bundle directory."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+) -> None:
+    """Show a bundle's graphs, sizes, parameters, opsets, gate layout, variants, provenance and verification."""
+    from ..export.inspection import inspect_bundle, render_text
+
+    info = inspect_bundle(bundle)
+    typer.echo(json.dumps(info, indent=2, ensure_ascii=False) if as_json else render_text(info))

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import tempfile
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,11 +87,14 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
-        raise CheckpointError(f"{path}: refused: not a plain-data checkpoint ({reason[:200]})") from None
-    except (zipfile.BadZipFile, RuntimeError, EOFError, OSError, ValueError) as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise CheckpointError(f"{path}: corrupt or unreadable checkpoint ({reason[:200]})") from None
+        unsafe = re.search(r"(?:unsupported|blocked|not an allowed)[^\n]*?GLOBAL ([\w.]+)|GLOBAL ([\w.]+)", str(exc))
+        if unsafe:
+            name = unsafe.group(1) or unsafe.group(2)
+            raise CheckpointError(f"{path}: refused: it carries a pickled Python object ({name}); only tensors and "
+                                  "plain data are loaded") from None
+        raise CheckpointError(f"{path}: corrupt or not a checkpoint file") from None
+    except Exception as exc:  # torch.load raises many types on damaged files
+        raise CheckpointError(f"{path}: corrupt or not a checkpoint file ({type(exc).__name__})") from None
     if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not an i3d-edge checkpoint")
     if data.get("version") != CONFIG_VERSION:
