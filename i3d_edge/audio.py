@@ -59,14 +59,17 @@ def describe(source: AudioSource) -> str:
 
 
 def _check_path(path: Path, name: str) -> None:
-    if not path.exists():
-        raise AudioError(f"{name}: no such file")
-    if path.is_dir():
-        raise AudioError(f"{name}: is a directory, not an audio file")
-    if not os.access(path, os.R_OK):
-        raise AudioError(f"{name}: cannot read (permission denied)")
-    if path.stat().st_size == 0:
-        raise AudioError(f"{name}: empty file (0 bytes)")
+    try:
+        if not path.exists():
+            raise AudioError(f"{name}: no such file")
+        if path.is_dir():
+            raise AudioError(f"{name}: is a directory, not an audio file")
+        if not os.access(path, os.R_OK):
+            raise AudioError(f"{name}: cannot read (permission denied)")
+        if path.stat().st_size == 0:
+            raise AudioError(f"{name}: empty file (0 bytes)")
+    except OSError as exc:  # e.g. a name too long, a loop of symlinks: stat itself fails
+        raise AudioError(f"{name}: cannot access the file ({exc.strerror or _reason(exc)})") from None
 
 
 def _reason(exc: BaseException) -> str:
@@ -96,9 +99,11 @@ def _frames_first(samples: np.ndarray, name: str) -> np.ndarray:
         raise AudioError(f"{name}: unsupported sample type {arr.dtype} (expected integer or float PCM)")
     if arr.ndim == 2:
         if arr.shape[1] > _MAX_CHANNELS and arr.shape[0] <= _MAX_CHANNELS:
-            return arr.T  # (C, N) -> (N, C)
-        if arr.shape[1] > _MAX_CHANNELS:
+            arr = arr.T  # (C, N) -> (N, C)
+        elif arr.shape[1] > _MAX_CHANNELS:
             raise AudioError(f"{name}: cannot tell samples from channels in shape {arr.shape}")
+        if arr.shape[1] == 0:
+            raise AudioError(f"{name}: no channels in shape {arr.shape}")
     elif arr.ndim != 1:
         raise AudioError(f"{name}: expected a 1-D (samples) or 2-D (samples, channels) array, got shape {arr.shape}")
     return arr
@@ -111,9 +116,13 @@ def _mono_float(arr: np.ndarray) -> np.ndarray:
         half = float(-int(info.min)) if info.min < 0 else (int(info.max) + 1) / 2  # full scale
         offset = 0.0 if info.min < 0 else half  # unsigned PCM is centred on its midpoint
         arr = (arr.astype(np.float32) - np.float32(offset)) * np.float32(1.0 / half)
-    if arr.ndim == 2:
-        arr = arr.mean(axis=1, dtype=np.float32) if arr.shape[1] > 1 else arr[:, 0]
-    return np.ascontiguousarray(arr, dtype=np.float32)
+    # Samples beyond float32 range become inf and are refused by _check_samples: no numpy
+    # warning on stderr. The channel mean accumulates in float64 so that finite samples near
+    # the float32 limit do not overflow into a false "infinite samples" error.
+    with np.errstate(over="ignore", invalid="ignore"):
+        if arr.ndim == 2:
+            arr = arr.mean(axis=1, dtype=np.float64) if arr.shape[1] > 1 else arr[:, 0]
+        return np.ascontiguousarray(arr, dtype=np.float32)
 
 
 def to_float_mono(samples: np.ndarray, name: str = ARRAY_NAME) -> np.ndarray:

@@ -140,16 +140,27 @@ def _confined(root: Path, rel: str) -> Path:
     pure = PurePosixPath(rel)
     if not rel or "\\" in rel or pure.is_absolute() or ".." in pure.parts or Path(rel).is_absolute():
         raise BundleError(f"{root}: manifest path {rel!r} escapes the bundle")
+    if "\0" in rel:
+        raise BundleError(f"{root}: manifest path {rel!r} is not a valid file name")
     path = root / pure
-    # no symlinks anywhere between the root and the file
-    probe = root
-    for part in pure.parts:
-        probe = probe / part
-        if probe.is_symlink():
-            raise BundleError(f"{probe}: symlinks are not allowed in a bundle")
-    if not path.resolve().is_relative_to(root):
+    try:
+        # no symlinks anywhere between the root and the file
+        probe = root
+        for part in pure.parts:
+            probe = probe / part
+            if probe.is_symlink():
+                raise BundleError(f"{probe}: symlinks are not allowed in a bundle")
+        inside = path.resolve().is_relative_to(root)
+    except OSError as exc:  # e.g. a name too long for the filesystem
+        raise BundleError(f"{root}: manifest path {rel[:80]!r} is not usable ({exc.strerror or exc})") from None
+    if not inside:
         raise BundleError(f"{root}: manifest path {rel!r} escapes the bundle")
     return path
+
+
+def _short(exc: BaseException) -> str:
+    """The first line of an exception's message, at most 200 characters."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
 def _need(data: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
@@ -177,13 +188,20 @@ def parse_manifest(data: Any, root: Path) -> Manifest:
         raise
     except I3dEdgeError as exc:
         raise BundleError(f"{where}: {exc}") from None
+    except (TypeError, ValueError, ArithmeticError) as exc:  # e.g. a feature mean float() rejects
+        raise BundleError(f"{where}: invalid model or feature config ({_short(exc)})") from None
+    if len(tokens) != model_config.vocab_size:
+        raise BundleError(f"{where}: {len(tokens)} tokens but vocab_size {model_config.vocab_size}")
+    if feature_config.n_mels != model_config.n_mels:
+        raise BundleError(f"{where}: feature n_mels {feature_config.n_mels} does not match the model's "
+                          f"{model_config.n_mels}")
     gates = _need(data, "gates", dict, where)
     predictor = _need(gates, "predictor", str, where)
     threshold = _need(gates, "threshold", (int, float), where)
     modules = tuple(_need(gates, "modules", list, where))
     if predictor != model_config.gates or modules != model_config.module_names:
         raise BundleError(f"{where}: gate layout does not match the model config")
-    if not 0.0 <= float(threshold) < 1.0:
+    if isinstance(threshold, bool) or not 0.0 <= threshold < 1.0:  # no float(): a huge int would overflow
         raise BundleError(f"{where}: threshold must be in [0, 1)")
     files = _need(data, "files", dict, where)
     for rel, entry in files.items():
@@ -214,7 +232,7 @@ def parse_manifest(data: Any, root: Path) -> Manifest:
     if not variants:
         raise BundleError(f"{where}: no graph variants")
     default_variant = data.get("default_variant", "fp32")
-    if default_variant not in variants:
+    if not isinstance(default_variant, str) or default_variant not in variants:
         raise BundleError(f"{where}: default variant {default_variant!r} is missing")
     return Manifest(root, model_config, feature_config, tokens, predictor, float(threshold),
                     modules, default_variant, variants, files, data)
@@ -223,11 +241,14 @@ def parse_manifest(data: Any, root: Path) -> Manifest:
 def load_manifest(bundle: str | os.PathLike[str]) -> Manifest:
     """Read and validate ``bundle/manifest.json``; any problem is a one-line BundleError."""
     root = Path(bundle)
-    if not root.exists():
-        raise BundleError(f"{root}: no such bundle directory")
-    if not root.is_dir():
-        raise BundleError(f"{root}: not a directory (expected an i3d-edge bundle)")
-    root = root.resolve()
+    try:
+        if not root.exists():
+            raise BundleError(f"{root}: no such bundle directory")
+        if not root.is_dir():
+            raise BundleError(f"{root}: not a directory (expected an i3d-edge bundle)")
+        root = root.resolve()
+    except OSError as exc:  # e.g. a name too long, a loop of symlinks
+        raise BundleError(f"{root}: cannot access the bundle directory ({exc.strerror or exc})") from None
     path = root / MANIFEST_NAME
     if path.is_symlink():
         raise BundleError(f"{path}: symlinks are not allowed in a bundle")
@@ -235,6 +256,8 @@ def load_manifest(bundle: str | os.PathLike[str]) -> Manifest:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise BundleError(f"{path}: missing (not an i3d-edge bundle)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleError(f"{path}: unreadable manifest ({exc})") from None
+    except (OSError, ValueError) as exc:  # ValueError: bad JSON, bad UTF-8, an integer of > 4300 digits
+        raise BundleError(f"{path}: unreadable manifest ({_short(exc)})") from None
+    except RecursionError:
+        raise BundleError(f"{path}: unreadable manifest (nested too deeply)") from None
     return parse_manifest(data, root)

@@ -68,9 +68,11 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def main() -> None:
-    from . import analyze, bench, evaluate, export, init, train, transcribe  # noqa: F401  (registers commands)
+# Register the commands (each module only imports typer at import time; heavy work is lazy).
+from . import analyze, bench, evaluate, export, init, train, transcribe  # noqa: E402, F401
 
+
+def main() -> None:
     try:
         app()
     except BrokenPipeError:  # e.g. piped into `head`

@@ -4,16 +4,17 @@
 
 * **Sessions.** One ``SessionOptions`` policy for every graph (:func:`sessions.session_options`):
   ``threads`` intra-op threads, one inter-op thread, sequential execution, all graph
-  optimisations, no memory pattern (time length varies per input), the CPU arena on, and idle
-  worker threads that sleep instead of spinning (each session owns a pool, and a spinning one
-  would steal cores from the next module). Sessions are created once, after the file's
-  SHA-256 is checked, and their input/output names are checked against ``GRAPH_IO``; with
-  ``lazy=True`` a module's session is created on first use.
+  optimisations, no memory pattern (time length varies per input), one CPU arena shared by
+  all sessions of the process, and idle worker threads that sleep instead of spinning (each
+  session owns a pool, and a spinning one would steal cores from the next module). Sessions
+  are created once, after the file's SHA-256 is checked, and their input/output names are
+  checked against ``GRAPH_IO``; with ``lazy=True`` a module's session is created on first use.
 * **Batches.** In a batch whose rows choose different modules, a module runs only on the rows
   that need it (gathered and trimmed to their longest valid length, then scattered back); a
   module no row needs is never run. ``session_runs`` counts runs per graph.
 * **Long audio** is streamed and cut at low-energy points into segments of at most
-  ``segment_seconds``; segments of all inputs share padded batches of ``batch_size``.
+  ``segment_seconds``; segments of all inputs share padded batches of up to ``batch_size``,
+  fewer when batch rows x frames^2 (attention memory) would exceed one maximum-length segment's.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ class RuntimeOptions:
     precision: str | None = None  # graph variant (fp32 / int8); None: the bundle's default variant
     lazy: bool = False  # create a module's session on first use instead of at load
     segment_seconds: float = 30.0  # longer audio is cut into segments of at most this length
-    batch_size: int = 8  # segments per forward batch in transcribe / transcribe_batch
+    batch_size: int = 8  # max segments per forward batch in transcribe / transcribe_batch (fewer when long)
 
     def __post_init__(self) -> None:
         if self.threshold is not None:

@@ -136,6 +136,10 @@ class Runtime:
         fc = manifest.feature_config
         self._frame_seconds = SUBSAMPLING * fc.hop_length / fc.sample_rate  # one encoder frame
         self._policy = SegmentPolicy(max_seconds=options.segment_seconds, search_seconds=options.segment_seconds / 6)
+        # Attention memory grows with rows x frames^2: a batch may need no more than one segment of
+        # the maximum length (measured, 10-min file, 12 layers d_model 192: peak RSS 493 MB with
+        # 8 x 30 s per batch, 191 MB with one, and no slower; 10 s clips still go 8 at a time).
+        self._batch_budget = (options.segment_seconds * fc.sample_rate / fc.hop_length) ** 2  # frames^2
 
     def with_options(self, **changes: Any) -> Runtime:
         """A Runtime sharing these sessions with other gate knobs (threshold, max_modules,
@@ -215,7 +219,8 @@ class Runtime:
         """Yield one ItemResult per input, in input order, as soon as it is complete.
 
         Inputs are streamed and cut into segments; up to ``batch_size`` segments (of any inputs)
-        run through :meth:`forward` together, so memory is bounded by the batch, not by the
+        run through :meth:`forward` together, fewer when rows x frames^2 would exceed that of one
+        segment of the maximum length, so memory is bounded by one full segment, not by the
         length of the audio. A bad input yields its AudioError; the others go on.
         """
         size = (self._options if batch_size is None else self._options.replace(batch_size=batch_size)).batch_size
@@ -234,6 +239,10 @@ class Runtime:
                     job.error = exc
                     queue = [q for q in queue if q.job is not job]
                     break
+                if queue and not self._fits(queue, queued):
+                    self._run_batch(queue, progress)
+                    queue = []
+                    yield from self._finished(jobs)
                 queue.append(queued)
                 if len(queue) >= size:
                     self._run_batch(queue, progress)
@@ -274,6 +283,11 @@ class Runtime:
             job.pieces.append(None)
             job.pending += 1
             yield _Queued(job, len(job.pieces) - 1, seg.start, seg.audio.shape[0], feats)
+
+    def _fits(self, queue: list[_Queued], item: _Queued) -> bool:
+        """Whether ``item`` may join the batch ``queue`` under the rows x frames^2 budget."""
+        frames = max(item.features.shape[0], *(q.features.shape[0] for q in queue))
+        return (len(queue) + 1) * frames * frames <= self._batch_budget
 
     def _run_batch(self, queue: list[_Queued], progress: Progress | None) -> None:
         features, lens = batch_features([q.features for q in queue])  # (B, T, F), (B,)

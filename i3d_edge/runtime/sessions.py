@@ -22,6 +22,20 @@ from ..manifest import GRAPH_IO, Manifest, Variant, role_of
 __all__ = ["SessionPool", "session_options"]
 
 
+_ARENA_LOCK = threading.Lock()
+_arena_registered = False
+
+
+def _register_shared_arena() -> None:
+    """Register the process-wide CPU arena that sessions opt into with ``session.use_env_allocators``."""
+    global _arena_registered
+    with _ARENA_LOCK:
+        if not _arena_registered:
+            info = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
+            ort.create_and_register_allocator(info, ort.OrtArenaCfg(0, -1, -1, -1))  # defaults: no limit
+            _arena_registered = True
+
+
 def session_options(threads: int | None) -> ort.SessionOptions:
     """The one SessionOptions policy of the runtime (see the module notes in ``__init__``)."""
     so = ort.SessionOptions()
@@ -36,6 +50,11 @@ def session_options(threads: int | None) -> ort.SessionOptions:
     # arena recycles them (measured ~30% faster on batches than plain malloc); its size is
     # bounded by the largest batch (segment length x batch size), and RSS stays flat over calls.
     so.enable_cpu_mem_arena = True
+    # ONE arena for all sessions (registered once per process): a per-session arena keeps its
+    # own peak, so ~28 module sessions held ~28 peaks (measured, 12 layers d_model 192, 10-min
+    # file, batch 8: peak RSS 3.2 GB per-session vs 0.49 GB shared; forward 3-7% faster shared).
+    _register_shared_arena()
+    so.add_session_config_entry("session.use_env_allocators", "1")
     # Each session has its own intra-op pool; a pool that spins after its run steals the cores
     # from the next module's session (measured: 12 layers, 2 threads, 5 s of audio: ~30 ms
     # without spinning, ~950 ms with), so idle worker threads sleep.

@@ -1,0 +1,121 @@
+"""Hardening (issue #7): an interrupted export never leaves a half-written bundle.
+
+Already covered in test_export.py: a KeyboardInterrupt, an ExportError and an OSError during a
+fresh export (staging and created parents removed), a failed ``--force`` re-export (old bundle
+kept), and pickled checkpoints refused by ``load_checkpoint`` (test_checkpoint.py) and by
+``i3d-edge export`` (test_export.py). Added here: Ctrl-C while replacing a bundle (during the
+export and between the two renames of the commit), and a real SIGINT to ``i3d-edge export``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from i3d_edge.manifest import MANIFEST_NAME, load_manifest
+
+torch = pytest.importorskip("torch")
+
+from i3d_edge.export import bundle as bundle_mod  # noqa: E402
+from i3d_edge.export import export_bundle  # noqa: E402
+
+TINY = {"d_model": 32, "d_ff": 64}
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Every file of a bundle, by relative path."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def leftovers(parent: Path, name: str) -> list[str]:
+    return sorted(p.name for p in parent.iterdir() if p.name.startswith(f".{name}."))
+
+
+@pytest.fixture
+def existing(make_checkpoint, tmp_path) -> tuple[Path, dict[str, bytes]]:
+    """A complete bundle at tmp_path/b (global predictor), and its bytes."""
+    out = tmp_path / "b"
+    export_bundle(make_checkpoint("global", 2, **TINY), out, verify=False)
+    return out, snapshot(out)
+
+
+def test_ctrl_c_during_a_forced_reexport_keeps_the_old_bundle(make_checkpoint, existing, monkeypatch):
+    out, before = existing
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bundle_mod, "verify_bundle", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        export_bundle(make_checkpoint("local", 2, **TINY), out, force=True)
+    assert snapshot(out) == before and leftovers(out.parent, "b") == []
+
+
+def test_ctrl_c_between_the_commit_renames_restores_the_old_bundle(make_checkpoint, existing, monkeypatch):
+    """The old bundle is moved aside, then the new one is renamed in: an interrupt in between
+    must put the old one back, not leave ``out`` missing."""
+    out, before = existing
+    real_rename = os.rename
+    calls: list[tuple[str, str]] = []
+
+    def rename(src, dst):
+        calls.append((Path(src).name, Path(dst).name))
+        if ".partial-" in Path(src).name:  # the staging directory moving into place
+            raise KeyboardInterrupt
+        real_rename(src, dst)
+
+    monkeypatch.setattr(bundle_mod.os, "rename", rename)
+    with pytest.raises(KeyboardInterrupt):
+        export_bundle(make_checkpoint("local", 2, **TINY), out, force=True, verify=False)
+    monkeypatch.undo()
+    moved_aside, moved_in, moved_back = calls  # the interrupt did come mid-commit, and was rolled back
+    assert moved_aside[0] == "b" and moved_aside[1].startswith(".b.old-") and moved_in[1] == "b"
+    assert moved_back == (moved_aside[1], "b")
+    assert snapshot(out) == before and leftovers(out.parent, "b") == []
+    assert load_manifest(out).predictor == "global"
+
+
+def _staging_reached(parent: Path, name: str, phase: str) -> bool:
+    for staging in parent.glob(f".{name}.partial-*"):
+        if phase == "graphs" and any((staging / "fp32").glob("*.onnx")):
+            return True  # the first graph is written
+        if phase == "verify" and (staging / MANIFEST_NAME).exists():
+            return True  # every graph and the manifest are written; verification runs
+    return False
+
+
+@pytest.mark.skipif(os.name != "posix", reason="sends SIGINT")
+@pytest.mark.parametrize(("phase", "replace"), [("graphs", False), ("verify", True)])
+def test_sigint_to_the_export_command_leaves_nothing_behind(make_checkpoint, tmp_path, phase, replace):
+    out = tmp_path / "b"
+    before = None
+    if replace:
+        export_bundle(make_checkpoint("global", 2, **TINY), out, verify=False)
+        before = snapshot(out)
+    args = [sys.executable, "-m", "i3d_edge", "export", str(make_checkpoint("local", 2)), "-o", str(out)]
+    proc = subprocess.Popen([*args, *(["--force"] if replace else [])], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not _staging_reached(tmp_path, "b", phase):
+            assert proc.poll() is None, f"export ended before the {phase} phase: {proc.communicate()}"
+            assert time.monotonic() < deadline, "export never reached the phase"
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130 and stderr == "error: interrupted\n" and "exported" not in stdout, stderr
+    assert leftovers(tmp_path, "b") == []
+    if replace:
+        assert snapshot(out) == before
+    else:
+        assert not out.exists()
