@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import glob
+import hashlib
 import importlib.metadata
 import importlib.util
 import json
@@ -739,7 +740,12 @@ def render(job: dict, out_dir: str) -> tuple[str, float | None, str]:
     import soundfile as sf
 
     path = os.path.join(out_dir, job["split"], "audio", job["id"] + ".wav")
-    if os.path.exists(path):
+    # Resume only when the existing wav was made from exactly this job (text, voice, augmentation):
+    # ids are positions in a plan that changes with the options (e.g. --skip-sources), so an id alone
+    # could pair an old wav with a new transcript.
+    spec = hashlib.sha256(json.dumps(job, sort_keys=True, default=str).encode()).hexdigest()
+    spec_path = path + ".spec"
+    if os.path.exists(path) and os.path.exists(spec_path) and open(spec_path).read() == spec:
         return job["id"], sf.info(path).duration, ""
     try:
         x, sr = synth(job)
@@ -763,6 +769,8 @@ def render(job: dict, out_dir: str) -> tuple[str, float | None, str]:
         tmp = path + ".part"
         sf.write(tmp, x, SR, subtype="PCM_16", format="WAV")
         os.replace(tmp, path)
+        with open(spec_path, "w") as fh:
+            fh.write(spec)
         return job["id"], dur, ""
     except Exception as exc:
         return job["id"], None, f"{type(exc).__name__}: {exc}"
