@@ -132,9 +132,11 @@ class SessionPool:
         if set(got_in) != set(want_in) or set(got_out) != set(want_out):
             raise BundleError(f"{path}: graph interface {list(got_in)} -> {list(got_out)} does not match the "
                               f"manifest contract for {role_of(key)!r}: {list(want_in)} -> {list(want_out)}")
-        if role_of(key) == "gate":
-            width = session.get_outputs()[0].shape[-1]
-            n_gates = self.manifest.model_config.n_gates
-            expected = n_gates if key == "gate" else 2
-            if isinstance(width, int) and width != expected:
-                raise BundleError(f"{path}: gate graph gives {width} probabilities, expected {expected}")
+        cfg = self.manifest.model_config
+        # static last dimension of every tensor whose width the contract fixes
+        widths = {"features": cfg.n_mels, "x": cfg.d_model, "y": cfg.d_model, "encoder_out": cfg.d_model,
+                  "log_probs": cfg.vocab_size, "gate_probs": cfg.n_gates if key == "gate" else 2}
+        for arg in (*session.get_inputs(), *session.get_outputs()):
+            width, expected = (arg.shape[-1] if arg.shape else None), widths.get(arg.name)
+            if expected is not None and isinstance(width, int) and width != expected:
+                raise BundleError(f"{path}: {arg.name} has width {width}, the manifest's model needs {expected}")
