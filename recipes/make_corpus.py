@@ -476,19 +476,9 @@ def fsdd_train_stream(seed, stream_idx, speakers):
     # pass 0: every training recording once, unaugmented
     for f in files:
         d, spk, _ = f.stem.split("_")
-        yield {
-            "id": f"train-fsdd-{i:06d}",
-            "split": "train",
-            "source": "fsdd",
-            "voice": spk,
-            "files": [str(f)],
-            "raw": DIGIT_WORDS[int(d)],
-            "text": DIGIT_WORDS[int(d)],
-            "textsrc": "fsdd",
-            "augment": None,
-            "level": round(float(rng.uniform(0.3, 0.95)), 3),
-            "pad": [round(float(x), 3) for x in rng.uniform(0.1, 0.2, 2)],
-        }
+        yield fsdd_job(f"train-fsdd-{i:06d}", "train", spk, [f], DIGIT_WORDS[int(d)], None,
+                       round(float(rng.uniform(0.3, 0.95)), 3),
+                       [round(float(x), 3) for x in rng.uniform(0.1, 0.2, 2)])
         i += 1
     # later passes: single digits and 2-5 digit strings spliced from one speaker's takes,
     # most of them augmented
@@ -498,20 +488,17 @@ def fsdd_train_stream(seed, stream_idx, speakers):
         n = 1 if rng.random() < 0.5 else int(rng.integers(2, 6))
         chosen = [by_spk[spk][int(k)] for k in rng.integers(0, len(by_spk[spk]), n)]
         words = " ".join(DIGIT_WORDS[int(f.stem.split("_")[0])] for f in chosen)
-        yield {
-            "id": f"train-fsdd-{i:06d}",
-            "split": "train",
-            "source": "fsdd",
-            "voice": spk,
-            "files": [str(f) for f in chosen],
-            "raw": words,
-            "text": words,
-            "textsrc": "fsdd",
-            "augment": pick_augment(rng, force=rng.random() < 0.8) or None,
-            "level": round(float(rng.uniform(0.3, 0.95)), 3),
-            "pad": [round(float(x), 3) for x in rng.uniform(0.1, 0.2, 2)],
-        }
+        augment = pick_augment(rng, force=rng.random() < 0.8) or None
+        yield fsdd_job(f"train-fsdd-{i:06d}", "train", spk, chosen, words, augment,
+                       round(float(rng.uniform(0.3, 0.95)), 3),
+                       [round(float(x), 3) for x in rng.uniform(0.1, 0.2, 2)])
         i += 1
+
+
+def fsdd_job(uid, split, speaker, files, words, augment, level, pad):
+    """One job made of FSDD recordings (spliced when several files) saying ``words``."""
+    return {"id": uid, "split": split, "source": "fsdd", "voice": speaker, "files": [str(f) for f in files],
+            "raw": words, "text": words, "textsrc": "fsdd", "augment": augment, "level": level, "pad": pad}
 
 
 def fsdd_eval_jobs(split, speaker, takes=None):
@@ -520,21 +507,7 @@ def fsdd_eval_jobs(split, speaker, takes=None):
         d, spk, take = f.stem.split("_")
         if takes is not None and int(take) not in takes:
             continue
-        jobs.append(
-            {
-                "id": f"{split}-{f.stem}",
-                "split": split,
-                "source": "fsdd",
-                "voice": spk,
-                "files": [str(f)],
-                "raw": DIGIT_WORDS[int(d)],
-                "text": DIGIT_WORDS[int(d)],
-                "textsrc": "fsdd",
-                "augment": None,
-                "level": None,
-                "pad": None,
-            }
-        )
+        jobs.append(fsdd_job(f"{split}-{f.stem}", split, spk, [f], DIGIT_WORDS[int(d)], None, None, None))
     return jobs
 
 
