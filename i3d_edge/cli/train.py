@@ -30,6 +30,11 @@ def train_command(
     max_minutes: float = typer.Option(0, "--max-minutes", help="Stop and save after N minutes (0: none)."),
     threads: int = typer.Option(0, "--threads", help="Torch threads (0: default)."),
     seed: int = typer.Option(0, "--seed"),
+    device: str = typer.Option("cpu", "--device", help="Torch device: cpu, cuda, cuda:1, ..."),
+    init: Path | None = typer.Option(None, "--init", help="Start from this checkpoint's weights (new schedule)."),
+    jobs: int = typer.Option(2, "--jobs", help="Processes for the one-off feature extraction."),
+    fit_to_time: bool = typer.Option(False, "--fit-to-time",
+                                     help="Rescale the step schedule so the run ends at --max-minutes."),
 ) -> None:
     """Train an I3D model (CTC + lambda x gate regulariser); rerun the same command to resume."""
     from ..config import ModelConfig
@@ -39,7 +44,11 @@ def train_command(
     model_config = ModelConfig(n_layers=layers, d_model=d_model, n_heads=heads, d_ff=d_ff, gates=gates)  # type: ignore[arg-type]
     cfg = TrainConfig(lr=lr, warmup_steps=warmup, max_steps=max_steps, batch_frames=batch_frames,
                       gate_warmup_steps=gate_warmup,
-                      gate_lambda=gate_lambda, gate_target=gate_target or None, seed=seed)
+                      gate_lambda=gate_lambda, gate_target=gate_target or None, seed=seed,
+                      fit_to_time=fit_to_time)
+    if fit_to_time and not max_minutes:
+        raise typer.BadParameter("--fit-to-time needs --max-minutes")
     best = run_training(run_dir, train, dev, model_config, cfg, max_minutes=max_minutes or None,
-                        threads=threads or None, log=lambda m: typer.echo(m, err=True))
+                        threads=threads or None, device=device, init=init, jobs=jobs,
+                        log=lambda m: typer.echo(m, err=True))
     typer.echo(str(best))

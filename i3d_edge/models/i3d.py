@@ -57,7 +57,7 @@ class ConvFrontend(nn.Module):
         h = self.conv(features.unsqueeze(1))  # (B, C, T', F')
         b, c, t, f = h.shape
         h = self.out(h.transpose(1, 2).reshape(b, t, c * f))  # (B, T', D)
-        x = h * self.scale + sinusoidal_positions(t, h.shape[-1]).to(h.dtype)
+        x = h * self.scale + sinusoidal_positions(t, h.shape[-1]).to(device=h.device, dtype=h.dtype)
         x_lens = torch.div(torch.div(features_lens - 1, 2, rounding_mode="floor") - 1, 2,
                            rounding_mode="floor")
         return self.dropout(x), x_lens
@@ -186,6 +186,7 @@ class I3DModel(nn.Module):
         threshold: float | None = None,  # eval: run a module when p > threshold
         max_modules: int | None = None,  # eval: keep at most this many modules per utterance
         full_depth: bool = False,  # run every module (also the training warm-up)
+        module_mask: Tensor | None = None,  # (2N,) 0/1: statically removed modules never run (pruning)
     ) -> I3DOutput:
         cfg = self.cfg
         threshold = cfg.gate_threshold if threshold is None else threshold
@@ -218,10 +219,14 @@ class I3DModel(nn.Module):
                 gates_all.append(g)
             else:
                 g = ones
+            if module_mask is not None:
+                g = g * module_mask[2 * i: 2 * i + 2].to(g.dtype)
             x = self._gated(x, valid, g[:, 0], self.mha[i])
             x = self._gated(x, valid, g[:, 1], lambda h, _valid, f=self.ffn[i]: f(h))
         gate_probs = torch.cat(probs_all, dim=1) if probs_all else x.new_ones(b, cfg.n_gates)
         gates = torch.cat(gates_all, dim=1) if gates_all else x.new_ones(b, cfg.n_gates)
+        if module_mask is not None:
+            gates = gates * module_mask.to(gates.dtype)
         return I3DOutput(self.head(x), lens, gate_probs, gates)
 
     def _decide(self, logits: Tensor, probs: Tensor, threshold: float, max_modules: int | None,
@@ -239,6 +244,8 @@ class I3DModel(nn.Module):
         """x + g * branch(x); in eval a gate of 0 returns x itself (exact identity) and the
         branch only runs on the rows whose gate is on."""
         if self.training:
+            if not g.requires_grad and not bool((g != 0).any()):
+                return x  # statically removed module
             return x + g[:, None, None] * branch(x, valid)
         on = g > 0.5
         if bool(on.all()):

@@ -51,6 +51,7 @@ class TrainConfig:
     seed: int = 0
     specaugment: bool = True
     max_len: int = 2_000  # drop training utterances longer than this many frames (20 s)
+    fit_to_time: bool = False  # rescale max/warm-up/gate-warm-up steps so the run ends at max_minutes
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes kept with the run
 
     def __post_init__(self) -> None:
@@ -66,6 +67,17 @@ def gate_loss(gate_probs: torch.Tensor, target: float | None) -> torch.Tensor:
     return fraction if target is None else (fraction - target).abs()
 
 
+def _fit_schedule(cfg: TrainConfig, step: int, elapsed_s: float, budget_s: float) -> TrainConfig:
+    """Rescale the step schedule so that the run ends when ``budget_s`` is spent."""
+    from dataclasses import replace
+
+    rate = step / max(elapsed_s, 1e-6)  # steps per second so far
+    new_max = max(step + 1, int(step + (budget_s - elapsed_s) * rate * 0.97))
+    scale = new_max / cfg.max_steps
+    return replace(cfg, max_steps=new_max, warmup_steps=max(1, round(cfg.warmup_steps * scale)),
+                   gate_warmup_steps=round(cfg.gate_warmup_steps * scale), eval_every=max(50, new_max // 8))
+
+
 def lr_at(step: int, cfg: TrainConfig) -> float:
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
@@ -75,7 +87,8 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 
 @torch.no_grad()
 def evaluate(model: I3DModel, data: FeatureSet, fcfg: FeatureConfig, tokens: TokenTable,
-             threshold: float | None = None, full_depth: bool = False, limit: int | None = None) -> dict[str, float]:
+             threshold: float | None = None, full_depth: bool = False, limit: int | None = None,
+             module_mask: torch.Tensor | None = None) -> dict[str, float]:
     """Greedy-decoding CER/WER and mean executed fraction on a feature set (eval mode)."""
     was_training = model.training
     model.eval()
@@ -85,11 +98,13 @@ def evaluate(model: I3DModel, data: FeatureSet, fcfg: FeatureConfig, tokens: Tok
     for idx in data.batches(16_000, None, max_len=10**9):
         if limit is not None and count >= limit:
             break
-        x, lens, _, _ = data.collate(idx, fcfg, tokens)
-        out = model(x, lens, threshold=threshold, full_depth=full_depth)
-        executed.append(out.gates.mean(1))
+        device = next(model.parameters()).device
+        x, lens, _, _ = (t.to(device) for t in data.collate(idx, fcfg, tokens))
+        out = model(x, lens, threshold=threshold, full_depth=full_depth, module_mask=module_mask)
+        executed.append(out.gates.mean(1).cpu())
+        log_probs = out.log_probs.float().cpu().numpy()
         for j, i in enumerate(idx):
-            spans = greedy_decode(out.log_probs[j].numpy(), int(out.lens[j]))
+            spans = greedy_decode(log_probs[j], int(out.lens[j]))
             hyps.append(tokens.decode(s.id for s in spans))
             refs.append(data.texts[i])
             count += 1
@@ -108,17 +123,31 @@ def train(
     *,
     max_minutes: float | None = None,
     threads: int | None = None,
+    device: str = "cpu",
+    init: Path | None = None,
+    jobs: int = 2,
+    module_mask: list[int] | None = None,
     log: Any = print,
 ) -> Path:
-    """Train (or resume) into ``run_dir``; returns the path of ``best.pt``."""
+    """Train (or resume) into ``run_dir``; returns the path of ``best.pt``.
+
+    ``init`` starts a new run from another checkpoint's weights, dimensions and feature
+    statistics (fresh optimiser and schedule). ``module_mask`` (0/1 per module) removes modules
+    statically, for fine-tuning a pruned model. ``max_minutes`` with ``cfg.fit_to_time`` measures
+    the step rate after a few steps and rescales the schedule to end on time.
+    """
     run_dir.mkdir(parents=True, exist_ok=True)
     if threads:
         torch.set_num_threads(threads)
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     last = run_dir / "last.pt"
     tokens = TokenTable()
     fcfg = FeatureConfig(n_mels=model_config.n_mels)
-    train_set = FeatureSet.build(train_corpora, fcfg, run_dir / "cache")
-    dev_set = FeatureSet.build(dev_corpora, fcfg, run_dir / "cache")
+    train_set = FeatureSet.build(train_corpora, fcfg, run_dir / "cache", jobs=jobs)
+    dev_set = FeatureSet.build(dev_corpora, fcfg, run_dir / "cache", jobs=jobs)
     if last.exists():
         ckpt = load_checkpoint(last)
         model_config, fcfg = ckpt.model_config, ckpt.feature_config
@@ -127,6 +156,14 @@ def train(
         state = ckpt.train_state
         cfg = TrainConfig(**{**state["train_config"], "max_steps": cfg.max_steps})
         log(f"resuming {last} at step {state['step']}")
+    elif init is not None:
+        ckpt = load_checkpoint(init)
+        model_config, fcfg = ckpt.model_config, ckpt.feature_config
+        model = I3DModel(model_config)
+        model.load_state_dict(ckpt.state_dict)
+        state = {"step": 0, "epoch": 0, "batch": 0, "best_cer": 1e9, "train_config": asdict(cfg),
+                 "init": str(init)}
+        log(f"initialised from {init}")
     else:
         mean, std = train_set.stats()
         fcfg = FeatureConfig(n_mels=model_config.n_mels, mean=tuple(mean), std=tuple(std))
@@ -136,6 +173,12 @@ def train(
     if len(tokens) != model_config.vocab_size:
         raise ConfigError(f"vocab_size {model_config.vocab_size} does not match the {len(tokens)}-token table")
     model.temperature = cfg.temperature
+    if module_mask is not None:
+        if len(module_mask) != model_config.n_gates:
+            raise ConfigError(f"module mask has {len(module_mask)} entries, the model {model_config.n_gates} modules")
+        state["module_mask"] = [int(v) for v in module_mask]
+    mask = torch.tensor(state["module_mask"], dtype=torch.float32, device=dev) if "module_mask" in state else None
+    model.to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     if "optimizer" in state:
         opt.load_state_dict(state["optimizer"])
@@ -145,7 +188,7 @@ def train(
 
     def snapshot() -> Checkpoint:
         state["optimizer"] = opt.state_dict()
-        sd = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        sd = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         return Checkpoint(model_config, fcfg, tokens, sd, train_state=state)
 
     start = time.monotonic()
@@ -161,12 +204,12 @@ def train(
             for group in opt.param_groups:
                 group["lr"] = lr_at(step, cfg)
             augment = rng if cfg.specaugment else None
-            x, lens, targets, target_lens = train_set.collate(batches[k], fcfg, tokens, augment)
+            x, lens, targets, target_lens = (t.to(dev) for t in train_set.collate(batches[k], fcfg, tokens, augment))
             t0 = time.monotonic()
-            out = model(x, lens, full_depth=not gating)
+            out = model(x, lens, full_depth=not gating, module_mask=mask)
             ctc = F.ctc_loss(out.log_probs.transpose(0, 1), targets, out.lens, target_lens,
                              blank=0, reduction="mean", zero_infinity=True)
-            reg = gate_loss(out.gate_probs, cfg.gate_target) if gating else torch.zeros(())
+            reg = gate_loss(out.gate_probs, cfg.gate_target) if gating else torch.zeros((), device=dev)
             loss = ctc + cfg.gate_lambda * reg
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -174,6 +217,11 @@ def train(
             opt.step()
             step += 1
             state.update(step=step, batch=k + 1)
+            if cfg.fit_to_time and max_minutes and step == state.get("fit_at", 30):
+                cfg = _fit_schedule(cfg, step, time.monotonic() - start, max_minutes * 60)
+                state["train_config"] = asdict(cfg)
+                log(f"schedule fitted to {max_minutes} min: max_steps {cfg.max_steps}, "
+                    f"gate warm-up {cfg.gate_warmup_steps}, lr warm-up {cfg.warmup_steps}")
             record = {"step": step, "epoch": state["epoch"], "loss": round(loss.item(), 4), "ctc": round(ctc.item(), 4),
                       "gate_reg": round(reg.item(), 4), "gate_prob": round(out.gate_probs.mean().item(), 4),
                       "executed": round(out.gates.mean().item(), 4), "lr": round(lr_at(step, cfg), 6),
@@ -181,7 +229,7 @@ def train(
             if step % 10 == 0:
                 log(json.dumps(record))
             if step % cfg.eval_every == 0 or step == cfg.max_steps:
-                metrics = evaluate(model, dev_set, fcfg, tokens, limit=300)
+                metrics = evaluate(model, dev_set, fcfg, tokens, limit=300, module_mask=mask)
                 record["dev"] = metrics
                 log(json.dumps({"step": step, "dev": metrics}))
                 if metrics["cer"] < state["best_cer"]:

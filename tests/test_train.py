@@ -1,0 +1,109 @@
+"""Training loop: runs, resumes, starts from another checkpoint, fits a time budget, prunes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from .conftest import small_config, speechlike
+
+torch = pytest.importorskip("torch", reason="training needs the [export] extra")
+
+from i3d_edge.models.checkpoint import load_checkpoint  # noqa: E402
+from i3d_edge.models.train import TrainConfig, _fit_schedule, train  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    import soundfile as sf
+
+    root = tmp_path_factory.mktemp("corpus")
+    (root / "audio").mkdir()
+    texts = ["one two", "three", "four five six", "seven", "eight nine", "zero zero"]
+    with open(root / "transcripts.tsv", "w", encoding="utf-8") as fh:
+        for i, text in enumerate(texts):
+            sf.write(root / "audio" / f"u{i}.wav", speechlike(0.6 + 0.2 * i, seed=i), 16000)
+            fh.write(f"u{i}\t{text}\n")
+    return root
+
+
+def _cfg(**kw) -> TrainConfig:
+    base = dict(max_steps=4, batch_frames=400, warmup_steps=2, gate_warmup_steps=2, eval_every=4, save_every=2)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _log_steps(run: Path) -> list[int]:
+    return [json.loads(line)["step"] for line in (run / "train.log").read_text().splitlines()]
+
+
+def test_train_then_resume(tmp_path, corpus):
+    run = tmp_path / "run"
+    best = train(run, [corpus], [corpus], small_config(), _cfg(), log=lambda m: None)
+    assert best.exists() and (run / "last.pt").exists()
+    state = load_checkpoint(run / "last.pt").train_state
+    assert state["step"] == 4
+    assert _log_steps(run) == [1, 2, 3, 4]
+    train(run, [corpus], [corpus], small_config(), _cfg(max_steps=6), log=lambda m: None)
+    assert load_checkpoint(run / "last.pt").train_state["step"] == 6
+    assert _log_steps(run) == [1, 2, 3, 4, 5, 6]  # resumed, not restarted
+
+
+def test_init_copies_weights_and_statistics(tmp_path, corpus, make_checkpoint):
+    src = load_checkpoint(make_checkpoint("global", 2))
+    run = tmp_path / "run"
+    train(run, [corpus], [corpus], small_config(layers=5), _cfg(max_steps=1, lr=1e-12),
+          init=make_checkpoint("global", 2), log=lambda m: None)
+    out = load_checkpoint(run / "last.pt")
+    assert out.model_config == src.model_config  # dimensions come from the init checkpoint
+    assert out.feature_config == src.feature_config
+    assert out.train_state["init"].endswith(".pt")
+    w = "head.proj.weight" if "head.proj.weight" in src.state_dict else next(iter(src.state_dict))
+    torch.testing.assert_close(out.state_dict[w], src.state_dict[w], atol=1e-6, rtol=0)
+
+
+def test_module_mask_freezes_removed_modules(tmp_path, corpus, make_checkpoint):
+    src = load_checkpoint(make_checkpoint("none", 2))
+    run = tmp_path / "run"
+    mask = [1, 0, 1, 1]  # layer 0's FFN removed
+    train(run, [corpus], [corpus], small_config(), _cfg(max_steps=3), init=make_checkpoint("none", 2),
+          module_mask=mask, log=lambda m: None)
+    out = load_checkpoint(run / "last.pt")
+    assert out.train_state["module_mask"] == mask
+    removed = [k for k in src.state_dict if k.startswith("ffn.0.")]
+    kept = [k for k in src.state_dict if k.startswith("ffn.1.") and k.endswith("weight")]
+    assert removed and kept
+    for k in removed:  # no gradient ever reaches a removed module
+        torch.testing.assert_close(out.state_dict[k], src.state_dict[k], atol=0, rtol=0)
+    assert any(not torch.equal(out.state_dict[k], src.state_dict[k]) for k in kept)
+
+
+def test_module_mask_length_is_checked(tmp_path, corpus):
+    from i3d_edge.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="module mask"):
+        train(tmp_path / "run", [corpus], [corpus], small_config(), _cfg(), module_mask=[1, 0],
+              log=lambda m: None)
+
+
+def test_fit_schedule_scales_to_budget():
+    cfg = TrainConfig(max_steps=1000, warmup_steps=100, gate_warmup_steps=400)
+    fitted = _fit_schedule(cfg, step=30, elapsed_s=3.0, budget_s=60.0)  # 10 steps/s, 57 s left
+    assert 30 + 0.9 * 570 <= fitted.max_steps <= 30 + 570
+    ratio = fitted.max_steps / cfg.max_steps
+    assert fitted.gate_warmup_steps == round(400 * ratio)
+    assert fitted.warmup_steps == round(100 * ratio)
+
+
+def test_fit_to_time_rewrites_saved_schedule(tmp_path, corpus):
+    run = tmp_path / "run"
+    cfg = _cfg(max_steps=10_000, fit_to_time=True, eval_every=10_000, save_every=10_000)
+    train(run, [corpus], [corpus], small_config(), cfg, max_minutes=0.1, log=lambda m: None)
+    state = load_checkpoint(run / "last.pt").train_state
+    saved = state["train_config"]
+    assert saved["max_steps"] < 10_000  # rescaled from the measured step rate
+    assert state["step"] <= saved["max_steps"]
+    assert np.isfinite(json.loads((run / "train.log").read_text().splitlines()[-1])["loss"])
