@@ -4,7 +4,7 @@
 # checkpoints. Written for a bare, offline 16-core GPU machine that has PyTorch but neither the
 # TTS programs nor soundfile/soxr: those travel in .device/ (built by recipes/pack_device.sh).
 #
-#   bash recipes/gpu_train.sh OUT_DIR        # env: HOURS, MINUTES, DEVICE, JOBS, STUDY
+#   bash recipes/gpu_train.sh OUT_DIR        # env: HOURS, MINUTES, DEADLINE, DEVICE, JOBS, STUDY, INIT
 #
 # Every training command here is the ordinary `i3d-edge train`; on a CPU machine the same
 # commands (without --device cuda) reproduce the run, only slower.
@@ -70,8 +70,13 @@ if [ "$DEADLINE" -gt 0 ]; then  # leave ~45 s for start-up, final evaluation and
   MINUTES=$(python3 -c "print(round(max(0.5, min($MINUTES, ($DEADLINE - $(( $(date +%s) - t0 )) - 45) / 60)), 2))")
 fi
 stamp "training for $MINUTES min"
-run default --layers 12 --d-model 192 --heads 4 --d-ff 768 --gates global --lambda 2.0 --gate-target 0.5 \
-  --warmup-steps 300 --gate-warmup-steps 1500 --max-steps 4500 --batch-frames 24000
+if [ -n "${INIT:-}" ]; then  # continue from a checkpoint: gates already trained, a fresh, lower LR cycle
+  run default --init "$INIT" --lambda 2.0 --gate-target 0.5 --lr 8e-4 --warmup-steps 100 --gate-warmup-steps 0 \
+    --max-steps 4500 --batch-frames 24000
+else
+  run default --layers 12 --d-model 192 --heads 4 --d-ff 768 --gates global --lambda 2.0 --gate-target 0.5 \
+    --warmup-steps 300 --gate-warmup-steps 1500 --max-steps 4500 --batch-frames 24000
+fi
 if [ "$STUDY" = 1 ]; then
   S="--d-model 144 --heads 4 --d-ff 576 --warmup-steps 300 --max-steps 4500 --batch-frames 24000"
   for n in 3 4 6; do run "vanilla$n" --layers $n --gates none $S; done
@@ -104,7 +109,8 @@ study.close()
 EOF
 tar -czf "$OUT/logs.tar.gz" -C "$LOGS" .
 split -b 15M -d "$OUT/default.pt" "$OUT/default.pt.part" && rm "$OUT/default.pt"
-split -b 15M -d "$OUT/study.tar" "$OUT/study.tar.part" && rm "$OUT/study.tar"
+if [ "$STUDY" = 1 ]; then split -b 15M -d "$OUT/study.tar" "$OUT/study.tar.part"; fi
+rm "$OUT/study.tar"
 ls -la "$OUT"
 stamp "done"
 exit $fail
