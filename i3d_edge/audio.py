@@ -160,16 +160,27 @@ def _check_samples(block: np.ndarray, name: str, offset: int, rate: int) -> None
                          "(float audio must be scaled to [-1, 1])")
 
 
+MIN_SAMPLE_RATE = 4000  # Hz; below this no speech band survives (a damaged header, usually)
+MAX_SAMPLE_RATE = 768_000  # Hz; the highest rate of any real audio hardware
+
+
 def _rate(sample_rate: object, name: str, what: str) -> int:
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
         raise AudioError(f"{name}: {what} must be a positive integer (Hz), got {sample_rate!r}")
+    if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
+        raise AudioError(f"{name}: {what} {int(sample_rate)} Hz is outside the supported "
+                         f"{MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz")
     return int(sample_rate)
 
 
 def _file_blocks(path: Path, name: str, sample_rate: int | None, block_seconds: float
                  ) -> tuple[int, Iterator[np.ndarray]]:
     fh = _open(path, name)
-    rate = int(fh.samplerate)
+    try:
+        rate = _rate(int(fh.samplerate), name, "sample rate")
+    except AudioError:
+        fh.close()
+        raise
     if sample_rate is not None and sample_rate != rate:
         fh.close()
         raise AudioError(f"{name}: file is {rate} Hz but sample_rate={sample_rate} was given")

@@ -7,6 +7,7 @@ manifests store them as plain dicts via :meth:`to_dict` / :meth:`from_dict`.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -118,6 +119,8 @@ class FeatureConfig:
             values = getattr(self, name)
             if values and len(values) != self.n_mels:
                 raise ConfigError(f"feature config: {name} has {len(values)} values, expected {self.n_mels}")
+        if any(not math.isfinite(v) for v in self.mean + self.std):
+            raise ConfigError("feature config: mean and std values must be finite numbers")
         if any(not (v > 0.0) for v in self.std):
             raise ConfigError("feature config: std values must be > 0")
 

@@ -177,3 +177,12 @@ def test_sample_rate_must_agree_with_the_file(tmp_path):
     sf.write(tmp_path / "a.wav", speechlike(1.0), 16000)
     one_line_error(tmp_path / "a.wav", 8000, match="file is 16000 Hz")
     assert load_audio(tmp_path / "a.wav", 16000).size == 16000
+
+
+@pytest.mark.parametrize("rate", [1, 3999, 800_000])
+def test_implausible_sample_rates_are_refused(tmp_path, rate):
+    from i3d_edge.audio import MIN_SAMPLE_RATE
+
+    assert MIN_SAMPLE_RATE == 4000
+    with pytest.raises(AudioError, match=f"{rate} Hz is outside the supported"):
+        load_audio(np.zeros(8000, np.float32), rate)

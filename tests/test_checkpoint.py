@@ -51,7 +51,8 @@ def test_pickled_object_is_refused_never_executed(tmp_path):
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("case", ["missing", "directory", "garbage", "truncated", "not_i3d", "version", "shapes"])
+@pytest.mark.parametrize("case", ["missing", "directory", "garbage", "truncated", "not_i3d", "version", "shapes",
+                                  "nan_mean"])
 def test_bad_checkpoints_are_one_line_errors(tmp_path, case):
     path = tmp_path / "c.pt"
     good = random_checkpoint(small_config()).to_dict()
@@ -66,6 +67,9 @@ def test_bad_checkpoints_are_one_line_errors(tmp_path, case):
         torch.save({"state_dict": {}}, path)
     elif case == "version":
         torch.save({**good, "version": 99}, path)
+    elif case == "nan_mean":
+        good["feature_config"]["mean"] = [float("nan")] * len(good["feature_config"]["mean"] or [0.0] * 80)
+        torch.save(good, path)
     elif case == "shapes":
         good["state_dict"]["head.linear.weight"] = torch.zeros(3, 3)
         torch.save(good, path)

@@ -43,6 +43,7 @@ BAD = {
     "too_loud": ("too_loud.wav", "far outside [-1, 1]"),
     "near_float_max_stereo": ("float_max.wav", "far outside [-1, 1]"),  # finite: not "infinite"
     "missing": ("missing.wav", "no such file"),
+    "rate_1hz": ("rate_1hz.wav", "1 Hz is outside the supported"),  # damaged header: no 16000x upsampling
     "name_too_long": ("x" * 300 + ".wav", "cannot access the file"),
 }
 # CliRunner per case only where test_transcribe_cli.py has no such file yet
@@ -74,6 +75,7 @@ def _write_bad(d: Path) -> dict[str, Path]:
         x[9000] = value
         sf.write(paths[case], x, 16000, subtype="FLOAT")
     sf.write(paths["too_loud"], speechlike(1.0) * 1e7, 16000, subtype="FLOAT")
+    sf.write(paths["rate_1hz"], speechlike(1.0), 1, subtype="PCM_16")
     sf.write(paths["near_float_max_stereo"], np.full((16000, 2), 3e38, np.float32), 16000, subtype="FLOAT")
     return paths
 
