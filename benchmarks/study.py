@@ -89,7 +89,12 @@ def main() -> None:
     ap.add_argument("--prune-rounds", type=int, default=6)
     ap.add_argument("--prune-steps", type=int, default=60, help="fine-tuning steps after each removal")
     ap.add_argument("--out", type=Path, default=HERE)
+    ap.add_argument("--report-only", action="store_true", help="redraw the table and plot from OUT/study.json")
     args = ap.parse_args()
+    if args.report_only:
+        saved = json.loads((args.out / "study.json").read_text())
+        write_report(saved["rows"], saved["command"], args.out, saved.get("seconds", 0.0))
+        return
     torch.set_num_threads(2)
     t0 = time.time()
     work = args.runs / "study_work"
@@ -129,8 +134,9 @@ def main() -> None:
         for th in THRESHOLDS:
             measure(name, "i3d-" + name.split("-")[0], ckpt, threshold=th)
     command = "python benchmarks/study.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    (args.out / "study.json").write_text(json.dumps({"command": command, "rows": rows}, indent=1))
-    write_report(rows, command, args.out, time.time() - t0)
+    seconds = time.time() - t0
+    (args.out / "study.json").write_text(json.dumps({"command": command, "seconds": seconds, "rows": rows}, indent=1))
+    write_report(rows, command, args.out, seconds)
 
 
 def write_report(rows: list[dict], command: str, out: Path, seconds: float) -> None:
@@ -151,19 +157,21 @@ def write_report(rows: list[dict], command: str, out: Path, seconds: float) -> N
     except ImportError:
         print("matplotlib missing (pip install i3d-edge[plot]): no plot")
         return
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8))
     styles = {"vanilla": ("s", "C0"), "pruned": ("v", "C1"), "i3d-global": ("o", "C2"), "i3d-local": ("^", "C3")}
-    for ax, set_name in zip(axes, ("test_voices", "ljspeech_dev"), strict=True):
-        for fam, (marker, color) in styles.items():
-            pts = sorted((r[set_name]["modules"], 100 * r[set_name]["wer"]) for r in rows if r["family"] == fam)
-            if pts:
-                xs, ys = zip(*pts, strict=True)
-                ax.plot(xs, ys, marker=marker, color=color, label=fam, linestyle="-" if fam == "pruned" else "none")
-        ax.set_xlabel("executed modules (MHA + FFN) per utterance")
-        ax.set_ylabel("WER %")
-        ax.set_title(set_name.replace("_", "-"))
-        ax.grid(alpha=0.3)
-    axes[0].legend()
+    for row_axes, metric in zip(axes, ("wer", "cer"), strict=True):
+        for ax, set_name in zip(row_axes, ("test_voices", "ljspeech_dev"), strict=True):
+            for fam, (marker, color) in styles.items():
+                pts = sorted((r[set_name]["modules"], 100 * r[set_name][metric]) for r in rows if r["family"] == fam)
+                if pts:
+                    xs, ys = zip(*pts, strict=True)
+                    ax.plot(xs, ys, marker=marker, color=color, label=fam, alpha=0.8,
+                            linestyle="-" if fam in ("pruned", "vanilla") else "none")
+            ax.set_xlabel("executed modules (MHA + FFN) per utterance, of 12")
+            ax.set_ylabel(f"{metric.upper()} %")
+            ax.set_title(f"{set_name.replace('_', '-')}: {metric.upper()}")
+            ax.grid(alpha=0.3)
+    axes[0][0].legend()
     fig.tight_layout()
     fig.savefig(out / "study.png", dpi=120)
 
