@@ -107,3 +107,14 @@ def test_fit_to_time_rewrites_saved_schedule(tmp_path, corpus):
     assert saved["max_steps"] < 10_000  # rescaled from the measured step rate
     assert state["step"] <= saved["max_steps"]
     assert np.isfinite(json.loads((run / "train.log").read_text().splitlines()[-1])["loss"])
+
+
+def test_fit_schedule_never_moves_a_finished_warmup():
+    cfg = TrainConfig(max_steps=1000, warmup_steps=100, gate_warmup_steps=400)
+    # resumed at step 500 (both warm-ups over), 30 steps timed in 3 s, 600 s budget: a longer horizon
+    fitted = _fit_schedule(cfg, step=500, elapsed_s=3.0, budget_s=600.0, steps_timed=30)
+    assert fitted.max_steps > 1000
+    assert fitted.gate_warmup_steps == 400 and fitted.warmup_steps == 100  # gates stay on
+    # a warm-up still ahead is rescaled but never moved before the current step
+    early = _fit_schedule(cfg, step=50, elapsed_s=50.0, budget_s=60.0, steps_timed=30)
+    assert early.gate_warmup_steps >= 50 and early.max_steps < 1000

@@ -67,15 +67,24 @@ def gate_loss(gate_probs: torch.Tensor, target: float | None) -> torch.Tensor:
     return fraction if target is None else (fraction - target).abs()
 
 
-def _fit_schedule(cfg: TrainConfig, step: int, elapsed_s: float, budget_s: float) -> TrainConfig:
-    """Rescale the step schedule so that the run ends when ``budget_s`` is spent."""
+def _fit_schedule(cfg: TrainConfig, step: int, elapsed_s: float, budget_s: float,
+                  steps_timed: int | None = None) -> TrainConfig:
+    """Rescale the step schedule so that the run ends when ``budget_s`` is spent.
+
+    ``steps_timed`` steps (default ``step``) took ``elapsed_s``; ``step`` is the current global
+    step. A warm-up that has already ended is left where it was (a resumed run never reopens
+    its gates)."""
     from dataclasses import replace
 
-    rate = step / max(elapsed_s, 1e-6)  # steps per second so far
+    rate = (step if steps_timed is None else steps_timed) / max(elapsed_s, 1e-6)  # steps per second
     new_max = max(step + 1, int(step + (budget_s - elapsed_s) * rate * 0.97))
     scale = new_max / cfg.max_steps
-    return replace(cfg, max_steps=new_max, warmup_steps=max(1, round(cfg.warmup_steps * scale)),
-                   gate_warmup_steps=round(cfg.gate_warmup_steps * scale), eval_every=max(50, new_max // 8))
+
+    def rescaled(warmup: int) -> int:
+        return warmup if warmup <= step else max(step, round(warmup * scale))
+
+    return replace(cfg, max_steps=new_max, warmup_steps=max(1, rescaled(cfg.warmup_steps)),
+                   gate_warmup_steps=rescaled(cfg.gate_warmup_steps), eval_every=max(50, (new_max - step) // 8))
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -194,7 +203,7 @@ def train(
     start = time.monotonic()
     logf = open(run_dir / "train.log", "a", encoding="utf-8")
     model.train()
-    step = state["step"]
+    step = first_step = state["step"]
     stop = False
     while step < cfg.max_steps and not stop:
         rng = np.random.default_rng(cfg.seed * 1000 + state["epoch"])
@@ -217,8 +226,8 @@ def train(
             opt.step()
             step += 1
             state.update(step=step, batch=k + 1)
-            if cfg.fit_to_time and max_minutes and step == state.get("fit_at", 30):
-                cfg = _fit_schedule(cfg, step, time.monotonic() - start, max_minutes * 60)
+            if cfg.fit_to_time and max_minutes and step == first_step + 30:
+                cfg = _fit_schedule(cfg, step, time.monotonic() - start, max_minutes * 60, steps_timed=30)
                 state["train_config"] = asdict(cfg)
                 log(f"schedule fitted to {max_minutes} min: max_steps {cfg.max_steps}, "
                     f"gate warm-up {cfg.gate_warmup_steps}, lr warm-up {cfg.warmup_steps}")
