@@ -202,6 +202,8 @@ class I3DModel(nn.Module):
             plan = self._decide(logits, probs, threshold, max_modules, full_depth)
             probs_all, gates_all = [probs], [plan]
         executed = torch.zeros(b, dtype=torch.long, device=x.device)
+        # statically removed modules (pruning) are never called: one host copy of the mask per forward
+        removed = [v == 0 for v in module_mask.tolist()] if module_mask is not None else [False] * cfg.n_gates
         for i in range(cfg.n_layers):
             if plan is not None:
                 g = plan[:, 2 * i: 2 * i + 2]
@@ -219,10 +221,10 @@ class I3DModel(nn.Module):
                 gates_all.append(g)
             else:
                 g = ones
-            if module_mask is not None:
-                g = g * module_mask[2 * i: 2 * i + 2].to(g.dtype)
-            x = self._gated(x, valid, g[:, 0], self.mha[i])
-            x = self._gated(x, valid, g[:, 1], lambda h, _valid, f=self.ffn[i]: f(h))
+            if not removed[2 * i]:
+                x = self._gated(x, valid, g[:, 0], self.mha[i])
+            if not removed[2 * i + 1]:
+                x = self._gated(x, valid, g[:, 1], lambda h, _valid, f=self.ffn[i]: f(h))
         gate_probs = torch.cat(probs_all, dim=1) if probs_all else x.new_ones(b, cfg.n_gates)
         gates = torch.cat(gates_all, dim=1) if gates_all else x.new_ones(b, cfg.n_gates)
         if module_mask is not None:
@@ -244,8 +246,6 @@ class I3DModel(nn.Module):
         """x + g * branch(x); in eval a gate of 0 returns x itself (exact identity) and the
         branch only runs on the rows whose gate is on."""
         if self.training:
-            if not g.requires_grad and not bool((g != 0).any()):
-                return x  # statically removed module
             return x + g[:, None, None] * branch(x, valid)
         on = g > 0.5
         if bool(on.all()):
