@@ -91,7 +91,6 @@ for f in "$LOGS"/*.log; do echo "== $f"; grep -E '"dev"|schedule|Error|error' "$
 python3 - "$WORK/runs" "$OUT" <<'EOF'
 import sys, tarfile
 from pathlib import Path
-import torch
 from i3d_edge.models.checkpoint import load_checkpoint, save_checkpoint
 runs, out = Path(sys.argv[1]), Path(sys.argv[2])
 study = tarfile.open(out / "study.tar", "w")

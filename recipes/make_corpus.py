@@ -44,6 +44,7 @@ import tempfile
 import time
 import zlib
 from collections import defaultdict
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -216,7 +217,7 @@ NEEDS = {"festival": ("festival", "festvox-kallpc16k", "festvox-kdlpc16k", "fest
          "flite": ("flite",), "text": ("fortunes", "wordnet-base")}
 
 
-def ensure_dependencies(no_install: bool, skip: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+def ensure_dependencies(no_install: bool, skip: Collection[str] = ()) -> None:
     unneeded = {pkg for part in skip for pkg in NEEDS.get(part, ())}
     missing_apt = [pkg for pkg, ok in APT_CHECKS.items() if pkg not in unneeded and not ok()]
     if missing_apt:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,8 +74,6 @@ def _fit_schedule(cfg: TrainConfig, step: int, elapsed_s: float, budget_s: float
     ``steps_timed`` steps (default ``step``) took ``elapsed_s``; ``step`` is the current global
     step. A warm-up that has already ended is left where it was (a resumed run never reopens
     its gates)."""
-    from dataclasses import replace
-
     rate = (step if steps_timed is None else steps_timed) / max(elapsed_s, 1e-6)  # steps per second
     new_max = max(step + 1, int(step + (budget_s - elapsed_s) * rate * 0.97))
     scale = new_max / cfg.max_steps
@@ -104,10 +102,10 @@ def evaluate(model: I3DModel, data: FeatureSet, fcfg: FeatureConfig, tokens: Tok
     refs, hyps = [], []
     executed = []
     count = 0
+    device = next(model.parameters()).device
     for idx in data.batches(16_000, None, max_len=10**9):
         if limit is not None and count >= limit:
             break
-        device = next(model.parameters()).device
         x, lens, _, _ = (t.to(device) for t in data.collate(idx, fcfg, tokens))
         out = model(x, lens, threshold=threshold, full_depth=full_depth, module_mask=module_mask)
         executed.append(out.gates.mean(1).cpu())
