@@ -573,7 +573,7 @@ def _setup(model: BenchModel, threads: int) -> _Setup:
     mono: dict[str, Any] = {}
     for suffix, precision in (("", "fp32"), ("_int8", "int8")):
         t = perf_counter()
-        rt = Runtime(model.bundle, threads=threads, precision=precision)
+        rt = Runtime(model.bundle, threads=threads, precision=precision, decoder="greedy")
         load[f"runtime{suffix}"] = perf_counter() - t
         runtimes["c" + suffix] = rt.with_options(full_depth=True)
         runtimes["d" + suffix] = rt
@@ -797,9 +797,10 @@ def hwm():
     scale = 1 if sys.platform == "darwin" else 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
 bundle, threads, precision, lazy, wav = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] == "1", sys.argv[5]
+decoder = sys.argv[6]
 from i3d_edge.runtime import Runtime
 imports = hwm()
-rt = Runtime(bundle, threads=threads, precision=precision, lazy=lazy)
+rt = Runtime(bundle, threads=threads, precision=precision, lazy=lazy, decoder=decoder)
 loaded = hwm()
 tr = rt.transcribe(wav)
 print(json.dumps({"peak_after_import": imports, "peak_after_load": loaded, "peak": hwm(),
@@ -814,7 +815,7 @@ import i3d_edge
 from i3d_edge import Runtime
 t1 = time.perf_counter()
 bundle, threads, precision, lazy, wav = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] == "1", sys.argv[5]
-rt = Runtime(bundle, threads=threads, precision=precision, lazy=lazy)
+rt = Runtime(bundle, threads=threads, precision=precision, lazy=lazy, decoder=sys.argv[6])
 t2 = time.perf_counter()
 tr = rt.transcribe(wav)
 t3 = time.perf_counter()
@@ -832,28 +833,42 @@ def _fresh(script: str, args: Sequence[str]) -> tuple[dict[str, Any], float]:
     return json.loads(proc.stdout.strip().splitlines()[-1]), wall
 
 
-_PROCESS_VARIANTS = (("fp32", False), ("fp32", True), ("int8", False))  # (precision, lazy)
+# (precision, lazy, decoder): the encoder variants decode greedily, so they compare like with
+# like; "fp32-lm" adds the bundle's language model (loaded at the first decode) when it has one.
+_PROCESS_VARIANTS = (("fp32", False, "greedy"), ("fp32", True, "greedy"), ("int8", False, "greedy"),
+                     ("fp32", False, "lm"))
+
+
+def _process_variants(s: _Setup) -> list[tuple[str, tuple[str, bool, str]]]:
+    from .runtime.decoding import lm_available
+
+    lm = s.manifest.decoder is not None and lm_available()
+    return [(f"{p}{'-lazy' if lazy else ''}{'-lm' if d == 'lm' else ''}", (p, lazy, d))
+            for p, lazy, d in _PROCESS_VARIANTS if d == "greedy" or lm]
+
+
+def _process_args(s: _Setup, cfg: BenchConfig, wav: Path, variant: tuple[str, bool, str]) -> list[str]:
+    precision, lazy, decoder = variant
+    return [str(s.model.bundle), str(cfg.threads), precision, "1" if lazy else "0", str(wav), decoder]
 
 
 def _rss(s: _Setup, cfg: BenchConfig, wav: Path, log: Log) -> dict[str, Any]:
     out = {}
-    for precision, lazy in _PROCESS_VARIANTS:
-        log(f"  peak RSS: fresh process, {precision}{', lazy' if lazy else ''}, {_duration(cfg.long_seconds)} file")
-        res, wall = _fresh(_RSS_SCRIPT, [str(s.model.bundle), str(cfg.threads), precision, "1" if lazy else "0",
-                                         str(wav)])
+    for key, variant in _process_variants(s):
+        log(f"  peak RSS: fresh process, {key}, {_duration(cfg.long_seconds)} file")
+        res, wall = _fresh(_RSS_SCRIPT, _process_args(s, cfg, wav, variant))
         res["wall_s"] = wall
-        out[f"{precision}{'-lazy' if lazy else ''}"] = res
+        out[key] = res
     return {"audio_seconds": cfg.long_seconds, "runs": out}
 
 
 def _cold(s: _Setup, cfg: BenchConfig, wav: Path, log: Log) -> dict[str, Any]:
-    keys = [f"{p}{'-lazy' if lazy else ''}" for p, lazy in _PROCESS_VARIANTS]
-    runs: dict[str, list[dict[str, Any]]] = {k: [] for k in keys}
-    log(f"  cold start: {cfg.cold_runs} rounds x {len(keys)} variants (+1 warm-up round)")
+    variants = _process_variants(s)
+    runs: dict[str, list[dict[str, Any]]] = {k: [] for k, _ in variants}
+    log(f"  cold start: {cfg.cold_runs} rounds x {len(variants)} variants (+1 warm-up round)")
     for r in range(cfg.cold_runs + 1):  # round 0 warms the page cache
-        for (precision, lazy), key in zip(_PROCESS_VARIANTS, keys, strict=True):
-            res, wall = _fresh(_COLD_SCRIPT, [str(s.model.bundle), str(cfg.threads), precision,
-                                              "1" if lazy else "0", str(wav)])
+        for key, variant in variants:
+            res, wall = _fresh(_COLD_SCRIPT, _process_args(s, cfg, wav, variant))
             res["process_wall_s"] = wall
             if r:
                 runs[key].append(res)
@@ -908,8 +923,13 @@ def _targets(r: dict[str, Any]) -> list[dict[str, Any]]:
     if r.get("rss"):
         peak = r["rss"]["runs"]["fp32"]["peak"] / MB
         rows.append(_check("rss", f"fp32, {_duration(r['rss']['audio_seconds'])} file", peak))
+        if "fp32-lm" in r["rss"]["runs"]:
+            peak = r["rss"]["runs"]["fp32-lm"]["peak"] / MB
+            rows.append(_check("rss", f"fp32 + LM decoding, {_duration(r['rss']['audio_seconds'])} file", peak))
     if r.get("cold_start"):
-        rows.append(_check("cold_start", "fp32, median", r["cold_start"]["median"]["fp32"]["total_s"]))
+        for key, what in (("fp32", "fp32, median"), ("fp32-lm", "fp32 + LM decoding, median")):
+            if key in r["cold_start"]["median"]:
+                rows.append(_check("cold_start", what, r["cold_start"]["median"][key]["total_s"]))
     return rows
 
 

@@ -60,6 +60,7 @@ class EvalReport:
     audio_seconds: float
     processing_seconds: float
     rtf: float  # processing time / audio time
+    decoder: str = "greedy"  # greedy | lm (word n-gram beam search)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,4 +83,4 @@ def evaluate_corpus(runtime: Runtime, corpus: Path, batch_size: int = 8, limit: 
     total = runtime.modules_total
     mean_exec = sum(executed) / len(executed)
     return EvalReport(str(corpus), len(items), s.wer, s.cer, s.sentence_accuracy, mean_exec, total,
-                      mean_exec / total, audio_s, elapsed, elapsed / max(audio_s, 1e-9))
+                      mean_exec / total, audio_s, elapsed, elapsed / max(audio_s, 1e-9), runtime.decoder)

@@ -29,7 +29,12 @@ Manifest fields (``version`` 1)::
      "default_variant": "fp32",
      "variants": {"fp32": {"quantization": null, "graphs": {ROLE_KEY: RELPATH}}, "int8": {...}},
      "files": {RELPATH: {"sha256": HEX, "bytes": N}},
+     "decoder": {"kind": "lexicon-kenlm", "lm": "lm/words.arpa", "lm_weight": 1.0,   (optional)
+                 "word_score": 0.0, "beam_size": 32, "beam_threshold": 25.0, "ngram": {...}},
      "provenance": {...}, "verification": {...}}
+
+The optional ``decoder`` section attaches a word n-gram language model (ARPA) for CTC beam
+search over the words of its vocabulary; readers without it decode greedily.
 
 ROLE_KEY is ``frontend``, ``gate``, ``head``, ``monolithic``, a module name (``layer03.ffn``)
 or a local gate (``layer03.gate``). Every path is relative, inside the bundle, and hashed.
@@ -45,17 +50,18 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .config import FeatureConfig, ModelConfig
-from .errors import BundleError, I3dEdgeError
+from .errors import BundleError, ConfigError, I3dEdgeError
 from .tokens import TokenTable
 
 __all__ = [
-    "BUNDLE_FORMAT", "BUNDLE_VERSION", "GRAPH_IO", "MANIFEST_NAME", "Manifest", "Variant",
-    "load_manifest", "local_gate_key", "sha256_file",
+    "BUNDLE_FORMAT", "BUNDLE_VERSION", "DECODER_KIND", "GRAPH_IO", "MANIFEST_NAME", "DecoderSpec", "Manifest",
+    "Variant", "load_manifest", "local_gate_key", "sha256_file",
 ]
 
 BUNDLE_FORMAT = "i3d-edge-bundle"
 BUNDLE_VERSION = 1
 MANIFEST_NAME = "manifest.json"
+DECODER_KIND = "lexicon-kenlm"  # word n-gram LM (ARPA) + lexicon from its vocabulary, CTC beam search
 
 # role -> (input names, output names): the ONNX interface every exported graph has.
 GRAPH_IO: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -99,6 +105,43 @@ class Variant:
 
 
 @dataclass(frozen=True)
+class DecoderSpec:
+    """The bundle's language-model decoder settings (``decoder`` section), validated."""
+
+    lm: str  # RELPATH of the ARPA word n-gram model (listed in ``files``)
+    lm_weight: float  # weight of the LM's log10 probability against the acoustic natural-log score
+    word_score: float  # bonus per emitted word (counters the LM's preference for few words)
+    beam_size: int  # hypotheses kept per frame
+    beam_threshold: float  # drop hypotheses scoring this much below the best
+
+    def __post_init__(self) -> None:
+        for name in ("lm_weight", "word_score", "beam_threshold"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value \
+                    or abs(value) > 1e6:
+                raise ConfigError(f"decoder {name} must be a finite number, got {value!r}")
+            object.__setattr__(self, name, float(value))
+        if self.lm_weight < 0 or self.beam_threshold <= 0:
+            raise ConfigError("decoder lm_weight must be >= 0 and beam_threshold > 0")
+        if isinstance(self.beam_size, bool) or not isinstance(self.beam_size, int) or not 1 <= self.beam_size <= 4096:
+            raise ConfigError(f"decoder beam_size must be an integer in [1, 4096], got {self.beam_size!r}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DecoderSpec:
+        if data.get("kind") != DECODER_KIND:
+            raise ConfigError(f"unknown decoder kind {data.get('kind')!r} (this build reads {DECODER_KIND!r})")
+        lm = data.get("lm")
+        if not isinstance(lm, str):
+            raise ConfigError("decoder has no 'lm' path")
+        return cls(lm, data.get("lm_weight", 1.0), data.get("word_score", 0.0), data.get("beam_size", 32),
+                   data.get("beam_threshold", 25.0))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": DECODER_KIND, "lm": self.lm, "lm_weight": self.lm_weight, "word_score": self.word_score,
+                "beam_size": self.beam_size, "beam_threshold": self.beam_threshold}
+
+
+@dataclass(frozen=True)
 class Manifest:
     root: Path  # bundle directory (resolved)
     model_config: ModelConfig
@@ -111,6 +154,7 @@ class Manifest:
     variants: dict[str, Variant]
     files: dict[str, dict[str, Any]]  # RELPATH -> {"sha256", "bytes"}
     data: dict[str, Any]  # the raw manifest, for inspect
+    decoder: DecoderSpec | None = None  # language-model decoding, when the bundle has an LM
 
     def resolve(self, rel: str) -> Path:
         """Absolute path of a bundle file, refusing anything that escapes the bundle."""
@@ -234,8 +278,16 @@ def parse_manifest(data: Any, root: Path) -> Manifest:
     default_variant = data.get("default_variant", "fp32")
     if not isinstance(default_variant, str) or default_variant not in variants:
         raise BundleError(f"{where}: default variant {default_variant!r} is missing")
+    decoder = None
+    if data.get("decoder") is not None:
+        try:
+            decoder = DecoderSpec.from_dict(_need(data, "decoder", dict, where))
+        except ConfigError as exc:
+            raise BundleError(f"{where}: {exc}") from None
+        if decoder.lm not in files:
+            raise BundleError(f"{where}: decoder lm points to an unlisted file {decoder.lm!r}")
     return Manifest(root, model_config, feature_config, tokens, predictor, float(threshold),
-                    modules, default_variant, variants, files, data)
+                    modules, default_variant, variants, files, data, decoder)
 
 
 def load_manifest(bundle: str | os.PathLike[str]) -> Manifest:

@@ -5,19 +5,29 @@
 1. strips the optimiser state -> ``recipes/default_model/ckpt.pt`` (weights, config, training
    summary: what later sessions resume from and what the benchmarks run in PyTorch);
 2. exports it, verified, with fp32 and int8 graphs -> ``i3d_edge/assets/default/``;
-3. evaluates held-out synthetic voices, the held-out FSDD speaker and ljspeech-dev, each at full
-   depth and at the default threshold, fp32 and int8 -> ``recipes/default_model/eval.json``;
-4. writes the scores into ``MODEL_CARD.md`` (between the ``<!-- scores -->`` markers) and copies
+3. builds a word trigram LM from the training text only (the corpus's text pools: LJ Speech
+   sentences minus every held-out and ljspeech-dev sentence, fortunes, WordNet glosses; plus the
+   training transcripts, which hold the FSDD training speakers' digit words), attaches it to the
+   bundle, and tunes its weight and word score on the dev sets (``dev``, ``dev_fsdd``);
+4. evaluates held-out synthetic voices, the held-out FSDD speaker and ljspeech-dev, each at full
+   depth and at the default threshold, fp32 and int8, greedy and LM decoding
+   -> ``recipes/default_model/eval.json``;
+5. writes the scores into ``MODEL_CARD.md`` (between the ``<!-- scores -->`` markers) and copies
    the card into the bundle.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
+import itertools
 import json
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 CARD_DIR = ROOT / "recipes" / "default_model"
@@ -31,6 +41,7 @@ def main() -> None:
     ap.add_argument("--corpus", type=Path, default=Path("/work/data/corpus"))
     ap.add_argument("--ljspeech", type=Path, default=SHARED / "data" / "ljspeech-dev")
     ap.add_argument("--skip-export", action="store_true", help="only evaluate the bundle already in place")
+    ap.add_argument("--skip-lm", action="store_true", help="keep the bundle's language model and weights")
     args = ap.parse_args()
 
     from i3d_edge.evaluation import evaluate_corpus
@@ -49,19 +60,22 @@ def main() -> None:
         export_bundle(ckpt, BUNDLE, quantize="int8", force=True)
         print(f"exported {BUNDLE} in {time.time() - t0:.1f} s")
 
+    if not args.skip_lm:
+        attach_and_tune_lm(args.corpus)
+
     sets = {"test_voices": args.corpus / "test_voices", "test_fsdd": args.corpus / "test_fsdd",
             "ljspeech_dev": args.ljspeech}
     results: dict[str, dict] = {}
-    for precision in ("fp32", "int8"):
+    for precision, decoder in itertools.product(("fp32", "int8"), ("lm", "greedy")):
         for mode, kw in (("full_depth", {"full_depth": True}), ("default", {})):
-            rt = Runtime(BUNDLE, precision=precision, threads=2, **kw)
+            rt = Runtime(BUNDLE, precision=precision, threads=2, decoder=decoder, **kw)
             for name, path in sets.items():
                 if not (path / "transcripts.tsv").is_file():
                     print(f"skip {name}: {path} has no transcripts.tsv")
                     continue
                 report = evaluate_corpus(rt, path).to_dict()
-                results[f"{name}/{precision}/{mode}"] = report
-                print(f"{name:13s} {precision} {mode:10s} WER {100 * report['wer']:6.2f}%  "
+                results[f"{name}/{precision}/{mode}/{decoder}"] = report
+                print(f"{name:13s} {precision} {mode:10s} {decoder:6s} WER {100 * report['wer']:6.2f}%  "
                       f"CER {100 * report['cer']:6.2f}%  acc {100 * report['sentence_accuracy']:5.1f}%  "
                       f"modules {report['modules_executed']:.1f}/{report['modules_total']}  RTF {report['rtf']:.4f}")
     (CARD_DIR / "eval.json").write_text(json.dumps(results, indent=1))
@@ -70,19 +84,78 @@ def main() -> None:
 
 
 def write_scores(results: dict[str, dict]) -> None:
-    rows = ["| set | precision | depth | WER % | CER % | utterance acc. % | modules executed | RTF |",
-            "|---|---|---|---|---|---|---|---|"]
-    for key, r in results.items():
-        name, precision, mode = key.split("/")
-        rows.append(f"| {name} | {precision} | {mode.replace('_', ' ')} | {100 * r['wer']:.2f} | {100 * r['cer']:.2f} "
-                    f"| {100 * r['sentence_accuracy']:.1f} | {r['modules_executed']:.1f}/{r['modules_total']} "
-                    f"| {r['rtf']:.4f} |")
+    rows = ["| set | precision | depth | decoder | WER % | CER % | utterance acc. % | modules executed | RTF |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for key, r in sorted(results.items(), key=lambda kv: kv[0].split("/")[::-1]):
+        name, precision, mode, decoder = key.split("/")
+        rows.append(f"| {name} | {precision} | {mode.replace('_', ' ')} | {decoder} | {100 * r['wer']:.2f} "
+                    f"| {100 * r['cer']:.2f} | {100 * r['sentence_accuracy']:.1f} "
+                    f"| {r['modules_executed']:.1f}/{r['modules_total']} | {r['rtf']:.4f} |")
     card = CARD_DIR / "MODEL_CARD.md"
     text = card.read_text()
     start, end = "<!-- scores -->", "<!-- /scores -->"
     head, _, rest = text.partition(start)
     _, _, tail = rest.partition(end)
     card.write_text(f"{head}{start}\n" + "\n".join(rows) + f"\n{end}{tail}")
+
+
+def lm_sentences(corpus: Path) -> Iterator[str]:
+    """Training text only: the corpus's text pools (never ``dev``/``test``) and train transcripts."""
+    pools = json.loads(gzip.decompress((corpus / "text_pools.json.gz").read_bytes()))["pools"]
+    for name in ("ljspeech", "fortunes", "wordnet"):
+        for _raw, text in pools[name]:
+            yield text
+    for line in (corpus / "train" / "transcripts.tsv").read_text(encoding="utf-8").splitlines():
+        yield line.partition("\t")[2]
+
+
+def attach_and_tune_lm(corpus: Path) -> None:
+    """Attach a trigram LM to BUNDLE, then grid-search lm_weight x word_score on the dev sets."""
+    from i3d_edge.audio import load_audio
+    from i3d_edge.evaluation import read_corpus
+    from i3d_edge.export.language_model import attach_language_model
+    from i3d_edge.features import batch_features, log_mel, normalize
+    from i3d_edge.manifest import load_manifest
+    from i3d_edge.runtime import Runtime
+    from i3d_edge.runtime.decoding import LmSlot, make_decoder
+    from i3d_edge.scoring import score
+    from i3d_edge.tokens import normalize_text
+
+    t0 = time.time()
+    section = attach_language_model(BUNDLE, sentences=(normalize_text(t) for t in lm_sentences(corpus)),
+                                    order=3, prune=(2, 2), max_vocab=20000)
+    print(f"LM attached in {time.time() - t0:.1f} s: {section['ngram']}")
+    rt = Runtime(BUNDLE, threads=2, decoder="greedy")
+    fc = rt.feature_config
+    dev: dict[str, list[tuple[np.ndarray, int, str]]] = {}
+    for name in ("dev", "dev_fsdd"):
+        items = []
+        for _utt, path, text in read_corpus(corpus / name):
+            feats = normalize(log_mel(load_audio(path, target_rate=fc.sample_rate), fc), fc)
+            out = rt.forward(*batch_features([feats]))
+            items.append((out.log_probs[0], int(out.lens[0]), text))
+        dev[name] = items
+    manifest = load_manifest(BUNDLE)
+    slot, table = LmSlot(manifest), manifest.tokens
+
+    def wer(items: list[tuple[np.ndarray, int, str]], weight: float, bonus: float) -> float:
+        decode = make_decoder("lm", slot, manifest.decoder, len(table), lm_weight=weight, word_score=bonus)
+        hyps = [table.decode(s.id for s in decode(lp, n)) for lp, n, _ in items]
+        return score([t for _, _, t in items], hyps).wer
+
+    grid = {}
+    for weight, bonus in itertools.product((0.3, 0.6, 1.0, 1.5, 2.0, 3.0), (-2.0, -1.0, 0.0, 1.0, 2.0, 3.0)):
+        grid[(weight, bonus)] = [wer(items, weight, bonus) for items in dev.values()]
+        print(f"  lm_weight {weight:.1f} word_score {bonus:+.1f}: WER dev {100 * grid[(weight, bonus)][0]:.1f}% "
+              f"dev_fsdd {100 * grid[(weight, bonus)][1]:.1f}%")
+    (weight, bonus), best = min(grid.items(), key=lambda kv: sum(kv[1]))
+    print(f"best: lm_weight {weight} word_score {bonus} (dev {100 * best[0]:.1f}%, dev_fsdd {100 * best[1]:.1f}%)")
+    attach_language_model(BUNDLE, sentences=(normalize_text(t) for t in lm_sentences(corpus)), order=3,
+                          prune=(2, 2), max_vocab=20000, lm_weight=weight, word_score=bonus)
+    (CARD_DIR / "lm_tuning.json").write_text(json.dumps(
+        {"grid": [{"lm_weight": w, "word_score": b, "wer_dev": v[0], "wer_dev_fsdd": v[1]} for (w, b), v in
+                  grid.items()], "chosen": {"lm_weight": weight, "word_score": bonus}, "ngram": section["ngram"]},
+        indent=1))
 
 
 if __name__ == "__main__":

@@ -37,5 +37,5 @@ def test_package_import_is_light():
 def test_cli_help_without_torch():
     proc = run_blocked("from i3d_edge.cli import main\nsys.argv = ['i3d-edge', '--help']\nmain()")
     assert proc.returncode == 0, proc.stderr
-    for command in ("transcribe", "export", "inspect", "init", "eval", "train"):
+    for command in ("transcribe", "export", "inspect", "init", "eval", "train", "lm"):
         assert command in proc.stdout

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from . import app, handle_errors
+from .transcribe import Decoder
 
 
 @app.command("eval")
@@ -23,13 +24,19 @@ def eval_command(
     batch_size: int = typer.Option(8, "--batch-size", help="Utterances per batch."),
     limit: int = typer.Option(None, "--limit", help="Only the first N utterances."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    decoder: Decoder = typer.Option(Decoder.auto, "--decoder", help="auto: the bundle's language model when it "
+                                    "has one (and flashlight-text is installed), else greedy."),
+    lm_weight: float = typer.Option(None, "--lm-weight", help="LM weight (default: the bundle's)."),
+    word_score: float = typer.Option(None, "--word-score", help="Bonus per word (default: the bundle's)."),
+    beam_size: int = typer.Option(None, "--beam-size", help="Beam size of LM decoding (default: the bundle's)."),
 ) -> None:
     """Score a bundle on a corpus: WER, CER, sentence accuracy, average executed modules, RTF."""
     from ..evaluation import evaluate_corpus
     from ..runtime import Runtime
 
     rt = Runtime(model, threshold=threshold, max_modules=max_modules, full_depth=full_depth, threads=threads,
-                 precision=precision)
+                 precision=precision, decoder=decoder.value, lm_weight=lm_weight, word_score=word_score,
+                 beam_size=beam_size)
     report = evaluate_corpus(rt, corpus, batch_size=batch_size, limit=limit)
     if as_json:
         typer.echo(json.dumps(report.to_dict()))
@@ -37,5 +44,5 @@ def eval_command(
     typer.echo(f"{report.corpus}: {report.utterances} utterances, {report.audio_seconds:.1f} s of audio")
     typer.echo(f"WER {100 * report.wer:.2f}%  CER {100 * report.cer:.2f}%  "
                f"sentence accuracy {100 * report.sentence_accuracy:.1f}%")
-    typer.echo(f"modules executed {report.modules_executed:.1f}/{report.modules_total} "
+    typer.echo(f"decoder {rt.decoder}  modules executed {report.modules_executed:.1f}/{report.modules_total} "
                f"({100 * report.executed_fraction:.0f}%)  RTF {report.rtf:.4f}")

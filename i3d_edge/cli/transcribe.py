@@ -22,6 +22,12 @@ class OutputFormat(str, Enum):
     vtt = "vtt"
 
 
+class Decoder(str, Enum):
+    auto = "auto"
+    greedy = "greedy"
+    lm = "lm"
+
+
 class Precision(str, Enum):
     fp32 = "fp32"
     int8 = "int8"
@@ -98,6 +104,11 @@ def transcribe_command(
     threads: int = typer.Option(None, "--threads", help="onnxruntime intra-op threads per session."),
     precision: Precision = typer.Option(None, "--precision", help="Graph variant (default: the bundle's)."),
     batch_size: int = typer.Option(8, "--batch-size", help="Audio segments per batch."),
+    decoder: Decoder = typer.Option(Decoder.auto, "--decoder", help="auto: the bundle's language model when it "
+                                    "has one (and flashlight-text is installed), else greedy."),
+    lm_weight: float = typer.Option(None, "--lm-weight", help="LM weight (default: the bundle's)."),
+    word_score: float = typer.Option(None, "--word-score", help="Bonus per word (default: the bundle's)."),
+    beam_size: int = typer.Option(None, "--beam-size", help="Beam size of LM decoding (default: the bundle's)."),
 ) -> None:
     """Transcribe audio files with input-dependent depth; results on stdout, errors on stderr.
 
@@ -110,7 +121,8 @@ def transcribe_command(
 
     runtime = Runtime(model, threshold=threshold, max_modules=max_modules, full_depth=full_depth,
                       threads=threads, precision=None if precision is None else precision.value,
-                      batch_size=batch_size)
+                      batch_size=batch_size, decoder=decoder.value, lm_weight=lm_weight, word_score=word_score,
+                      beam_size=beam_size)
     declared = [_header_seconds(path) for path in audio]
     several = len(audio) > 1
     show = sys.stderr.isatty() and (several or sum(declared) > runtime.options.segment_seconds)

@@ -44,6 +44,8 @@ def inspect_bundle(bundle: str | os.PathLike[str]) -> dict[str, Any]:
         "variants": variants,
         "provenance": data.get("provenance", {}),
         "verification": data.get("verification", {}),
+        "decoder": None if manifest.decoder is None else {
+            **data["decoder"], "bytes": manifest.verify(manifest.decoder.lm).stat().st_size},
     }
 
 
@@ -123,6 +125,14 @@ def render_text(info: dict[str, Any]) -> str:
         how = "fp32 weights" if q is None else ", ".join(f"{k} {v}" for k, v in q.items() if k != "tool")
         lines.append(f"variant       {name}{' (default)' if v['default'] else ''}: {len(v['graphs'])} graphs, "
                      f"{format_bytes(v['bytes'])}, {v['params'] / 1e6:.2f}M params; {how}")
+    dec = info.get("decoder")
+    if dec:
+        ngram = dec.get("ngram", {})
+        size = f"{ngram['order']}-gram, {ngram['vocab']} words, " if "vocab" in ngram else ""
+        lines.append(f"decoder       word LM {dec['lm']} ({size}{format_bytes(dec['bytes'])}): lm_weight "
+                     f"{dec['lm_weight']}, word_score {dec['word_score']}, beam {dec['beam_size']}")
+    else:
+        lines.append("decoder       greedy CTC (no language model)")
     for name, v in info["variants"].items():
         lines.append(f"\ngraphs [{name}]")
         lines.append(f"  {'key':14s} {'role':10s} {'size':>9s} {'params':>9s} opset  inputs -> outputs")

@@ -9,9 +9,10 @@ from typing import Any
 
 from ..errors import ConfigError
 
-__all__ = ["DEFAULT_PROVIDERS", "PRECISIONS", "RuntimeOptions"]
+__all__ = ["DECODERS", "DEFAULT_PROVIDERS", "PRECISIONS", "RuntimeOptions"]
 
 PRECISIONS = ("fp32", "int8")
+DECODERS = ("auto", "greedy", "lm")  # auto: the bundle's LM when it has one and flashlight-text is installed
 DEFAULT_PROVIDERS = ("CPUExecutionProvider",)
 
 
@@ -32,6 +33,10 @@ class RuntimeOptions:
     lazy: bool = False  # create a module's session on first use instead of at load
     segment_seconds: float = 30.0  # longer audio is cut into segments of at most this length
     batch_size: int = 8  # max segments per forward batch in transcribe / transcribe_batch (fewer when long)
+    decoder: str = "auto"  # auto | greedy | lm (word n-gram beam search, needs an LM in the bundle)
+    lm_weight: float | None = None  # LM decoding: weight of the LM score; None: the bundle's
+    word_score: float | None = None  # LM decoding: bonus per word; None: the bundle's
+    beam_size: int | None = None  # LM decoding: hypotheses kept per frame; None: the bundle's
 
     def __post_init__(self) -> None:
         if self.threshold is not None:
@@ -60,6 +65,17 @@ class RuntimeOptions:
             raise ConfigError(f"segment_seconds must be between 5 and 600, got {self.segment_seconds!r}")
         if not _is_int(self.batch_size) or self.batch_size < 1:
             raise ConfigError(f"batch_size must be an integer >= 1, got {self.batch_size!r}")
+        if self.decoder not in DECODERS:
+            raise ConfigError(f"decoder must be one of {', '.join(DECODERS)}, got {self.decoder!r}")
+        for name in ("lm_weight", "word_score"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not -1e3 <= value <= 1e3):
+                raise ConfigError(f"{name} must be a number between -1000 and 1000, got {value!r}")
+        if self.lm_weight is not None and self.lm_weight < 0:
+            raise ConfigError(f"lm_weight must be >= 0, got {self.lm_weight}")
+        if self.beam_size is not None and (not _is_int(self.beam_size) or not 1 <= self.beam_size <= 4096):
+            raise ConfigError(f"beam_size must be an integer between 1 and 4096, got {self.beam_size!r}")
 
     def replace(self, **changes: Any) -> RuntimeOptions:
         """A copy with some fields changed (validated again)."""

@@ -15,10 +15,10 @@ import numpy as np
 
 from ..audio import AudioSource, describe, stream_audio
 from ..config import SUBSAMPLING, FeatureConfig
-from ..ctc import greedy_decode
 from ..errors import AudioError, BundleError, ConfigError
 from ..features import batch_features, log_mel, normalize
 from ..manifest import Manifest, load_manifest
+from .decoding import LmSlot, make_decoder, resolve_decoder
 from .encoder import Encoder
 from .options import DEFAULT_PROVIDERS, RuntimeOptions
 from .results import STAGES, ForwardOutput, Segment, TokenTiming, Transcript
@@ -116,23 +116,33 @@ class Runtime:
         lazy: bool = False,
         segment_seconds: float = 30.0,
         batch_size: int = 8,
+        decoder: str = "auto",
+        lm_weight: float | None = None,
+        word_score: float | None = None,
+        beam_size: int | None = None,
     ) -> None:
         options = RuntimeOptions(
             threshold=threshold, max_modules=max_modules, full_depth=full_depth, threads=threads,
             providers=DEFAULT_PROVIDERS if providers is None else _as_tuple(providers),
-            precision=precision, lazy=lazy, segment_seconds=segment_seconds, batch_size=batch_size)
+            precision=precision, lazy=lazy, segment_seconds=segment_seconds, batch_size=batch_size,
+            decoder=decoder, lm_weight=lm_weight, word_score=word_score, beam_size=beam_size)
         manifest = load_manifest(_bundle_dir(model))
         variant = manifest.variant(options.precision)
         always = ["frontend", "head", *(k for k in variant.graphs if k == "gate" or k.endswith(".gate"))]
         pool = SessionPool(manifest, variant, threads=options.threads, providers=options.providers,
                            eager=always, lazy=options.lazy)
-        self._setup(manifest, pool, options)
+        self._setup(manifest, pool, options, LmSlot(manifest))
 
-    def _setup(self, manifest: Manifest, pool: SessionPool, options: RuntimeOptions) -> None:
+    def _setup(self, manifest: Manifest, pool: SessionPool, options: RuntimeOptions, lm: LmSlot) -> None:
         self._manifest = manifest
         self._pool = pool
         self._options = options
         self._encoder = Encoder(manifest, pool, options)
+        self._lm = lm  # the bundle's language model, loaded at the first LM decode, shared by clones
+        self._decoder_kind = resolve_decoder(options.decoder, manifest.decoder)
+        self._decode_spans = make_decoder(self._decoder_kind, lm, manifest.decoder, len(manifest.tokens),
+                                          lm_weight=options.lm_weight, word_score=options.word_score,
+                                          beam_size=options.beam_size)
         fc = manifest.feature_config
         self._frame_seconds = SUBSAMPLING * fc.hop_length / fc.sample_rate  # one encoder frame
         self._policy = SegmentPolicy(max_seconds=options.segment_seconds, search_seconds=options.segment_seconds / 6)
@@ -142,14 +152,14 @@ class Runtime:
         self._batch_budget = (options.segment_seconds * fc.sample_rate / fc.hop_length) ** 2  # frames^2
 
     def with_options(self, **changes: Any) -> Runtime:
-        """A Runtime sharing these sessions with other gate knobs (threshold, max_modules,
-        full_depth, segment_seconds, batch_size); thread, provider, precision and lazy
-        changes need a new Runtime."""
+        """A Runtime sharing these sessions (and the loaded LM) with other knobs (threshold,
+        max_modules, full_depth, segment_seconds, batch_size, decoder and its LM settings);
+        thread, provider, precision and lazy changes need a new Runtime."""
         fixed = {"threads", "providers", "precision", "lazy"} & set(changes)
         if fixed:
             raise ConfigError(f"{', '.join(sorted(fixed))} cannot change on a loaded Runtime; create a new one")
         clone = object.__new__(Runtime)
-        clone._setup(self._manifest, self._pool, self._options.replace(**changes))
+        clone._setup(self._manifest, self._pool, self._options.replace(**changes), self._lm)
         return clone
 
     # ------------------------------------------------------------------ introspection
@@ -164,6 +174,11 @@ class Runtime:
     @property
     def feature_config(self) -> FeatureConfig:
         return self._manifest.feature_config
+
+    @property
+    def decoder(self) -> str:
+        """The decoder in effect: ``lm`` (word n-gram beam search) or ``greedy``."""
+        return self._decoder_kind
 
     @property
     def module_names(self) -> tuple[str, ...]:
@@ -306,7 +321,7 @@ class Runtime:
 
     def _decode(self, out: ForwardOutput, row: int, start: float, end: float) -> _Piece:
         table = self._manifest.tokens.tokens
-        spans = greedy_decode(out.log_probs[row], int(out.lens[row]))
+        spans = self._decode_spans(out.log_probs[row], int(out.lens[row]))
         fs = self._frame_seconds
         tokens = tuple(TokenTiming(table[s.id], start + s.start * fs, start + s.end * fs) for s in spans)
         text = self._manifest.tokens.decode(s.id for s in spans)

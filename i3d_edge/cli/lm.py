@@ -1,0 +1,48 @@
+"""``i3d-edge lm``: build (or take) a word n-gram language model and attach it to a bundle."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+
+from . import app, fail, handle_errors
+
+
+def _prune(value: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in value.split(",") if v.strip()) if value else ()
+    except ValueError:
+        raise fail(f"--prune: expected comma-separated integers, got {value!r}") from None
+
+
+@app.command("lm")
+@handle_errors
+def lm_command(
+    bundle: Path = typer.Argument(..., help="Bundle directory to attach the language model to."),
+    text: list[Path] = typer.Option(None, "--text", help="Training text: one sentence per line, or "
+                                    "transcripts.tsv (id<TAB>text). Repeatable."),
+    arpa: Path = typer.Option(None, "--arpa", help="Attach this ARPA model instead of building one."),
+    order: int = typer.Option(3, "--order", help="n-gram order when building."),
+    min_count: int = typer.Option(1, "--min-count", help="Words seen fewer times become <unk>."),
+    max_vocab: int = typer.Option(None, "--max-vocab", help="Keep at most this many most frequent words."),
+    prune: str = typer.Option("", "--prune", help="Per order >= 2: drop n-grams seen at most this often, "
+                              "e.g. 0,1 for a trigram."),
+    lm_weight: float = typer.Option(1.0, "--lm-weight", help="Default LM weight of the bundle's decoder."),
+    word_score: float = typer.Option(0.0, "--word-score", help="Default bonus per word."),
+    beam_size: int = typer.Option(32, "--beam-size", help="Default beam size."),
+) -> None:
+    """Attach a word n-gram LM: `transcribe` and `Runtime` then decode with a CTC beam search over its words."""
+    from ..export.language_model import attach_language_model, read_sentences
+
+    if bool(text) == (arpa is not None):
+        raise fail("give either --text FILE (one or more) or --arpa FILE")
+    started = time.perf_counter()
+    section = attach_language_model(
+        bundle, arpa=arpa, sentences=read_sentences(text) if text else None, order=order, min_count=min_count,
+        prune=_prune(prune), max_vocab=max_vocab, lm_weight=lm_weight, word_score=word_score, beam_size=beam_size)
+    ngram = section.get("ngram", {})
+    counts = ", ".join(f"{n}-grams {c}" for n, c in enumerate(ngram.get("counts", ()), start=1))
+    typer.echo(f"attached {section['lm']} to {bundle} in {time.perf_counter() - started:.1f} s"
+               + (f": {ngram['vocab']} words, {counts}" if "vocab" in ngram else ""))

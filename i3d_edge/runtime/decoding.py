@@ -1,0 +1,231 @@
+"""CTC decoders of the runtime: greedy (numpy) and word-LM beam search (flashlight-text + KenLM).
+
+The beam search is flashlight's lexicon decoder, the C++ decoder behind torchaudio's
+``ctc_decoder``: a prefix trie of the LM's words spelled in the model's characters (the word
+separator ``" "`` ends every word), a KenLM word n-gram model read from the bundle's ARPA file,
+and hypotheses scored as acoustic log-probability + ``lm_weight`` x LM log10-probability +
+``word_score`` per word. It can only emit words of the LM's vocabulary. ``flashlight-text`` is
+the optional ``[lm]`` extra (prebuilt wheels, KenLM included); it is imported only when a
+language model is used.
+
+Both decoders return :class:`~i3d_edge.ctc.TokenSpan` lists (token id, encoder frames
+[start, end)), so timestamps and text are built the same way whichever decoder ran.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..ctc import TokenSpan, greedy_decode
+from ..errors import BundleError, ConfigError
+from ..lm import read_arpa_vocab
+from ..manifest import DecoderSpec, Manifest
+from ..tokens import BLANK, TokenTable
+
+__all__ = ["Decoder", "LanguageModel", "LmSlot", "lm_available", "make_decoder", "resolve_decoder"]
+
+UNK = "<unk>"
+SEPARATOR = " "  # the token that ends a word
+
+# (log_probs (T, V) float32, valid frames) -> token spans
+Decoder = Callable[[np.ndarray, int], list[TokenSpan]]
+
+
+def lm_available() -> bool:
+    """Whether flashlight-text (with KenLM) can be imported."""
+    try:
+        _flashlight()
+    except ConfigError:
+        return False
+    return True
+
+
+def _flashlight() -> tuple[Any, Any, Any]:
+    try:
+        from flashlight.lib.text import decoder
+        from flashlight.lib.text.decoder.kenlm import KenLM
+        from flashlight.lib.text.dictionary import Dictionary
+    except ImportError as exc:
+        raise ConfigError("language-model decoding needs the flashlight-text package: "
+                          "pip install 'i3d-edge[lm]' (or use decoder='greedy')") from exc
+    return decoder, KenLM, Dictionary
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence C++ writes to fd 2 (KenLM prints a progress bar while it reads an ARPA file)."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no usable stderr: nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+class LanguageModel:
+    """A bundle's KenLM model and the lexicon trie of its words: loaded once, shared read-only."""
+
+    def __init__(self, path: Path, tokens: TokenTable) -> None:
+        fl, KenLM, Dictionary = _flashlight()
+        index = {t: i for i, t in enumerate(tokens.tokens)}
+        if SEPARATOR not in index:
+            raise BundleError(f"{path}: the token table has no word separator {SEPARATOR!r}: no LM decoding")
+        self.separator = index[SEPARATOR]
+        self.blank = tokens.tokens.index(BLANK)
+        try:
+            words = read_arpa_vocab(path)
+        except ConfigError as exc:
+            raise BundleError(f"{path}: not a usable ARPA language model ({exc})".replace(f"({path}: ", "(")) from None
+        self.words = Dictionary()
+        self.words.add_entry(UNK)
+        spellings: list[tuple[int, list[int]]] = []
+        for word in words:
+            if all(c in index and c != SEPARATOR for c in word):  # spellable in the model's characters
+                self.words.add_entry(word)
+                spellings.append((self.words.get_index(word), [index[c] for c in word] + [self.separator]))
+        if not spellings:
+            raise BundleError(f"{path}: no word of the language model can be spelled with the model's tokens")
+        try:
+            with _quiet_stderr():
+                self.kenlm = KenLM(str(path), self.words)
+        except RuntimeError as exc:  # KenLM's format errors
+            reason = (str(exc).strip().splitlines() or ["unreadable"])[-1][:200]
+            raise BundleError(f"{path}: not a usable ARPA language model ({reason})") from None
+        start = self.kenlm.start(False)
+        self.trie = fl.Trie(len(tokens), self.separator)
+        for word_id, spelling in spellings:
+            self.trie.insert(spelling, word_id, self.kenlm.score(start, word_id)[1])
+        self.trie.smear(fl.SmearingMode.MAX)  # a prefix's score: its best completion's unigram score
+        self.unk = self.words.get_index(UNK)
+        self.vocab_size = len(spellings)
+
+
+@dataclass(frozen=True)
+class _BeamSettings:
+    lm_weight: float
+    word_score: float
+    beam_size: int
+    beam_threshold: float
+
+
+class _BeamDecoder:
+    """flashlight's LexiconDecoder over one LanguageModel; one decode at a time (it keeps state)."""
+
+    def __init__(self, lm: LanguageModel, settings: _BeamSettings, n_tokens: int) -> None:
+        fl, _, _ = _flashlight()
+        options = fl.LexiconDecoderOptions(
+            beam_size=settings.beam_size, beam_size_token=n_tokens, beam_threshold=settings.beam_threshold,
+            lm_weight=settings.lm_weight, word_score=settings.word_score, unk_score=float("-inf"),
+            sil_score=0.0, log_add=False, criterion_type=fl.CriterionType.CTC)
+        self._decoder = fl.LexiconDecoder(options, lm.trie, lm.kenlm, lm.separator, lm.blank, lm.unk, [], False)
+        self._separator = lm.separator
+        self._blank = lm.blank
+        self._lock = threading.Lock()
+
+    def __call__(self, log_probs: np.ndarray, length: int) -> list[TokenSpan]:
+        if length <= 0:
+            return []
+        # Every lexicon spelling ends with the separator, so one certain separator frame is
+        # appended: the last word completes (and is scored by the LM) like any other.
+        emissions = np.full((length + 1, log_probs.shape[-1]), -1e4, dtype=np.float32)  # (T+1, V)
+        emissions[:length] = log_probs[:length]
+        emissions[length, self._separator] = 0.0
+        with self._lock:
+            results = self._decoder.decode(emissions.ctypes.data, emissions.shape[0], emissions.shape[1])
+        if not results:
+            return []
+        # tokens: one per frame, framed by a separator before the first frame and after the last
+        path = np.asarray(results[0].tokens, dtype=np.int64)[1: length + 1]  # (T,)
+        return _spans(path, self._blank, self._separator)
+
+
+def _spans(path: np.ndarray, blank: int, separator: int) -> list[TokenSpan]:
+    """Frame-level token path (T,) -> CTC-collapsed spans, one separator between words, none at the ends."""
+    if path.size == 0:
+        return []
+    change = np.flatnonzero(np.diff(path)) + 1
+    starts = np.concatenate(([0], change))
+    ends = np.concatenate((change, [path.size]))
+    spans: list[TokenSpan] = []
+    for i, s, e in zip(path[starts].tolist(), starts.tolist(), ends.tolist(), strict=True):
+        if i == blank or (i == separator and (not spans or spans[-1].id == separator)):
+            continue
+        spans.append(TokenSpan(i, s, e))
+    while spans and spans[-1].id == separator:
+        spans.pop()
+    return spans
+
+
+class LmSlot:
+    """Loads a bundle's LanguageModel on first use (under a lock); shared by Runtime clones."""
+
+    def __init__(self, manifest: Manifest) -> None:
+        self._manifest = manifest
+        self._lock = threading.Lock()
+        self._lm: LanguageModel | None = None
+
+    def get(self) -> LanguageModel:
+        with self._lock:
+            if self._lm is None:
+                spec = self._manifest.decoder
+                if spec is None:
+                    raise ConfigError(f"{self._manifest.root}: this bundle has no language model "
+                                      "(attach one with `i3d-edge lm`, or use decoder='greedy')")
+                self._lm = LanguageModel(self._manifest.verify(spec.lm), self._manifest.tokens)
+            return self._lm
+
+
+def resolve_decoder(choice: str, spec: DecoderSpec | None) -> str:
+    """``auto`` / ``greedy`` / ``lm`` -> the decoder that will run (``greedy`` or ``lm``)."""
+    if choice == "greedy":
+        return "greedy"
+    if choice == "lm":
+        if spec is None:
+            raise ConfigError("decoder='lm' needs a bundle with a language model (attach one with `i3d-edge lm`)")
+        _flashlight()  # a clear error now rather than at the first decode
+        return "lm"
+    return "lm" if spec is not None and lm_available() else "greedy"
+
+
+def make_decoder(kind: str, slot: LmSlot, spec: DecoderSpec | None, n_tokens: int, *,
+                 lm_weight: float | None = None, word_score: float | None = None,
+                 beam_size: int | None = None) -> Decoder:
+    """The decoder function for ``kind`` (from :func:`resolve_decoder`); LM settings default to the bundle's."""
+    if kind == "greedy" or spec is None:
+        return greedy_decode
+    settings = _BeamSettings(
+        spec.lm_weight if lm_weight is None else lm_weight, spec.word_score if word_score is None else word_score,
+        spec.beam_size if beam_size is None else beam_size, spec.beam_threshold)
+    return _LazyBeamDecoder(slot, settings, n_tokens)
+
+
+class _LazyBeamDecoder:
+    """A _BeamDecoder built at the first decode, so a Runtime that never decodes never loads the LM."""
+
+    def __init__(self, slot: LmSlot, settings: _BeamSettings, n_tokens: int) -> None:
+        self._slot, self._settings, self._n_tokens = slot, settings, n_tokens
+        self._decoder: _BeamDecoder | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, log_probs: np.ndarray, length: int) -> list[TokenSpan]:
+        decoder = self._decoder
+        if decoder is None:
+            with self._lock:
+                if self._decoder is None:
+                    self._decoder = _BeamDecoder(self._slot.get(), self._settings, self._n_tokens)
+                decoder = self._decoder
+        return decoder(log_probs, length)

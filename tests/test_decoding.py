@@ -1,0 +1,184 @@
+"""Word-LM beam-search decoding: the manifest section, attaching an LM, the decoder, Runtime and CLI."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+from typer.testing import CliRunner
+
+from i3d_edge.cli import app
+from i3d_edge.ctc import greedy_decode
+from i3d_edge.errors import BundleError, ConfigError
+from i3d_edge.manifest import load_manifest
+from i3d_edge.runtime import Runtime, decoding
+from i3d_edge.runtime.decoding import LmSlot, make_decoder
+from i3d_edge.tokens import DEFAULT_TOKENS, TokenTable
+
+from .conftest import speechlike
+
+pytest.importorskip("flashlight.lib.text", reason="LM decoding needs the [lm] extra (flashlight-text)")
+
+from i3d_edge.export.language_model import LM_RELPATH, attach_language_model
+
+SENTENCES = ["one two three", "two three four", "one two", "three four five", "five four three two one",
+             "one one two", "four five", "two one"] * 5
+INDEX = {t: i for i, t in enumerate(DEFAULT_TOKENS)}
+
+
+@pytest.fixture
+def lm_bundle(make_bundle, tmp_path):
+    bundle = tmp_path / "bundle"
+    shutil.copytree(make_bundle("global"), bundle)
+    attach_language_model(bundle, sentences=SENTENCES, order=2, lm_weight=1.0, word_score=0.0, beam_size=16)
+    return bundle
+
+
+def emissions(frames: list[str], confidence: float = 0.9) -> np.ndarray:
+    """(T, V) log-probs: each frame's character gets ``confidence``, the rest share the remainder."""
+    v = len(DEFAULT_TOKENS)
+    probs = np.full((len(frames), v), (1 - confidence) / (v - 1), dtype=np.float64)
+    for t, c in enumerate(frames):
+        probs[t] = (1 - confidence) / (v - 1)
+        probs[t, INDEX[c]] = confidence
+    return np.log(probs).astype(np.float32)
+
+
+def text_of(spans) -> str:
+    return TokenTable().decode(s.id for s in spans)
+
+
+def test_spans_collapse_blanks_repeats_and_separators():
+    b, sp = 0, INDEX[" "]
+    path = np.array([sp, b, INDEX["o"], INDEX["o"], b, INDEX["n"], sp, b, sp, INDEX["e"], sp, sp])
+    spans = decoding._spans(path, b, sp)
+    assert [(DEFAULT_TOKENS[s.id], s.start, s.end) for s in spans] == [("o", 2, 4), ("n", 5, 6), (" ", 6, 7),
+                                                                         ("e", 9, 10)]
+
+
+def test_lm_corrects_a_misspelling_greedy_keeps(lm_bundle):
+    manifest = load_manifest(lm_bundle)
+    decode = make_decoder("lm", LmSlot(manifest), manifest.decoder, len(DEFAULT_TOKENS))
+    # greedy reads "wne twu" (acoustically close to "one two", not words of the LM)
+    frames = ["<blank>", "w", "n", "<blank>", "e", " ", "t", "w", "w", "u", "<blank>"]
+    em = emissions(frames, confidence=0.6)
+    em[1, INDEX["o"]] = np.log(0.3)  # the second-best character of frame 1 is "o"
+    em[9, INDEX["o"]] = np.log(0.3)
+    assert text_of(greedy_decode(em, len(frames))) == "wne twu"
+    spans = decode(em, len(frames))
+    assert text_of(spans) == "one two"
+    assert all(a.end <= b.start for a, b in itertools.pairwise(spans))  # ordered, disjoint frames
+    assert spans[0].start >= 1 and spans[-1].end <= len(frames)
+
+
+def test_only_valid_frames_are_decoded(lm_bundle):
+    manifest = load_manifest(lm_bundle)
+    decode = make_decoder("lm", LmSlot(manifest), manifest.decoder, len(DEFAULT_TOKENS))
+    em = emissions(["o", "n", "e", " ", "f", "i", "v", "e"])
+    assert text_of(decode(em, 8)) == "one five"
+    assert text_of(decode(em, 3)) == "one"
+    assert decode(em, 0) == []
+
+
+def test_attach_records_a_verified_decoder_section(lm_bundle):
+    manifest = load_manifest(lm_bundle)
+    assert manifest.decoder is not None and manifest.decoder.lm == LM_RELPATH
+    assert manifest.decoder.beam_size == 16
+    manifest.verify(LM_RELPATH)  # listed and hashed
+    ngram = manifest.data["decoder"]["ngram"]
+    assert ngram["order"] == 2 and ngram["vocab"] == 5
+
+
+def test_tampered_lm_is_refused(lm_bundle):
+    path = lm_bundle / LM_RELPATH
+    path.write_text(path.read_text().replace("-", "-0", 1))
+    rt = Runtime(lm_bundle, decoder="lm")
+    with pytest.raises(BundleError, match="SHA-256"):
+        rt.transcribe(speechlike(2.0), 16000)
+
+
+def test_failed_attach_leaves_the_bundle_unchanged(make_bundle, tmp_path):
+    bundle = tmp_path / "bundle"
+    shutil.copytree(make_bundle("global"), bundle)
+    before = (bundle / "manifest.json").read_bytes()
+    bad = tmp_path / "bad.arpa"
+    bad.write_text("\\data\\\nngram 1=2\nngram 2=1\n\n\\1-grams:\n-1\t<s>\n-1\t</s>\n\n\\2-grams:\n-1\t<s> </s>\n"
+                   "\\end\\\n")  # no word the model can spell
+    with pytest.raises((ConfigError, BundleError)):
+        attach_language_model(bundle, arpa=bad)
+    with pytest.raises(ConfigError, match="ARPA"):
+        attach_language_model(bundle, arpa=tmp_path / "missing.arpa")
+    assert (bundle / "manifest.json").read_bytes() == before
+    assert not (bundle / "lm").exists()
+    with pytest.raises(ConfigError, match="not both"):
+        attach_language_model(bundle, arpa=bad, sentences=["one"])
+
+
+@pytest.mark.parametrize(("field", "value", "match"), [
+    ("beam_size", 0, "beam_size"), ("kind", "ctc-magic", "unknown decoder kind"),
+    ("lm", "../outside.arpa", "escapes|unlisted"), ("lm_weight", float("nan"), "finite"), ("lm_weight", -1, ">= 0"),
+])
+def test_invalid_decoder_section_is_a_bundle_error(lm_bundle, field, value, match):
+    path = lm_bundle / "manifest.json"
+    data = json.loads(path.read_text())
+    data["decoder"][field] = value
+    path.write_text(json.dumps(data))
+    with pytest.raises(BundleError, match=match):
+        load_manifest(lm_bundle)
+
+
+def test_a_listed_file_that_is_no_arpa_model_is_refused_at_load(lm_bundle):
+    path = lm_bundle / "manifest.json"
+    data = json.loads(path.read_text())
+    data["decoder"]["lm"] = "fp32/head.onnx"  # listed and hashed, but an ONNX graph
+    path.write_text(json.dumps(data))
+    with pytest.raises(BundleError, match=r"not a usable ARPA"):
+        Runtime(lm_bundle, decoder="lm").transcribe(speechlike(2.0), 16000)
+
+
+def test_runtime_decoder_choice(lm_bundle, make_bundle, monkeypatch):
+    rt = Runtime(lm_bundle)
+    assert rt.decoder == "lm"
+    result = rt.transcribe(speechlike(3.0), 16000)
+    assert set(result.text.split()) <= {"one", "two", "three", "four", "five"}
+    times = [(t.start, t.end) for t in result.tokens]
+    assert times == sorted(times) and all(0 <= s <= e <= result.duration + 0.05 for s, e in times)
+    greedy = rt.with_options(decoder="greedy")
+    assert greedy.decoder == "greedy" and greedy._lm is rt._lm  # the loaded LM is shared
+    assert Runtime(make_bundle("global")).decoder == "greedy"  # no LM in the bundle
+    with pytest.raises(ConfigError, match="language model"):
+        Runtime(make_bundle("global"), decoder="lm")
+    monkeypatch.setattr(decoding, "lm_available", lambda: False)
+    assert Runtime(lm_bundle).decoder == "greedy"  # auto without flashlight-text
+
+
+@pytest.mark.parametrize("bad", [{"decoder": "beam"}, {"beam_size": 0}, {"lm_weight": -0.5}, {"word_score": True}])
+def test_invalid_decoder_options(lm_bundle, bad):
+    with pytest.raises(ConfigError):
+        Runtime(lm_bundle, **bad)
+
+
+def test_cli_lm_then_transcribe(make_bundle, tmp_path):
+    bundle = tmp_path / "bundle"
+    shutil.copytree(make_bundle("global"), bundle)
+    text = tmp_path / "text.tsv"
+    text.write_text("".join(f"u{i}\t{s.upper()}!\n" for i, s in enumerate(SENTENCES)))
+    wav = tmp_path / "a.wav"
+    sf.write(wav, speechlike(2.0), 16000)
+    runner = CliRunner()
+    res = runner.invoke(app, ["lm", str(bundle), "--text", str(text), "--order", "2"])
+    assert res.exit_code == 0, res.output
+    assert "5 words" in res.output
+    res = runner.invoke(app, ["inspect", str(bundle)])
+    assert res.exit_code == 0 and "word LM lm/words.arpa (2-gram, 5 words" in res.output
+    res = runner.invoke(app, ["transcribe", "-m", str(bundle), "--decoder", "lm", "--format", "json", str(wav)])
+    assert res.exit_code == 0, res.output
+    assert set(json.loads(res.output)["text"].split()) <= {"one", "two", "three", "four", "five"}
+    res = runner.invoke(app, ["lm", str(bundle)])
+    assert res.exit_code == 1 and "--text" in res.output
+    res = runner.invoke(app, ["transcribe", "-m", str(make_bundle("global")), "--decoder", "lm", str(wav)])
+    assert res.exit_code == 1 and "language model" in res.output
