@@ -427,8 +427,9 @@ def _complete_bundle(src: Path, dst: Path, notes: list[str], log: Log) -> Path:
             variant["graphs"]["monolithic"] = out
             notes.append(f"{name} monolithic graph composed from the bundle's frontend, module and head graphs "
                          "(the bundle has no exported monolithic.onnx)")
-    data["files"] = {rel: {"sha256": sha256_file(dst / rel), "bytes": (dst / rel).stat().st_size}
-                     for v in variants.values() for rel in v["graphs"].values()}
+    data["files"] = {**data["files"],  # keeps non-graph files (the language model)
+                     **{rel: {"sha256": sha256_file(dst / rel), "bytes": (dst / rel).stat().st_size}
+                        for v in variants.values() for rel in v["graphs"].values()}}
     (dst / "manifest.json").write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     load_manifest(dst)
     return dst

@@ -113,7 +113,7 @@ def attach_and_tune_lm(corpus: Path) -> None:
     """Attach a trigram LM to BUNDLE, then grid-search lm_weight x word_score on the dev sets."""
     from i3d_edge.audio import load_audio
     from i3d_edge.evaluation import read_corpus
-    from i3d_edge.export.language_model import attach_language_model
+    from i3d_edge.export.language_model import attach_language_model, set_decoder_settings
     from i3d_edge.features import batch_features, log_mel, normalize
     from i3d_edge.manifest import load_manifest
     from i3d_edge.runtime import Runtime
@@ -150,8 +150,7 @@ def attach_and_tune_lm(corpus: Path) -> None:
               f"dev_fsdd {100 * grid[(weight, bonus)][1]:.1f}%")
     (weight, bonus), best = min(grid.items(), key=lambda kv: sum(kv[1]))
     print(f"best: lm_weight {weight} word_score {bonus} (dev {100 * best[0]:.1f}%, dev_fsdd {100 * best[1]:.1f}%)")
-    attach_language_model(BUNDLE, sentences=(normalize_text(t) for t in lm_sentences(corpus)), order=3,
-                          prune=(2, 2), max_vocab=20000, lm_weight=weight, word_score=bonus)
+    set_decoder_settings(BUNDLE, lm_weight=weight, word_score=bonus)
     (CARD_DIR / "lm_tuning.json").write_text(json.dumps(
         {"grid": [{"lm_weight": w, "word_score": b, "wer_dev": v[0], "wer_dev_fsdd": v[1]} for (w, b), v in
                   grid.items()], "chosen": {"lm_weight": weight, "word_score": bonus}, "ngram": section["ngram"]},

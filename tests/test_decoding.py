@@ -23,7 +23,8 @@ from .conftest import speechlike
 
 pytest.importorskip("flashlight.lib.text", reason="LM decoding needs the [lm] extra (flashlight-text)")
 
-from i3d_edge.export.language_model import LM_RELPATH, attach_language_model
+from i3d_edge.export import language_model
+from i3d_edge.export.language_model import attach_language_model
 
 SENTENCES = ["one two three", "two three four", "one two", "three four five", "five four three two one",
              "one one two", "four five", "two one"] * 5
@@ -86,15 +87,84 @@ def test_only_valid_frames_are_decoded(lm_bundle):
 
 def test_attach_records_a_verified_decoder_section(lm_bundle):
     manifest = load_manifest(lm_bundle)
-    assert manifest.decoder is not None and manifest.decoder.lm == LM_RELPATH
+    assert manifest.decoder is not None and manifest.decoder.lm.startswith("lm/words-")
     assert manifest.decoder.beam_size == 16
-    manifest.verify(LM_RELPATH)  # listed and hashed
+    path = manifest.verify(manifest.decoder.lm)  # listed and hashed
+    assert path.stat().st_mode & 0o777 == 0o644
     ngram = manifest.data["decoder"]["ngram"]
     assert ngram["order"] == 2 and ngram["vocab"] == 5
+    assert sorted(p.name for p in (lm_bundle / "lm").iterdir()) == [path.name]  # no temporary files left
+
+
+def test_reattach_replaces_the_model_and_a_failed_one_changes_nothing(lm_bundle, monkeypatch):
+    first = load_manifest(lm_bundle).decoder.lm
+    attach_language_model(lm_bundle, sentences=[*SENTENCES, "five five five"], order=3, lm_weight=2.0)
+    manifest = load_manifest(lm_bundle)
+    assert manifest.decoder.lm != first and manifest.decoder.lm_weight == 2.0
+    assert not (lm_bundle / first).exists() and first not in manifest.files
+    manifest.verify(manifest.decoder.lm)
+    before = (lm_bundle / "manifest.json").read_bytes()
+    files = sorted(p.relative_to(lm_bundle) for p in lm_bundle.rglob("*"))
+
+    def disk_full(*_args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(language_model, "_write_manifest", disk_full)
+    with pytest.raises(BundleError, match="No space left"):
+        attach_language_model(lm_bundle, sentences=["one two"] * 3, order=2)
+    assert (lm_bundle / "manifest.json").read_bytes() == before
+    assert sorted(p.relative_to(lm_bundle) for p in lm_bundle.rglob("*")) == files
+    load_manifest(lm_bundle).verify(manifest.decoder.lm)
+
+
+def test_attach_never_writes_through_symlinks(make_bundle, tmp_path):
+    bundle = tmp_path / "bundle"
+    shutil.copytree(make_bundle("global"), bundle)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (bundle / "lm").symlink_to(outside)
+    with pytest.raises(BundleError, match="not a directory inside the bundle"):
+        attach_language_model(bundle, sentences=SENTENCES, order=2)
+    assert list(outside.iterdir()) == []
+
+
+def test_arpa_quirks_load_or_fail_on_one_line(make_bundle, tmp_path):
+    bundle = tmp_path / "bundle"
+    shutil.copytree(make_bundle("global"), bundle)
+    unigram = tmp_path / "unigram.arpa"  # KenLM refuses models below order 2
+    unigram.write_text("\\data\\\nngram 1=3\n\n\\1-grams:\n-1\t<s>\n-1\t</s>\n-1\tone\n\n\\end\\\n")
+    with pytest.raises(ConfigError, match=r"unigram.arpa: not a usable ARPA language model \(.*bigram"):
+        attach_language_model(bundle, arpa=unigram)
+    with pytest.raises(ConfigError, match="order must be between 2 and 6"):
+        attach_language_model(bundle, sentences=SENTENCES, order=1)
+    assert not (bundle / "lm").exists()
+    dup = tmp_path / "dup.arpa"  # a repeated word: KenLM keeps one, and so does the lexicon
+    dup.write_text("\\data\\\nngram 1=4\nngram 2=1\n\n\\1-grams:\n-1\t<s>\t0\n-1\t</s>\n-1\tone\n-1\tone\n\n"
+                   "\\2-grams:\n-1\t<s> one\n\n\\end\\\n")
+    attach_language_model(bundle, arpa=dup)
+    manifest = load_manifest(bundle)
+    assert decoding.LanguageModel(manifest.verify(manifest.decoder.lm), manifest.tokens).vocab_size == 1
+    assert manifest.data["decoder"]["ngram"] == {"source": "dup.arpa"}
+
+
+def test_concurrent_lm_loads_leave_stderr_alone(lm_bundle):
+    import os
+    import threading
+
+    manifest = load_manifest(lm_bundle)
+    before = os.fstat(2)
+    threads = [threading.Thread(target=decoding.LanguageModel, args=(manifest.resolve(manifest.decoder.lm),
+                                                                      manifest.tokens)) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    after = os.fstat(2)
+    assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)
 
 
 def test_tampered_lm_is_refused(lm_bundle):
-    path = lm_bundle / LM_RELPATH
+    path = lm_bundle / load_manifest(lm_bundle).decoder.lm
     path.write_text(path.read_text().replace("-", "-0", 1))
     rt = Runtime(lm_bundle, decoder="lm")
     with pytest.raises(BundleError, match="SHA-256"):
@@ -144,7 +214,7 @@ def test_runtime_decoder_choice(lm_bundle, make_bundle, monkeypatch):
     rt = Runtime(lm_bundle)
     assert rt.decoder == "lm"
     result = rt.transcribe(speechlike(3.0), 16000)
-    assert set(result.text.split()) <= {"one", "two", "three", "four", "five"}
+    assert result.text and set(result.text.split()) <= {"one", "two", "three", "four", "five"}
     times = [(t.start, t.end) for t in result.tokens]
     assert times == sorted(times) and all(0 <= s <= e <= result.duration + 0.05 for s, e in times)
     greedy = rt.with_options(decoder="greedy")
@@ -154,6 +224,16 @@ def test_runtime_decoder_choice(lm_bundle, make_bundle, monkeypatch):
         Runtime(make_bundle("global"), decoder="lm")
     monkeypatch.setattr(decoding, "lm_available", lambda: False)
     assert Runtime(lm_bundle).decoder == "greedy"  # auto without flashlight-text
+
+
+def test_cli_notes_greedy_fallback(lm_bundle, tmp_path, monkeypatch):
+    wav = tmp_path / "a.wav"
+    sf.write(wav, speechlike(2.0), 16000)
+    monkeypatch.setattr(decoding, "lm_available", lambda: False)
+    res = CliRunner().invoke(app, ["transcribe", "-m", str(lm_bundle), str(wav)])
+    assert res.exit_code == 0 and "note: decoding greedily" in res.output
+    res = CliRunner().invoke(app, ["transcribe", "-m", str(lm_bundle), "--decoder", "greedy", str(wav)])
+    assert res.exit_code == 0 and "note:" not in res.output
 
 
 @pytest.mark.parametrize("bad", [{"decoder": "beam"}, {"beam_size": 0}, {"lm_weight": -0.5}, {"word_score": True}])
@@ -174,11 +254,29 @@ def test_cli_lm_then_transcribe(make_bundle, tmp_path):
     assert res.exit_code == 0, res.output
     assert "5 words" in res.output
     res = runner.invoke(app, ["inspect", str(bundle)])
-    assert res.exit_code == 0 and "word LM lm/words.arpa (2-gram, 5 words" in res.output
+    assert res.exit_code == 0 and "(2-gram, 5 words" in res.output and "word LM lm/words-" in res.output
     res = runner.invoke(app, ["transcribe", "-m", str(bundle), "--decoder", "lm", "--format", "json", str(wav)])
     assert res.exit_code == 0, res.output
-    assert set(json.loads(res.output)["text"].split()) <= {"one", "two", "three", "four", "five"}
+    words = json.loads(res.output)["text"].split()
+    assert words and set(words) <= {"one", "two", "three", "four", "five"}
     res = runner.invoke(app, ["lm", str(bundle)])
     assert res.exit_code == 1 and "--text" in res.output
+    lm_file = load_manifest(bundle).decoder.lm
+    res = runner.invoke(app, ["lm", str(bundle), "--lm-weight", "0.25", "--word-score", "1.5"])
+    assert res.exit_code == 0, res.output
+    decoder = load_manifest(bundle).decoder
+    assert (decoder.lm, decoder.lm_weight, decoder.word_score, decoder.beam_size) == (lm_file, 0.25, 1.5, 32)
+    res = runner.invoke(app, ["lm", str(make_bundle("global")), "--lm-weight", "1"])
+    assert res.exit_code == 1 and "no language model" in res.output
     res = runner.invoke(app, ["transcribe", "-m", str(make_bundle("global")), "--decoder", "lm", str(wav)])
     assert res.exit_code == 1 and "language model" in res.output
+
+
+def test_bench_bundle_completion_keeps_the_lm(lm_bundle, tmp_path):
+    from i3d_edge.bench import _complete_bundle
+
+    derived = _complete_bundle(lm_bundle, tmp_path / "derived", [], lambda _msg: None)
+    manifest = load_manifest(derived)
+    assert "monolithic" in manifest.variant("int8").graphs
+    assert manifest.decoder is not None
+    manifest.verify(manifest.decoder.lm)

@@ -29,19 +29,30 @@ def lm_command(
     max_vocab: int = typer.Option(None, "--max-vocab", help="Keep at most this many most frequent words."),
     prune: str = typer.Option("", "--prune", help="Per order >= 2: drop n-grams seen at most this often, "
                               "e.g. 0,1 for a trigram."),
-    lm_weight: float = typer.Option(1.0, "--lm-weight", help="Default LM weight of the bundle's decoder."),
-    word_score: float = typer.Option(0.0, "--word-score", help="Default bonus per word."),
-    beam_size: int = typer.Option(32, "--beam-size", help="Default beam size."),
+    lm_weight: float = typer.Option(None, "--lm-weight", help="Default LM weight of the bundle's decoder [1.0]."),
+    word_score: float = typer.Option(None, "--word-score", help="Default bonus per word [0.0]."),
+    beam_size: int = typer.Option(None, "--beam-size", help="Default beam size [32]."),
 ) -> None:
-    """Attach a word n-gram LM: `transcribe` and `Runtime` then decode with a CTC beam search over its words."""
-    from ..export.language_model import attach_language_model, read_sentences
+    """Attach a word n-gram LM: `transcribe` and `Runtime` then decode with a CTC beam search over its words.
 
-    if bool(text) == (arpa is not None):
-        raise fail("give either --text FILE (one or more) or --arpa FILE")
+    With neither --text nor --arpa, only the decoding settings of the bundle's LM change."""
+    from ..export.language_model import attach_language_model, read_sentences, set_decoder_settings
+
+    if text and arpa is not None:
+        raise fail("give either --text FILE (one or more) or --arpa FILE, not both")
+    if not text and arpa is None:
+        if lm_weight is None and word_score is None and beam_size is None:
+            raise fail("give --text FILE or --arpa FILE to attach a model, or settings (--lm-weight, "
+                       "--word-score, --beam-size) to change")
+        section = set_decoder_settings(bundle, lm_weight=lm_weight, word_score=word_score, beam_size=beam_size)
+        typer.echo(f"{bundle}: lm_weight {section['lm_weight']}, word_score {section['word_score']}, "
+                   f"beam {section['beam_size']}")
+        return
     started = time.perf_counter()
     section = attach_language_model(
         bundle, arpa=arpa, sentences=read_sentences(text) if text else None, order=order, min_count=min_count,
-        prune=_prune(prune), max_vocab=max_vocab, lm_weight=lm_weight, word_score=word_score, beam_size=beam_size)
+        prune=_prune(prune), max_vocab=max_vocab, lm_weight=1.0 if lm_weight is None else lm_weight,
+        word_score=0.0 if word_score is None else word_score, beam_size=32 if beam_size is None else beam_size)
     ngram = section.get("ngram", {})
     counts = ", ".join(f"{n}-grams {c}" for n, c in enumerate(ngram.get("counts", ()), start=1))
     typer.echo(f"attached {section['lm']} to {bundle} in {time.perf_counter() - started:.1f} s"

@@ -123,6 +123,9 @@ def transcribe_command(
                       threads=threads, precision=None if precision is None else precision.value,
                       batch_size=batch_size, decoder=decoder.value, lm_weight=lm_weight, word_score=word_score,
                       beam_size=beam_size)
+    if decoder is Decoder.auto and runtime.decoder == "greedy" and runtime.manifest.decoder is not None:
+        typer.echo("note: decoding greedily; install the [lm] extra (flashlight-text) to use this model's "
+                   "language model", err=True)
     declared = [_header_seconds(path) for path in audio]
     several = len(audio) > 1
     show = sys.stderr.isatty() and (several or sum(declared) > runtime.options.segment_seconds)

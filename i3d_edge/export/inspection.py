@@ -45,7 +45,8 @@ def inspect_bundle(bundle: str | os.PathLike[str]) -> dict[str, Any]:
         "provenance": data.get("provenance", {}),
         "verification": data.get("verification", {}),
         "decoder": None if manifest.decoder is None else {
-            **data["decoder"], "bytes": manifest.verify(manifest.decoder.lm).stat().st_size},
+            **manifest.decoder.to_dict(), "bytes": manifest.verify(manifest.decoder.lm).stat().st_size,
+            "ngram": ngram if isinstance(ngram := data["decoder"].get("ngram"), dict) else {}},
     }
 
 
@@ -128,7 +129,8 @@ def render_text(info: dict[str, Any]) -> str:
     dec = info.get("decoder")
     if dec:
         ngram = dec.get("ngram", {})
-        size = f"{ngram['order']}-gram, {ngram['vocab']} words, " if "vocab" in ngram else ""
+        size = (f"{ngram['order']}-gram, {ngram['vocab']} words, "
+                if isinstance(ngram.get("order"), int) and isinstance(ngram.get("vocab"), int) else "")
         lines.append(f"decoder       word LM {dec['lm']} ({size}{format_bytes(dec['bytes'])}): lm_weight "
                      f"{dec['lm_weight']}, word_score {dec['word_score']}, beam {dec['beam_size']}")
     else:

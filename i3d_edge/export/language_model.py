@@ -1,9 +1,12 @@
 """Attach a word n-gram language model to an exported bundle (no torch needed).
 
-The ARPA file is copied to ``lm/words.arpa`` inside the bundle, hashed into ``files`` and
-described by the manifest's ``decoder`` section (:class:`i3d_edge.manifest.DecoderSpec`). The
-bundle is changed atomically: the new manifest replaces the old one only after the copied
-model has been loaded and checked, and a failure leaves the bundle as it was.
+The ARPA file goes to ``lm/words-<sha256 prefix>.arpa`` inside the bundle, is hashed into
+``files`` and described by the manifest's ``decoder`` section
+(:class:`i3d_edge.manifest.DecoderSpec`). Replacing ``manifest.json`` is the one commit point:
+the model file has a new, content-addressed name (nothing the old manifest lists is touched
+before the commit), every temporary file is created with ``mkstemp`` (never through a planted
+symlink), and a previous model is deleted only after the commit. A failure leaves the bundle
+as it was.
 """
 
 from __future__ import annotations
@@ -19,12 +22,14 @@ from typing import Any
 
 from ..errors import BundleError, ConfigError
 from ..lm import NgramStats, build_arpa
-from ..manifest import MANIFEST_NAME, DecoderSpec, load_manifest, parse_manifest, sha256_file
+from ..manifest import MANIFEST_NAME, DecoderSpec, Manifest, load_manifest, parse_manifest, sha256_file
 from ..tokens import normalize_text
 
-__all__ = ["LM_RELPATH", "attach_language_model", "read_sentences"]
+__all__ = ["MAX_ORDER", "MIN_ORDER", "attach_language_model", "read_sentences", "set_decoder_settings"]
 
-LM_RELPATH = "lm/words.arpa"
+LM_DIR = "lm"
+MIN_ORDER, MAX_ORDER = 2, 6  # what KenLM (as built in flashlight-text) loads
+UNK = "<unk>"
 
 
 def read_sentences(paths: Iterable[str | os.PathLike[str]]) -> Iterator[str]:
@@ -49,47 +54,101 @@ def attach_language_model(
     max_vocab: int | None = None, lm_weight: float = 1.0, word_score: float = 0.0, beam_size: int = 32,
     beam_threshold: float = 25.0,
 ) -> dict[str, Any]:
-    """Put an ARPA model (given, or built from ``sentences``) into ``bundle``; returns the decoder section."""
+    """Put an ARPA model (given, or built from ``sentences``) into ``bundle``; returns the decoder section.
+
+    Words the model cannot spell with its tokens (digits, other scripts) count as ``<unk>``.
+    """
     if (arpa is None) == (sentences is None):
         raise ConfigError("attach a language model from either an ARPA file or training sentences, not both")
+    if sentences is not None and (isinstance(order, bool) or not isinstance(order, int)
+                                  or not MIN_ORDER <= order <= MAX_ORDER):
+        raise ConfigError(f"order must be between {MIN_ORDER} and {MAX_ORDER} (KenLM's limits), got {order!r}")
     manifest = load_manifest(bundle)
     root = manifest.root
-    spec = DecoderSpec(LM_RELPATH, lm_weight, word_score, beam_size, beam_threshold)  # validates the settings
-    (root / "lm").mkdir(exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=".words.", suffix=".arpa", dir=root / "lm")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    target = root / LM_RELPATH
-    backup = root / (MANIFEST_NAME + ".bak")
-    replaced_old = False
+    DecoderSpec(f"{LM_DIR}/words.arpa", lm_weight, word_score, beam_size, beam_threshold)  # validate the settings
+    tmp: Path | None = None
     try:
+        (root / LM_DIR).mkdir(exist_ok=True)
+        if (root / LM_DIR).is_symlink() or not (root / LM_DIR).is_dir():
+            raise BundleError(f"{root / LM_DIR}: not a directory inside the bundle")
+        tmp = _temp(root / LM_DIR, ".arpa")
         stats: NgramStats | None = None
         if sentences is not None:
-            stats = build_arpa(sentences, tmp, order=order, min_count=min_count, prune=prune, max_vocab=max_vocab)
+            spellable = set(manifest.tokens.tokens) - {" "}
+            words = (" ".join(w if set(w) <= spellable else UNK for w in s.split()) for s in sentences)
+            stats = build_arpa(words, tmp, order=order, min_count=min_count, prune=prune, max_vocab=max_vocab)
+            source: dict[str, Any] = asdict(stats)
         else:
             _copy_arpa(Path(arpa), tmp)  # type: ignore[arg-type]  # not None here
+            source = {"source": Path(arpa).name}  # type: ignore[arg-type]
+        os.chmod(tmp, 0o644)
+        digest = sha256_file(tmp)
+        rel = f"{LM_DIR}/words-{digest[:16]}.arpa"
+        spec = DecoderSpec(rel, lm_weight, word_score, beam_size, beam_threshold)
+        _check_usable(tmp, manifest, Path(arpa).name if arpa is not None else "the built model")
+        old = manifest.decoder.lm if manifest.decoder is not None else None
         data = dict(manifest.data)
-        files = {rel: entry for rel, entry in data["files"].items() if rel != LM_RELPATH}
-        files[LM_RELPATH] = {"sha256": sha256_file(tmp), "bytes": tmp.stat().st_size}
-        data["files"] = files
-        data["decoder"] = {**spec.to_dict(), "ngram": asdict(stats) if stats is not None else {"source": str(arpa)}}
+        data["files"] = {**{k: v for k, v in data["files"].items() if k != old},
+                         rel: {"sha256": digest, "bytes": tmp.stat().st_size}}
+        data["decoder"] = {**spec.to_dict(), "ngram": source}
         parse_manifest(data, root)  # the new manifest satisfies the contract
-        _check_usable(tmp, manifest)
-        shutil.copy2(root / MANIFEST_NAME, backup)
-        os.replace(tmp, target)
-        replaced_old = True
-        _write_json(root / MANIFEST_NAME, data)
-        load_manifest(root).verify(LM_RELPATH)
+        os.replace(tmp, root / rel)  # a new name: the current manifest never lists it
+        tmp = None
+        _write_manifest(root, data)  # the commit point
+    except OSError as exc:
+        _discard(tmp, root, manifest)
+        raise BundleError(f"{root}: cannot write the language model ({exc.strerror or exc})") from None
     except BaseException:
-        if replaced_old:  # put the old manifest back; its files entries never named the new model
-            os.replace(backup, root / MANIFEST_NAME)
-            if manifest.decoder is None or manifest.decoder.lm != LM_RELPATH:
-                target.unlink(missing_ok=True)
-        tmp.unlink(missing_ok=True)
-        _remove_if_empty(root / "lm")
+        _discard(tmp, root, manifest)
         raise
-    backup.unlink(missing_ok=True)
+    if old is not None and old != rel:
+        (root / old).unlink(missing_ok=True)
     return dict(data["decoder"])
+
+
+def set_decoder_settings(bundle: str | os.PathLike[str], *, lm_weight: float | None = None,
+                         word_score: float | None = None, beam_size: int | None = None) -> dict[str, Any]:
+    """Change the default decoding settings of a bundle that has a language model (the model stays)."""
+    manifest = load_manifest(bundle)
+    if manifest.decoder is None:
+        raise ConfigError(f"{manifest.root}: this bundle has no language model to set weights for")
+    d = manifest.decoder
+    spec = DecoderSpec(d.lm, d.lm_weight if lm_weight is None else lm_weight,
+                       d.word_score if word_score is None else word_score,
+                       d.beam_size if beam_size is None else beam_size, d.beam_threshold)
+    data = dict(manifest.data)
+    data["decoder"] = {**data["decoder"], **spec.to_dict()}
+    parse_manifest(data, manifest.root)
+    try:
+        _write_manifest(manifest.root, data)
+    except OSError as exc:
+        raise BundleError(f"{manifest.root}: cannot write the manifest ({exc.strerror or exc})") from None
+    return dict(data["decoder"])
+
+
+def _temp(folder: Path, suffix: str) -> Path:
+    fd, name = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)  # O_EXCL: never a planted symlink
+    os.close(fd)
+    return Path(name)
+
+
+def _discard(tmp: Path | None, root: Path, manifest: Manifest) -> None:
+    """Undo an attach that did not commit: the temp file and any model file the manifest does not list."""
+    if tmp is not None:
+        tmp.unlink(missing_ok=True)
+    try:
+        listed = set(load_manifest(root).files)
+    except BundleError:
+        listed = set(manifest.files)
+    folder = root / LM_DIR
+    if folder.is_dir() and not folder.is_symlink():
+        for path in folder.glob("words-*.arpa"):
+            if f"{LM_DIR}/{path.name}" not in listed:
+                path.unlink(missing_ok=True)
+        try:
+            folder.rmdir()  # only when empty
+        except OSError:
+            pass
 
 
 def _copy_arpa(src: Path, dst: Path) -> None:
@@ -103,7 +162,7 @@ def _copy_arpa(src: Path, dst: Path) -> None:
         raise ConfigError(f"{src}: cannot read the ARPA file ({exc.strerror or exc})") from None
 
 
-def _check_usable(path: Path, manifest: Any) -> None:
+def _check_usable(path: Path, manifest: Manifest, name: str) -> None:
     """Load the model as the runtime will (when flashlight-text is installed)."""
     from ..runtime.decoding import LanguageModel, lm_available
 
@@ -111,17 +170,15 @@ def _check_usable(path: Path, manifest: Any) -> None:
         try:
             LanguageModel(path, manifest.tokens)
         except BundleError as exc:
-            raise ConfigError(str(exc).replace(str(path), "language model")) from None
+            raise ConfigError(str(exc).replace(str(path), name)) from None
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _remove_if_empty(path: Path) -> None:
+def _write_manifest(root: Path, data: dict[str, Any]) -> None:
+    tmp = _temp(root, ".json")
     try:
-        path.rmdir()
-    except OSError:
-        pass
+        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, root / MANIFEST_NAME)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

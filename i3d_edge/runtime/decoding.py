@@ -59,21 +59,27 @@ def _flashlight() -> tuple[Any, Any, Any]:
     return decoder, KenLM, Dictionary
 
 
+_STDERR_LOCK = threading.Lock()  # fd 2 is process-wide: one redirect at a time
+
+
 @contextlib.contextmanager
 def _quiet_stderr() -> Iterator[None]:
-    """Silence C++ writes to fd 2 (KenLM prints a progress bar while it reads an ARPA file)."""
-    try:
-        saved = os.dup(2)
-    except OSError:  # no usable stderr: nothing to silence
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
+    """Silence C++ writes to fd 2 while KenLM reads an ARPA file (it prints a progress bar).
+
+    The whole process's stderr is muted for that time (the LM loads at the first LM decode)."""
+    with _STDERR_LOCK:
+        try:
+            saved = os.dup(2)
+        except OSError:  # no usable stderr: nothing to silence
             yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+            return
+        try:
+            with open(os.devnull, "wb") as null:
+                os.dup2(null.fileno(), 2)
+                yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 class LanguageModel:
@@ -93,7 +99,7 @@ class LanguageModel:
         self.words = Dictionary()
         self.words.add_entry(UNK)
         spellings: list[tuple[int, list[int]]] = []
-        for word in words:
+        for word in dict.fromkeys(words):  # unique, in file order
             if all(c in index and c != SEPARATOR for c in word):  # spellable in the model's characters
                 self.words.add_entry(word)
                 spellings.append((self.words.get_index(word), [index[c] for c in word] + [self.separator]))
@@ -102,14 +108,16 @@ class LanguageModel:
         try:
             with _quiet_stderr():
                 self.kenlm = KenLM(str(path), self.words)
-        except RuntimeError as exc:  # KenLM's format errors
-            reason = (str(exc).strip().splitlines() or ["unreadable"])[-1][:200]
+            start = self.kenlm.start(False)
+            self.trie = fl.Trie(len(tokens), self.separator)
+            for word_id, spelling in spellings:
+                self.trie.insert(spelling, word_id, self.kenlm.score(start, word_id)[1])
+            self.trie.smear(fl.SmearingMode.MAX)  # a prefix's score: its best completion's unigram score
+        except (RuntimeError, ValueError) as exc:  # KenLM's format errors, flashlight's checks
+            lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+            reason = next((ln for ln in lines if "threw" not in ln and not ln.startswith("/")), lines[0] if lines
+                          else type(exc).__name__)[:200]
             raise BundleError(f"{path}: not a usable ARPA language model ({reason})") from None
-        start = self.kenlm.start(False)
-        self.trie = fl.Trie(len(tokens), self.separator)
-        for word_id, spelling in spellings:
-            self.trie.insert(spelling, word_id, self.kenlm.score(start, word_id)[1])
-        self.trie.smear(fl.SmearingMode.MAX)  # a prefix's score: its best completion's unigram score
         self.unk = self.words.get_index(UNK)
         self.vocab_size = len(spellings)
 
