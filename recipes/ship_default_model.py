@@ -144,7 +144,7 @@ def attach_and_tune_lm(corpus: Path) -> None:
         return score([t for _, _, t in items], hyps).wer
 
     grid = {}
-    for weight, bonus in itertools.product((0.3, 0.6, 1.0, 1.5, 2.0, 3.0), (-2.0, -1.0, 0.0, 1.0, 2.0, 3.0)):
+    for weight, bonus in itertools.product((0.8, 1.0, 1.3, 1.6, 2.0), (-1.0, 0.0, 1.0, 2.0)):
         grid[(weight, bonus)] = [wer(items, weight, bonus) for items in dev.values()]
         print(f"  lm_weight {weight:.1f} word_score {bonus:+.1f}: WER dev {100 * grid[(weight, bonus)][0]:.1f}% "
               f"dev_fsdd {100 * grid[(weight, bonus)][1]:.1f}%")
