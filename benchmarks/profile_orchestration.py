@@ -86,7 +86,7 @@ def main() -> None:
                                                  providers=["CPUExecutionProvider"])
         walls: dict[str, list[float]] = defaultdict(list)
         forward_walls = []
-        for i in range(warm + args.runs):
+        for _ in range(warm + args.runs):
             t0 = time.perf_counter()
             t = time.perf_counter()
             x, x_lens = sessions["frontend"].run(None, {"features": feats, "features_lens": lens})
