@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["TokenSpan", "greedy_decode"]
+__all__ = ["TokenSpan", "greedy_decode", "runs"]
 
 
 @dataclass(frozen=True)
@@ -26,11 +26,14 @@ def greedy_decode(log_probs: np.ndarray, length: int | None = None) -> list[Toke
     if length is None:
         length = log_probs.shape[0]
     best = np.asarray(log_probs[:length]).argmax(axis=-1)  # (T,)
-    if best.size == 0:
+    return [span for span in runs(best) if span.id != 0]
+
+
+def runs(path: np.ndarray) -> list[TokenSpan]:
+    """Frame-level token ids (T,) -> one span per run of equal ids, blanks included."""
+    if path.size == 0:
         return []
-    change = np.flatnonzero(np.diff(best)) + 1  # first frame of every run but the first
+    change = np.flatnonzero(np.diff(path)) + 1  # first frame of every run but the first
     starts = np.concatenate(([0], change))
-    ends = np.concatenate((change, [best.size]))
-    ids = best[starts]
-    keep = ids != 0
-    return [TokenSpan(int(i), int(s), int(e)) for i, s, e in zip(ids[keep], starts[keep], ends[keep], strict=False)]
+    ends = np.concatenate((change, [path.size]))
+    return [TokenSpan(i, s, e) for i, s, e in zip(path[starts].tolist(), starts.tolist(), ends.tolist(), strict=True)]

@@ -29,7 +29,7 @@ Manifest fields (``version`` 1)::
      "default_variant": "fp32",
      "variants": {"fp32": {"quantization": null, "graphs": {ROLE_KEY: RELPATH}}, "int8": {...}},
      "files": {RELPATH: {"sha256": HEX, "bytes": N}},
-     "decoder": {"kind": "lexicon-kenlm", "lm": "lm/words.arpa", "lm_weight": 1.0,   (optional)
+     "decoder": {"kind": "lexicon-kenlm", "lm": "lm/words-SHA.arpa", "lm_weight": 1.0,   (optional)
                  "word_score": 0.0, "beam_size": 32, "beam_threshold": 25.0, "ngram": {...}},
      "provenance": {...}, "verification": {...}}
 
@@ -117,12 +117,13 @@ class DecoderSpec:
     def __post_init__(self) -> None:
         for name in ("lm_weight", "word_score", "beam_threshold"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value \
-                    or abs(value) > 1e6:
-                raise ConfigError(f"decoder {name} must be a finite number, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not -1e3 <= value <= 1e3:
+                raise ConfigError(f"decoder {name} must be a number between -1000 and 1000, got {value!r}")
             object.__setattr__(self, name, float(value))
-        if self.lm_weight < 0 or self.beam_threshold <= 0:
-            raise ConfigError("decoder lm_weight must be >= 0 and beam_threshold > 0")
+        if self.lm_weight < 0:
+            raise ConfigError(f"decoder lm_weight must be >= 0, got {self.lm_weight}")
+        if self.beam_threshold <= 0:
+            raise ConfigError(f"decoder beam_threshold must be > 0, got {self.beam_threshold}")
         if isinstance(self.beam_size, bool) or not isinstance(self.beam_size, int) or not 1 <= self.beam_size <= 4096:
             raise ConfigError(f"decoder beam_size must be an integer in [1, 4096], got {self.beam_size!r}")
 

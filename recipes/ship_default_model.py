@@ -139,7 +139,7 @@ def attach_and_tune_lm(corpus: Path) -> None:
     slot, table = LmSlot(manifest), manifest.tokens
 
     def wer(items: list[tuple[np.ndarray, int, str]], weight: float, bonus: float) -> float:
-        decode = make_decoder("lm", slot, manifest.decoder, len(table), lm_weight=weight, word_score=bonus)
+        decode = make_decoder("lm", slot, lm_weight=weight, word_score=bonus)
         hyps = [table.decode(s.id for s in decode(lp, n)) for lp, n, _ in items]
         return score([t for _, _, t in items], hyps).wer
 

@@ -63,7 +63,7 @@ def test_spans_collapse_blanks_repeats_and_separators():
 
 def test_lm_corrects_a_misspelling_greedy_keeps(lm_bundle):
     manifest = load_manifest(lm_bundle)
-    decode = make_decoder("lm", LmSlot(manifest), manifest.decoder, len(DEFAULT_TOKENS))
+    decode = make_decoder("lm", LmSlot(manifest))
     # greedy reads "wne twu" (acoustically close to "one two", not words of the LM)
     frames = ["<blank>", "w", "n", "<blank>", "e", " ", "t", "w", "w", "u", "<blank>"]
     em = emissions(frames, confidence=0.6)
@@ -78,7 +78,7 @@ def test_lm_corrects_a_misspelling_greedy_keeps(lm_bundle):
 
 def test_only_valid_frames_are_decoded(lm_bundle):
     manifest = load_manifest(lm_bundle)
-    decode = make_decoder("lm", LmSlot(manifest), manifest.decoder, len(DEFAULT_TOKENS))
+    decode = make_decoder("lm", LmSlot(manifest))
     em = emissions(["o", "n", "e", " ", "f", "i", "v", "e"])
     assert text_of(decode(em, 8)) == "one five"
     assert text_of(decode(em, 3)) == "one"
@@ -190,7 +190,7 @@ def test_failed_attach_leaves_the_bundle_unchanged(make_bundle, tmp_path):
 
 @pytest.mark.parametrize(("field", "value", "match"), [
     ("beam_size", 0, "beam_size"), ("kind", "ctc-magic", "unknown decoder kind"),
-    ("lm", "../outside.arpa", "escapes|unlisted"), ("lm_weight", float("nan"), "finite"), ("lm_weight", -1, ">= 0"),
+    ("lm", "../outside.arpa", "escapes|unlisted"), ("lm_weight", float("nan"), "between"), ("lm_weight", -1, ">= 0"),
 ])
 def test_invalid_decoder_section_is_a_bundle_error(lm_bundle, field, value, match):
     path = lm_bundle / "manifest.json"

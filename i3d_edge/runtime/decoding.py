@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ..ctc import TokenSpan, greedy_decode
+from ..ctc import TokenSpan, greedy_decode, runs
 from ..errors import BundleError, ConfigError
 from ..lm import read_arpa_vocab
 from ..manifest import DecoderSpec, Manifest
@@ -163,16 +163,11 @@ class _BeamDecoder:
 
 def _spans(path: np.ndarray, blank: int, separator: int) -> list[TokenSpan]:
     """Frame-level token path (T,) -> CTC-collapsed spans, one separator between words, none at the ends."""
-    if path.size == 0:
-        return []
-    change = np.flatnonzero(np.diff(path)) + 1
-    starts = np.concatenate(([0], change))
-    ends = np.concatenate((change, [path.size]))
     spans: list[TokenSpan] = []
-    for i, s, e in zip(path[starts].tolist(), starts.tolist(), ends.tolist(), strict=True):
-        if i == blank or (i == separator and (not spans or spans[-1].id == separator)):
+    for run in runs(path):
+        if run.id == blank or (run.id == separator and (not spans or spans[-1].id == separator)):
             continue
-        spans.append(TokenSpan(i, s, e))
+        spans.append(run)
     while spans and spans[-1].id == separator:
         spans.pop()
     return spans
@@ -182,18 +177,18 @@ class LmSlot:
     """Loads a bundle's LanguageModel on first use (under a lock); shared by Runtime clones."""
 
     def __init__(self, manifest: Manifest) -> None:
-        self._manifest = manifest
+        self.manifest = manifest
         self._lock = threading.Lock()
         self._lm: LanguageModel | None = None
 
     def get(self) -> LanguageModel:
         with self._lock:
             if self._lm is None:
-                spec = self._manifest.decoder
+                spec = self.manifest.decoder
                 if spec is None:
-                    raise ConfigError(f"{self._manifest.root}: this bundle has no language model "
+                    raise ConfigError(f"{self.manifest.root}: this bundle has no language model "
                                       "(attach one with `i3d-edge lm`, or use decoder='greedy')")
-                self._lm = LanguageModel(self._manifest.verify(spec.lm), self._manifest.tokens)
+                self._lm = LanguageModel(self.manifest.verify(spec.lm), self.manifest.tokens)
             return self._lm
 
 
@@ -209,16 +204,17 @@ def resolve_decoder(choice: str, spec: DecoderSpec | None) -> str:
     return "lm" if spec is not None and lm_available() else "greedy"
 
 
-def make_decoder(kind: str, slot: LmSlot, spec: DecoderSpec | None, n_tokens: int, *,
-                 lm_weight: float | None = None, word_score: float | None = None,
+def make_decoder(kind: str, slot: LmSlot, *, lm_weight: float | None = None, word_score: float | None = None,
                  beam_size: int | None = None) -> Decoder:
-    """The decoder function for ``kind`` (from :func:`resolve_decoder`); LM settings default to the bundle's."""
+    """The decoder function for ``kind`` (from :func:`resolve_decoder`) over the bundle of ``slot``;
+    LM settings default to the bundle's."""
+    spec = slot.manifest.decoder
     if kind == "greedy" or spec is None:
         return greedy_decode
     settings = _BeamSettings(
         spec.lm_weight if lm_weight is None else lm_weight, spec.word_score if word_score is None else word_score,
         spec.beam_size if beam_size is None else beam_size, spec.beam_threshold)
-    return _LazyBeamDecoder(slot, settings, n_tokens)
+    return _LazyBeamDecoder(slot, settings, len(slot.manifest.tokens))
 
 
 class _LazyBeamDecoder:

@@ -140,9 +140,8 @@ class Runtime:
         self._encoder = Encoder(manifest, pool, options)
         self._lm = lm  # the bundle's language model, loaded at the first LM decode, shared by clones
         self._decoder_kind = resolve_decoder(options.decoder, manifest.decoder)
-        self._decode_spans = make_decoder(self._decoder_kind, lm, manifest.decoder, len(manifest.tokens),
-                                          lm_weight=options.lm_weight, word_score=options.word_score,
-                                          beam_size=options.beam_size)
+        self._decode_spans = make_decoder(self._decoder_kind, lm, lm_weight=options.lm_weight,
+                                          word_score=options.word_score, beam_size=options.beam_size)
         fc = manifest.feature_config
         self._frame_seconds = SUBSAMPLING * fc.hop_length / fc.sample_rate  # one encoder frame
         self._policy = SegmentPolicy(max_seconds=options.segment_seconds, search_seconds=options.segment_seconds / 6)
