@@ -27,7 +27,7 @@ def _from_dict(cls: type, data: Any, what: str) -> Any:
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
-        raise ConfigError(f"{what}: unknown field(s) {', '.join(unknown)}")
+        raise ConfigError(f"{what}: unknown field(s) {', '.join(repr(k)[:40] for k in unknown[:5])}")
     try:
         return cls(**data)
     except TypeError as exc:  # a missing required field

@@ -266,6 +266,15 @@ def test_the_valid_manifest_parses(root):
     assert isinstance(manifest, Manifest) and manifest.variant().graphs["head"] == "fp32/head.onnx"
 
 
+@pytest.mark.parametrize("section", ["feature_config", "model_config"])
+def test_unknown_config_field_names_stay_on_one_line(root, section):
+    data = valid_manifest()
+    data[section]["\n"] = 1  # found by the property test below: names are quoted, never printed raw
+    with pytest.raises(BundleError, match="unknown field") as info:
+        parse_manifest(data, root)
+    assert "\n" not in str(info.value)
+
+
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=mutated())
 def test_mutated_manifest_is_a_manifest_or_a_bundle_error(root, data):
