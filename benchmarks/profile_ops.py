@@ -15,6 +15,7 @@ import json
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -40,19 +41,27 @@ def classify(op: str) -> str:
     return "other (elementwise, reshapes, ...)"
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seconds", type=float, default=10.0)
+BUNDLE = ROOT / "i3d_edge" / "assets" / "default"
+
+
+def setup(doc: str | None, seconds: float, runs: int) -> tuple[argparse.Namespace, Any, np.ndarray, np.ndarray]:
+    """The profiling scripts' common arguments, the default model's manifest and one batch of
+    random features: (args, manifest, features (1, T, F), features_lens (1,))."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=seconds)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--precision", default="fp32")
-    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--runs", type=int, default=runs)
     args = ap.parse_args()
-    bundle = ROOT / "i3d_edge" / "assets" / "default"
-    manifest = load_manifest(bundle)
-    rng = np.random.default_rng(0)
+    manifest = load_manifest(BUNDLE)
     frames = int(args.seconds * 100)
-    feats = rng.standard_normal((1, frames, manifest.model_config.n_mels)).astype(np.float32)
-    lens = np.array([frames], dtype=np.int64)
+    feats = np.random.default_rng(0).standard_normal((1, frames, manifest.model_config.n_mels)).astype(np.float32)
+    return args, manifest, feats, np.array([frames], dtype=np.int64)
+
+
+def main() -> None:
+    args, manifest, feats, lens = setup(__doc__, seconds=10.0, runs=20)
+    bundle = BUNDLE
     rows: dict[str, dict[str, float]] = {}
 
     import onnxruntime as ort

@@ -13,7 +13,6 @@ Medians per forward, in milliseconds, as a markdown table.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import tempfile
@@ -23,12 +22,10 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+from profile_ops import BUNDLE, setup  # the sibling script (run from benchmarks/ or by path)
 
 from i3d_edge.bench import compose_monolithic
-from i3d_edge.manifest import load_manifest
 from i3d_edge.runtime.sessions import session_options
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def profiled_runs(path: str, threads: int, feeds_list: list[dict[str, np.ndarray]], prefix: str
@@ -60,19 +57,9 @@ def split(profile: str) -> list[tuple[float, float]]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seconds", type=float, default=2.0)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--precision", default="fp32")
-    ap.add_argument("--runs", type=int, default=200)
-    args = ap.parse_args()
-    bundle = ROOT / "i3d_edge" / "assets" / "default"
-    manifest = load_manifest(bundle)
+    args, manifest, feats, lens = setup(__doc__, seconds=2.0, runs=200)
+    bundle = BUNDLE
     graphs = manifest.variant(args.precision).graphs
-    rng = np.random.default_rng(0)
-    frames = int(args.seconds * 100)
-    feats = rng.standard_normal((1, frames, manifest.model_config.n_mels)).astype(np.float32)
-    lens = np.array([frames], dtype=np.int64)
     warm = 10
     with tempfile.TemporaryDirectory() as tmp:
         # (c): the runtime's chain of sessions, fed exactly as the runtime feeds them

@@ -26,7 +26,7 @@ from typing import IO
 
 from .errors import ConfigError
 
-__all__ = ["NgramStats", "build_arpa", "read_arpa_vocab"]
+__all__ = ["UNK", "NgramStats", "build_arpa", "read_arpa_vocab"]
 
 UNK, BOS, EOS = "<unk>", "<s>", "</s>"  # word ids 0, 1, 2; the vocabulary follows, sorted
 _SPECIAL = (UNK, BOS, EOS)

@@ -9,11 +9,12 @@ from dataclasses import dataclass
 
 from .errors import ConfigError
 
-__all__ = ["BLANK", "DEFAULT_TOKENS", "TokenTable", "normalize_text"]
+__all__ = ["BLANK", "DEFAULT_TOKENS", "SEPARATOR", "TokenTable", "normalize_text"]
 
 BLANK = "<blank>"
+SEPARATOR = " "  # the token between words
 # Character vocabulary: CTC blank (index 0), word separator, apostrophe, a-z.
-DEFAULT_TOKENS: tuple[str, ...] = (BLANK, " ", "'", *"abcdefghijklmnopqrstuvwxyz")
+DEFAULT_TOKENS: tuple[str, ...] = (BLANK, SEPARATOR, "'", *"abcdefghijklmnopqrstuvwxyz")
 
 _DROP = re.compile(r"[^a-z0-9' ]+")
 _SPACES = re.compile(r"\s+")

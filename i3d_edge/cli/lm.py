@@ -49,10 +49,11 @@ def lm_command(
                    f"beam {section['beam_size']}")
         return
     started = time.perf_counter()
+    settings = {k: v for k, v in {"lm_weight": lm_weight, "word_score": word_score, "beam_size": beam_size}.items()
+                if v is not None}  # the others keep attach_language_model's defaults
     section = attach_language_model(
         bundle, arpa=arpa, sentences=read_sentences(text) if text else None, order=order, min_count=min_count,
-        prune=_prune(prune), max_vocab=max_vocab, lm_weight=1.0 if lm_weight is None else lm_weight,
-        word_score=0.0 if word_score is None else word_score, beam_size=32 if beam_size is None else beam_size)
+        prune=_prune(prune), max_vocab=max_vocab, **settings)
     ngram = section.get("ngram", {})
     counts = ", ".join(f"{n}-grams {c}" for n, c in enumerate(ngram.get("counts", ()), start=1))
     typer.echo(f"attached {section['lm']} to {bundle} in {time.perf_counter() - started:.1f} s"

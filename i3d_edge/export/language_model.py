@@ -21,15 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BundleError, ConfigError
-from ..lm import NgramStats, build_arpa
+from ..lm import UNK, NgramStats, build_arpa
 from ..manifest import MANIFEST_NAME, DecoderSpec, Manifest, load_manifest, parse_manifest, sha256_file
-from ..tokens import normalize_text
+from ..tokens import SEPARATOR, normalize_text
 
 __all__ = ["MAX_ORDER", "MIN_ORDER", "attach_language_model", "read_sentences", "set_decoder_settings"]
 
 LM_DIR = "lm"
 MIN_ORDER, MAX_ORDER = 2, 6  # what KenLM (as built in flashlight-text) loads
-UNK = "<unk>"
 
 
 def read_sentences(paths: Iterable[str | os.PathLike[str]]) -> Iterator[str]:
@@ -74,7 +73,7 @@ def attach_language_model(
         tmp = _temp(root / LM_DIR, ".arpa")
         stats: NgramStats | None = None
         if sentences is not None:
-            spellable = set(manifest.tokens.tokens) - {" "}
+            spellable = set(manifest.tokens.tokens) - {SEPARATOR}
             words = (" ".join(w if set(w) <= spellable else UNK for w in s.split()) for s in sentences)
             stats = build_arpa(words, tmp, order=order, min_count=min_count, prune=prune, max_vocab=max_vocab)
             source: dict[str, Any] = asdict(stats)

@@ -15,10 +15,10 @@ Both decoders return :class:`~i3d_edge.ctc.TokenSpan` lists (token id, encoder f
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +26,11 @@ import numpy as np
 
 from ..ctc import TokenSpan, greedy_decode, runs
 from ..errors import BundleError, ConfigError
-from ..lm import read_arpa_vocab
+from ..lm import UNK, read_arpa_vocab
 from ..manifest import DecoderSpec, Manifest
-from ..tokens import BLANK, TokenTable
+from ..tokens import BLANK, SEPARATOR, TokenTable
 
 __all__ = ["Decoder", "LanguageModel", "LmSlot", "lm_available", "make_decoder", "resolve_decoder"]
-
-UNK = "<unk>"
-SEPARATOR = " "  # the token that ends a word
 
 # (log_probs (T, V) float32, valid frames) -> token spans
 Decoder = Callable[[np.ndarray, int], list[TokenSpan]]
@@ -122,37 +119,38 @@ class LanguageModel:
         self.vocab_size = len(spellings)
 
 
-@dataclass(frozen=True)
-class _BeamSettings:
-    lm_weight: float
-    word_score: float
-    beam_size: int
-    beam_threshold: float
-
-
 class _BeamDecoder:
-    """flashlight's LexiconDecoder over one LanguageModel; one decode at a time (it keeps state)."""
+    """flashlight's LexiconDecoder over the bundle's LanguageModel, built at the first decode (a
+    Runtime that never decodes never loads the LM); one decode at a time (the decoder keeps state)."""
 
-    def __init__(self, lm: LanguageModel, settings: _BeamSettings, n_tokens: int) -> None:
-        fl, _, _ = _flashlight()
-        options = fl.LexiconDecoderOptions(
-            beam_size=settings.beam_size, beam_size_token=n_tokens, beam_threshold=settings.beam_threshold,
-            lm_weight=settings.lm_weight, word_score=settings.word_score, unk_score=float("-inf"),
-            sil_score=0.0, log_add=False, criterion_type=fl.CriterionType.CTC)
-        self._decoder = fl.LexiconDecoder(options, lm.trie, lm.kenlm, lm.separator, lm.blank, lm.unk, [], False)
-        self._separator = lm.separator
-        self._blank = lm.blank
+    def __init__(self, slot: LmSlot, settings: DecoderSpec) -> None:
+        self._slot = slot
+        self._settings = settings
+        self._decoder: Any = None  # flashlight LexiconDecoder
+        self._separator = self._blank = 0
         self._lock = threading.Lock()
+
+    def _build(self) -> Any:
+        fl, _, _ = _flashlight()
+        lm, s = self._slot.get(), self._settings
+        options = fl.LexiconDecoderOptions(
+            beam_size=s.beam_size, beam_size_token=len(self._slot.manifest.tokens), beam_threshold=s.beam_threshold,
+            lm_weight=s.lm_weight, word_score=s.word_score, unk_score=float("-inf"),
+            sil_score=0.0, log_add=False, criterion_type=fl.CriterionType.CTC)
+        self._separator, self._blank = lm.separator, lm.blank
+        return fl.LexiconDecoder(options, lm.trie, lm.kenlm, lm.separator, lm.blank, lm.unk, [], False)
 
     def __call__(self, log_probs: np.ndarray, length: int) -> list[TokenSpan]:
         if length <= 0:
             return []
-        # Every lexicon spelling ends with the separator, so one certain separator frame is
-        # appended: the last word completes (and is scored by the LM) like any other.
-        emissions = np.full((length + 1, log_probs.shape[-1]), -1e4, dtype=np.float32)  # (T+1, V)
-        emissions[:length] = log_probs[:length]
-        emissions[length, self._separator] = 0.0
         with self._lock:
+            if self._decoder is None:
+                self._decoder = self._build()
+            # Every lexicon spelling ends with the separator, so one certain separator frame is
+            # appended: the last word completes (and is scored by the LM) like any other.
+            emissions = np.full((length + 1, log_probs.shape[-1]), -1e4, dtype=np.float32)  # (T+1, V)
+            emissions[:length] = log_probs[:length]
+            emissions[length, self._separator] = 0.0
             results = self._decoder.decode(emissions.ctypes.data, emissions.shape[0], emissions.shape[1])
         if not results:
             return []
@@ -211,25 +209,7 @@ def make_decoder(kind: str, slot: LmSlot, *, lm_weight: float | None = None, wor
     spec = slot.manifest.decoder
     if kind == "greedy" or spec is None:
         return greedy_decode
-    settings = _BeamSettings(
-        spec.lm_weight if lm_weight is None else lm_weight, spec.word_score if word_score is None else word_score,
-        spec.beam_size if beam_size is None else beam_size, spec.beam_threshold)
-    return _LazyBeamDecoder(slot, settings, len(slot.manifest.tokens))
-
-
-class _LazyBeamDecoder:
-    """A _BeamDecoder built at the first decode, so a Runtime that never decodes never loads the LM."""
-
-    def __init__(self, slot: LmSlot, settings: _BeamSettings, n_tokens: int) -> None:
-        self._slot, self._settings, self._n_tokens = slot, settings, n_tokens
-        self._decoder: _BeamDecoder | None = None
-        self._lock = threading.Lock()
-
-    def __call__(self, log_probs: np.ndarray, length: int) -> list[TokenSpan]:
-        decoder = self._decoder
-        if decoder is None:
-            with self._lock:
-                if self._decoder is None:
-                    self._decoder = _BeamDecoder(self._slot.get(), self._settings, self._n_tokens)
-                decoder = self._decoder
-        return decoder(log_probs, length)
+    return _BeamDecoder(slot, dataclasses.replace(
+        spec, lm_weight=spec.lm_weight if lm_weight is None else lm_weight,
+        word_score=spec.word_score if word_score is None else word_score,
+        beam_size=spec.beam_size if beam_size is None else beam_size))
