@@ -118,3 +118,17 @@ def test_fit_schedule_never_moves_a_finished_warmup():
     # a warm-up still ahead is rescaled but never moved before the current step
     early = _fit_schedule(cfg, step=50, elapsed_s=50.0, budget_s=60.0, steps_timed=30)
     assert early.gate_warmup_steps >= 50 and early.max_steps < 1000
+
+
+def test_cli_no_specaugment_reaches_the_saved_schedule(tmp_path, corpus):
+    from typer.testing import CliRunner
+
+    from i3d_edge.cli import app
+
+    run = tmp_path / "run"
+    result = CliRunner().invoke(app, ["train", "-o", str(run), "--train", str(corpus), "--dev", str(corpus),
+                                      "--layers", "2", "--d-model", "32", "--heads", "2", "--d-ff", "64",
+                                      "--max-steps", "1", "--batch-frames", "400", "--warmup-steps", "1",
+                                      "--gate-warmup-steps", "1", "--threads", "1", "--no-specaugment"])
+    assert result.exit_code == 0, result.output
+    assert load_checkpoint(run / "last.pt").train_state["train_config"]["specaugment"] is False

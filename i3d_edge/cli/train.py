@@ -35,6 +35,8 @@ def train_command(
     jobs: int = typer.Option(2, "--jobs", help="Processes for the one-off feature extraction."),
     fit_to_time: bool = typer.Option(False, "--fit-to-time",
                                      help="Rescale the step schedule so the run ends at --max-minutes."),
+    specaugment: bool = typer.Option(True, "--specaugment/--no-specaugment",
+                                     help="SpecAugment time/frequency masks on training batches."),
 ) -> None:
     """Train an I3D model (CTC + lambda x gate regulariser); rerun the same command to resume."""
     from ..config import ModelConfig
@@ -45,7 +47,7 @@ def train_command(
     cfg = TrainConfig(lr=lr, warmup_steps=warmup, max_steps=max_steps, batch_frames=batch_frames,
                       gate_warmup_steps=gate_warmup,
                       gate_lambda=gate_lambda, gate_target=gate_target or None, seed=seed,
-                      fit_to_time=fit_to_time)
+                      fit_to_time=fit_to_time, specaugment=specaugment)
     if fit_to_time and not max_minutes:
         raise typer.BadParameter("--fit-to-time needs --max-minutes")
     best = run_training(run_dir, train, dev, model_config, cfg, max_minutes=max_minutes or None,
