@@ -42,6 +42,8 @@ def main() -> None:
     ap.add_argument("--ljspeech", type=Path, default=SHARED / "data" / "ljspeech-dev")
     ap.add_argument("--skip-export", action="store_true", help="only evaluate the bundle already in place")
     ap.add_argument("--skip-lm", action="store_true", help="keep the bundle's language model and weights")
+    ap.add_argument("--beam-size", type=int, default=256,
+                    help="beam of LM decoding, set before the weights are tuned (default 256)")
     args = ap.parse_args()
 
     from i3d_edge.evaluation import evaluate_corpus
@@ -61,7 +63,7 @@ def main() -> None:
         print(f"exported {BUNDLE} in {time.time() - t0:.1f} s")
 
     if not args.skip_lm:
-        attach_and_tune_lm(args.corpus)
+        attach_and_tune_lm(args.corpus, args.beam_size)
 
     sets = {"test_voices": args.corpus / "test_voices", "test_fsdd": args.corpus / "test_fsdd",
             "ljspeech_dev": args.ljspeech}
@@ -109,8 +111,9 @@ def lm_sentences(corpus: Path) -> Iterator[str]:
         yield line.partition("\t")[2]
 
 
-def attach_and_tune_lm(corpus: Path) -> None:
-    """Attach a trigram LM to BUNDLE, then grid-search lm_weight x word_score on the dev sets."""
+def attach_and_tune_lm(corpus: Path, beam_size: int) -> None:
+    """Attach a trigram LM to BUNDLE, then grid-search lm_weight x word_score on the dev sets
+    (decoding with ``beam_size``, which becomes the bundle's default too)."""
     from i3d_edge.audio import load_audio
     from i3d_edge.evaluation import read_corpus
     from i3d_edge.export.language_model import attach_language_model, set_decoder_settings
@@ -139,7 +142,7 @@ def attach_and_tune_lm(corpus: Path) -> None:
     slot, table = LmSlot(manifest), manifest.tokens
 
     def wer(items: list[tuple[np.ndarray, int, str]], weight: float, bonus: float) -> float:
-        decode = make_decoder("lm", slot, lm_weight=weight, word_score=bonus)
+        decode = make_decoder("lm", slot, lm_weight=weight, word_score=bonus, beam_size=beam_size)
         hyps = [table.decode(s.id for s in decode(lp, n)) for lp, n, _ in items]
         return score([t for _, _, t in items], hyps).wer
 
@@ -150,10 +153,11 @@ def attach_and_tune_lm(corpus: Path) -> None:
               f"dev_fsdd {100 * grid[(weight, bonus)][1]:.1f}%")
     (weight, bonus), best = min(grid.items(), key=lambda kv: sum(kv[1]))
     print(f"best: lm_weight {weight} word_score {bonus} (dev {100 * best[0]:.1f}%, dev_fsdd {100 * best[1]:.1f}%)")
-    set_decoder_settings(BUNDLE, lm_weight=weight, word_score=bonus)
+    set_decoder_settings(BUNDLE, lm_weight=weight, word_score=bonus, beam_size=beam_size)
     (CARD_DIR / "lm_tuning.json").write_text(json.dumps(
         {"grid": [{"lm_weight": w, "word_score": b, "wer_dev": v[0], "wer_dev_fsdd": v[1]} for (w, b), v in
-                  grid.items()], "chosen": {"lm_weight": weight, "word_score": bonus}, "ngram": section["ngram"]},
+                  grid.items()], "chosen": {"lm_weight": weight, "word_score": bonus},
+         "beam_size": beam_size, "ngram": section["ngram"]},
         indent=1))
 
 
