@@ -98,7 +98,9 @@ def test_sigint_to_the_export_command_leaves_nothing_behind(make_checkpoint, tmp
     if replace:
         export_bundle(make_checkpoint("global", 2, **TINY), out, verify=False)
         before = snapshot(out)
-    args = [sys.executable, "-m", "i3d_edge", "export", str(make_checkpoint("local", 2)), "-o", str(out)]
+    # 8 layers: seconds between the phase being seen and the commit, so a loaded machine still
+    # delivers the signal before the export could finish
+    args = [sys.executable, "-m", "i3d_edge", "export", str(make_checkpoint("local", 8)), "-o", str(out)]
     proc = subprocess.Popen([*args, *(["--force"] if replace else [])], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
