@@ -8,7 +8,8 @@
 3. builds a word trigram LM from the training text only (the corpus's text pools: LJ Speech
    sentences minus every held-out and ljspeech-dev sentence, fortunes, WordNet glosses; plus the
    training transcripts, which hold the FSDD training speakers' digit words), attaches it to the
-   bundle, and tunes its weight and word score on the dev sets (``dev``, ``dev_fsdd``);
+   bundle, sets its beam (``--beam-size``, default 256) and tunes its weight and word score at
+   that beam on the dev sets (``dev``, ``dev_fsdd``);
 4. evaluates held-out synthetic voices, the held-out FSDD speaker and ljspeech-dev, each at full
    depth and at the default threshold, fp32 and int8, greedy and LM decoding
    -> ``recipes/default_model/eval.json``;
