@@ -25,9 +25,13 @@ declare -A RUNS=(
   [utterance_b05]="--gate-objective utterance --gate-target 0.5 --lambda 2.0"
   [target_05]="--gate-objective target --gate-target 0.5 --lambda 2.0"
   [gateonly_expected_l05]="--train-only gates --gate-objective expected --lambda 0.5 --lr 3e-3"
+  [target_05_div1]="--gate-objective target --gate-target 0.5 --lambda 2.0 --gate-diversity 1.0"
+  [expected_l05_div1]="--gate-objective expected --lambda 0.5 --gate-diversity 1.0"
+  [target_05_div3]="--gate-objective target --gate-target 0.5 --lambda 2.0 --gate-diversity 3.0"
+  [gateonly_target_05_div1]="--train-only gates --gate-objective target --gate-target 0.5 --lambda 2.0 --gate-diversity 1.0 --lr 3e-3"
 )
 names=("$@")
-[ ${#names[@]} -eq 0 ] && names=(expected_l05 utterance_b05 target_05 expected_l05_anneal gateonly_expected_l05 expected_l1)
+[ ${#names[@]} -eq 0 ] && names=(target_05_div1 expected_l05_div1 target_05_div3 gateonly_target_05_div1 expected_l05 utterance_b05 target_05 expected_l05_anneal gateonly_expected_l05 expected_l1)
 
 mkdir -p "$out/cache"
 # one feature extraction for every run (same corpus, same feature config from INIT)

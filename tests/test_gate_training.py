@@ -15,6 +15,7 @@ from i3d_edge.models.checkpoint import load_checkpoint  # noqa: E402
 from i3d_edge.models.i3d import I3DModel  # noqa: E402
 from i3d_edge.models.train import (  # noqa: E402
     TrainConfig,
+    gate_diversity,
     gate_loss,
     gate_parameters,
     reset_gate_predictor,
@@ -52,7 +53,25 @@ def test_expected_objective_pushes_every_gate_equally():
     assert torch.allclose(probs.grad, torch.full_like(probs, 1 / probs.numel()))
 
 
-@pytest.mark.parametrize("bad", [dict(gate_objective="mean"), dict(gate_objective="utterance", gate_target=None),
+def test_gate_diversity_by_hand():
+    # per-gate variances across the two utterances: 0.16, 0.16, 0.09, 0.16 -> mean 0.1425
+    assert gate_diversity(PROBS).item() == pytest.approx(0.1425)
+    static = torch.tensor([[0.9, 0.1, 0.7], [0.9, 0.1, 0.7], [0.9, 0.1, 0.7]])  # one fixed subset
+    assert gate_diversity(static).item() == 0.0
+    assert gate_diversity(PROBS[:1]).item() == 0.0  # a single utterance has no spread
+    split = torch.tensor([[1.0, 0.0], [0.0, 1.0]])  # each gate open for half the batch: the maximum
+    assert gate_diversity(split).item() == pytest.approx(0.25)
+
+
+def test_gate_diversity_gradient_pushes_gates_apart():
+    probs = torch.tensor([[0.6, 0.5], [0.4, 0.5]], requires_grad=True)
+    (-gate_diversity(probs)).backward()  # the training loss subtracts the reward
+    assert probs.grad is not None
+    assert probs.grad[0, 0] < 0 < probs.grad[1, 0]  # descent raises the higher, lowers the lower
+    assert torch.all(probs.grad[:, 1] == 0)  # equal probabilities: no push either way
+
+
+@pytest.mark.parametrize("bad", [dict(gate_diversity=-1.0), dict(gate_objective="mean"), dict(gate_objective="utterance", gate_target=None),
                                  dict(train_only="frontend"), dict(temperature=0.0), dict(temperature_end=-1.0)])
 def test_gate_options_are_validated(bad):
     with pytest.raises(ConfigError):

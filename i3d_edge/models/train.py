@@ -33,13 +33,19 @@ from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .data import FeatureSet
 from .i3d import I3DModel
 
-__all__ = ["GATE_OBJECTIVES", "TrainConfig", "evaluate", "gate_loss", "reset_gate_predictor", "train"]
+__all__ = ["GATE_OBJECTIVES", "TrainConfig", "evaluate", "gate_diversity", "gate_loss", "reset_gate_predictor",
+           "train"]
 
 # target: |batch mean p - gate_target| (one fixed subset satisfies it: gates tend to become static);
 # expected: mean p, the paper's form: every executed module costs lambda, whatever the input;
 # utterance: mean over utterances of max(0, p_u - gate_target): each utterance pays only for the
 #   compute it spends above the budget.
 GATE_OBJECTIVES = ("target", "expected", "utterance")
+# Each of these is minimised by one fixed subset of modules as well as by input-dependent gates, and
+# in practice (benchmarks/DEPTH.md) the predictor falls into a fixed subset. ``gate_diversity`` adds
+# the variance reward of Bengio et al. (2015, "Conditional computation in neural networks for faster
+# models", L_v): minus the mean over gates of the across-batch variance of the gate probabilities,
+# which is zero for a fixed subset and grows as gates open for some inputs and close for others.
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,7 @@ class TrainConfig:
     gate_lambda: float = 2.0  # weight of the gate regulariser
     gate_target: float | None = 0.5  # executed fraction the regulariser pulls towards (None: minimise)
     gate_objective: str = "target"  # one of GATE_OBJECTIVES (target with gate_target None: expected)
+    gate_diversity: float = 0.0  # weight of the across-batch gate-variance reward (0: off)
     temperature: float = 1.0  # Gumbel-sigmoid temperature when gating starts
     temperature_end: float | None = None  # anneal geometrically to this by max_steps (None: constant)
     train_only: str = "all"  # "all": every weight; "gates": only the gate predictor(s)
@@ -80,6 +87,8 @@ class TrainConfig:
             raise ConfigError("train config: the utterance objective needs a gate_target (the per-utterance budget)")
         if self.train_only not in ("all", "gates"):
             raise ConfigError(f"train config: train_only must be 'all' or 'gates', got {self.train_only!r}")
+        if not 0.0 <= self.gate_diversity <= 100.0:
+            raise ConfigError("train config: gate_diversity must be in [0, 100]")
         for t in (self.temperature, self.temperature_end):
             if t is not None and not 0.0 < t <= 100.0:
                 raise ConfigError("train config: temperatures must be in (0, 100]")
@@ -95,6 +104,14 @@ def gate_loss(gate_probs: torch.Tensor, target: float | None, objective: str = "
     if objective == "expected" or target is None:
         return fraction
     return (fraction - target).abs()
+
+
+def gate_diversity(gate_probs: torch.Tensor) -> torch.Tensor:
+    """Mean over gates of the across-batch variance of (B, G) gate probabilities: 0 when every
+    utterance gets the same gates, at most 0.25 when each gate is open for half the batch."""
+    if gate_probs.shape[0] < 2:
+        return gate_probs.new_zeros(())
+    return gate_probs.var(dim=0, unbiased=False).mean()
 
 
 def temperature_at(step: int, cfg: TrainConfig) -> float:
@@ -299,7 +316,8 @@ def train(
                              blank=0, reduction="mean", zero_infinity=True)
             reg = gate_loss(out.gate_probs, cfg.gate_target, cfg.gate_objective) if gating \
                 else torch.zeros((), device=dev)
-            loss = ctc + cfg.gate_lambda * reg
+            diversity = gate_diversity(out.gate_probs) if gating and cfg.gate_diversity else torch.zeros((), device=dev)
+            loss = ctc + cfg.gate_lambda * reg - cfg.gate_diversity * diversity
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -312,7 +330,8 @@ def train(
                 log(f"schedule fitted to {max_minutes} min: max_steps {cfg.max_steps}, "
                     f"gate warm-up {cfg.gate_warmup_steps}, lr warm-up {cfg.warmup_steps}")
             record = {"step": step, "epoch": state["epoch"], "loss": round(loss.item(), 4), "ctc": round(ctc.item(), 4),
-                      "gate_reg": round(reg.item(), 4), "gate_prob": round(out.gate_probs.mean().item(), 4),
+                      "gate_reg": round(reg.item(), 4), "gate_var": round(diversity.item(), 5),
+                      "gate_prob": round(out.gate_probs.mean().item(), 4),
                       "executed": round(out.gates.mean().item(), 4), "lr": round(lr_at(step, cfg), 6),
                       "executed_std": round(out.gates.sum(1).std(unbiased=False).item(), 3),
                       "temperature": round(model.temperature, 4),
