@@ -5,7 +5,7 @@
 #
 # Every run starts from the shipped checkpoint (INIT, default recipes/default_model/ckpt.pt) with
 # its saturated gate predictor re-initialised (every gate open) and fine-tunes for MINUTES
-# (default 20) on CORPUS/train, two runs at a time with one torch thread each. The features
+# (default 20; --fit-to-time rescales MAX_STEPS, default 500, and the warm-ups to it) on CORPUS/train, two runs at a time with one torch thread each. The features
 # are extracted once into OUT/cache and shared. NAMEs pick runs from the table below (default:
 # all). Each run's log is OUT/NAME/train.log; its checkpoint OUT/NAME/last.pt.
 set -euo pipefail
@@ -28,6 +28,8 @@ declare -A RUNS=(
   [target_05_div1]="--gate-objective target --gate-target 0.5 --lambda 2.0 --gate-diversity 1.0"
   [expected_l05_div1]="--gate-objective expected --lambda 0.5 --gate-diversity 1.0"
   [target_05_div3]="--gate-objective target --gate-target 0.5 --lambda 2.0 --gate-diversity 3.0"
+  [warm_target_05_div1]="--gate-warmup-steps 150 --gate-objective target --gate-target 0.5 --lambda 2.0 --gate-diversity 1.0"
+  [expected_l1_div1]="--gate-objective expected --lambda 1.0 --gate-diversity 1.0"
   [gateonly_target_05_div1]="--train-only gates --gate-objective target --gate-target 0.5 --lambda 2.0 --gate-diversity 1.0 --lr 3e-3"
 )
 names=("$@")
@@ -53,7 +55,7 @@ run_one() {
   ln -sfn "$(cd "$out/cache" && pwd)" "$out/$name/cache"
   # shellcheck disable=SC2086
   $PY -m i3d_edge train -o "$out/$name" --train "$CORPUS/train" --dev "$CORPUS/dev" --init "$INIT" \
-    --reinit-gates --gate-warmup-steps 0 --lr "${LR:-3e-4}" --warmup-steps 20 --max-steps 100000 \
+    --reinit-gates --gate-warmup-steps 0 --lr "${LR:-3e-4}" --warmup-steps 20 --max-steps "${MAX_STEPS:-500}" \
     --batch-frames "${BATCH_FRAMES:-8000}" --max-minutes "$MINUTES" --fit-to-time --threads 1 --jobs 1 \
     --seed 1 --no-specaugment ${RUNS[$name]} > "$out/$name/stdout.log" 2>&1
 }

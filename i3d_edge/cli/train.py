@@ -31,6 +31,8 @@ def train_command(
     gate_diversity: float = typer.Option(
         0.0, "--gate-diversity",
         help="Weight of a reward for gates that differ between the utterances of a batch (0: off)."),
+    gate_lr_scale: float = typer.Option(1.0, "--gate-lr-scale",
+                                        help="Learning rate of the gate predictor relative to --lr."),
     temperature: float = typer.Option(1.0, "--temperature", help="Gumbel-sigmoid temperature when gating starts."),
     temperature_end: float = typer.Option(0.0, "--temperature-end",
                                           help="Anneal the temperature geometrically to this (0: constant)."),
@@ -65,7 +67,7 @@ def train_command(
                       gate_warmup_steps=gate_warmup,
                       gate_lambda=gate_lambda, gate_target=gate_target or None, seed=seed,
                       fit_to_time=fit_to_time, specaugment=specaugment, gate_objective=gate_objective,
-                      gate_diversity=gate_diversity,
+                      gate_diversity=gate_diversity, gate_lr_scale=gate_lr_scale,
                       temperature=temperature, temperature_end=temperature_end or None,
                       train_only=train_only, reinit_gates=reinit_gates)
     if reinit_gates and init is None:

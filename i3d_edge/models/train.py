@@ -62,6 +62,7 @@ class TrainConfig:
     gate_target: float | None = 0.5  # executed fraction the regulariser pulls towards (None: minimise)
     gate_objective: str = "target"  # one of GATE_OBJECTIVES (target with gate_target None: expected)
     gate_diversity: float = 0.0  # weight of the across-batch gate-variance reward (0: off)
+    gate_lr_scale: float = 1.0  # the gate predictor's learning rate relative to lr (slows saturation)
     temperature: float = 1.0  # Gumbel-sigmoid temperature when gating starts
     temperature_end: float | None = None  # anneal geometrically to this by max_steps (None: constant)
     train_only: str = "all"  # "all": every weight; "gates": only the gate predictor(s)
@@ -87,6 +88,8 @@ class TrainConfig:
             raise ConfigError("train config: the utterance objective needs a gate_target (the per-utterance budget)")
         if self.train_only not in ("all", "gates"):
             raise ConfigError(f"train config: train_only must be 'all' or 'gates', got {self.train_only!r}")
+        if not 0.0 < self.gate_lr_scale <= 100.0:
+            raise ConfigError("train config: gate_lr_scale must be in (0, 100]")
         if not 0.0 <= self.gate_diversity <= 100.0:
             raise ConfigError("train config: gate_diversity must be in [0, 100]")
         for t in (self.temperature, self.temperature_end):
@@ -277,7 +280,10 @@ def train(
             p.requires_grad_(False)
         for p in trainable:
             p.requires_grad_(True)
-    opt = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    gate_ids = {id(p) for p in gate_parameters(model)}
+    groups = [{"params": [p for p in trainable if id(p) not in gate_ids], "lr_scale": 1.0},
+              {"params": [p for p in trainable if id(p) in gate_ids], "lr_scale": cfg.gate_lr_scale}]
+    opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg.lr, weight_decay=cfg.weight_decay)
     if "optimizer" in state:
         opt.load_state_dict(state["optimizer"])
     n_params = sum(p.numel() for p in model.parameters())
@@ -306,7 +312,7 @@ def train(
         for k in range(state["batch"], len(batches)):
             gating = model_config.gates != "none" and step >= cfg.gate_warmup_steps
             for group in opt.param_groups:
-                group["lr"] = lr_at(step, cfg)
+                group["lr"] = lr_at(step, cfg) * group["lr_scale"]
             model.temperature = temperature_at(step, cfg)
             augment = rng if cfg.specaugment else None
             x, lens, targets, target_lens = (t.to(dev) for t in train_set.collate(batches[k], fcfg, tokens, augment))
