@@ -45,6 +45,11 @@ def main() -> None:
     ap.add_argument("--skip-lm", action="store_true", help="keep the bundle's language model and weights")
     ap.add_argument("--beam-size", type=int, default=256,
                     help="beam of LM decoding, set before the weights are tuned (default 256)")
+    ap.add_argument("--arpa", type=Path, default=None,
+                    help="attach this ARPA model with --lm-weight/--word-score instead of building and tuning one "
+                         "(keeps the shipped LM when only the acoustic model changes)")
+    ap.add_argument("--lm-weight", type=float, default=1.3)
+    ap.add_argument("--word-score", type=float, default=1.0)
     args = ap.parse_args()
 
     from i3d_edge.evaluation import evaluate_corpus
@@ -63,7 +68,14 @@ def main() -> None:
         export_bundle(ckpt, BUNDLE, quantize="int8", force=True)
         print(f"exported {BUNDLE} in {time.time() - t0:.1f} s")
 
-    if not args.skip_lm:
+    if args.arpa is not None:
+        from i3d_edge.export.language_model import attach_language_model
+
+        section = attach_language_model(BUNDLE, arpa=args.arpa, lm_weight=args.lm_weight,
+                                        word_score=args.word_score, beam_size=args.beam_size)
+        print(f"LM {args.arpa} attached as is: {section['ngram']}, lm_weight {args.lm_weight}, "
+              f"word_score {args.word_score}, beam {args.beam_size}")
+    elif not args.skip_lm:
         attach_and_tune_lm(args.corpus, args.beam_size)
 
     sets = {"test_voices": args.corpus / "test_voices", "test_fsdd": args.corpus / "test_fsdd",
