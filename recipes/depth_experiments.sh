@@ -30,6 +30,10 @@ declare -A RUNS=(
   [target_05_div3]="--gate-objective target --gate-target 0.5 --lambda 2.0 --gate-diversity 3.0"
   [warm_target_05_div1]="--gate-warmup-steps 150 --gate-objective target --gate-target 0.5 --lambda 2.0 --gate-diversity 1.0"
   [expected_l1_div1]="--gate-objective expected --lambda 1.0 --gate-diversity 1.0"
+  [target_05_div5]="--gate-objective target --gate-target 0.5 --lambda 2.0 --gate-diversity 5.0"
+  [target_05_div15]="--gate-objective target --gate-target 0.5 --lambda 2.0 --gate-diversity 15.0"
+  [target_06_div5]="--gate-objective target --gate-target 0.6 --lambda 2.0 --gate-diversity 5.0"
+  [target_06_div8]="--gate-objective target --gate-target 0.6 --lambda 2.0 --gate-diversity 8.0"
   [gateonly_target_05_div1]="--train-only gates --gate-objective target --gate-target 0.5 --lambda 2.0 --gate-diversity 1.0 --lr 3e-3"
 )
 names=("$@")
