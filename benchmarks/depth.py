@@ -273,6 +273,11 @@ def run_sweep(runner: ModelRunner, feats: list[np.ndarray], utts: list[Utt], thr
         if mismatch:
             log(f"  {runner.name}: {mismatch} decodes ran another set than the gate-only pass predicted "
                 "(probabilities within float error of the threshold); the executed set is what is counted")
+    elif runner.cfg.gates == "none":  # every module always runs: one decode serves every threshold
+        res = runner.decode(feats, utts, np.arange(u), threshold=default_threshold)
+        executed[:], word_err[:], char_err[:] = res.executed, res.word_err, res.char_err
+        probs = res.probs
+        log(f"  {runner.name}: no gates: {u} utterance decodes for all thresholds")
     else:
         probs = np.zeros((u, runner.n_gates), np.float32)
         for ti, t in enumerate(thresholds):
@@ -618,7 +623,10 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     plot.save(fig, "module_rates.png")
 
     # ---- (b) SNR, duration, groups -------------------------------------------------------
-    md_snr, md_dur, md_grp = [], [], []
+    md_snr: list[str] = []
+    md_dur: list[str] = []
+    md_grp: list[str] = []
+    md_ex: list[str] = []
     fig, axes = plot.plt.subplots(2, len(runners), figsize=(4.5 * len(runners), 6), squeeze=False)
     for ci_, r in enumerate(runners):
         res = snr_results[r.name]
@@ -644,6 +652,27 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         rho = spearman(np.concatenate(all_cnt), np.concatenate(all_snr)).to_dict()
         snr_json["spearman_modules_vs_snr"] = rho
         report["models"][r.name]["snr"] = snr_json
+        # examples for the README: the clean/noisy pair whose module counts differ most
+        diffs = cnt[1:] - clean[None, :]  # (V-1, n)
+        vj = np.unravel_index(int(np.argmax(np.abs(diffs))), diffs.shape)
+        ex_u = snr_refs[int(vj[1])]
+        kind_, snr_ = variants[int(vj[0]) + 1]
+        ex_counts = sweeps[r.name].executed[t_idx].sum(1)
+        lo_i, hi_i = int(np.argmin(ex_counts)), int(np.argmax(ex_counts))
+        examples = {"noisy_pair": {"id": ex_u.uid, "split": ex_u.split, "duration": round(ex_u.duration, 2),
+                                   "clean_modules": int(clean[vj[1]]), "noise": f"{kind_} {snr_:g} dB",
+                                   "noisy_modules": int(cnt[vj[0] + 1, vj[1]]), "text": ex_u.ref_text[:80]},
+                    "fewest": {"id": utts[lo_i].uid, "split": utts[lo_i].split, "modules": int(ex_counts[lo_i]),
+                               "duration": round(utts[lo_i].duration, 2), "text": utts[lo_i].ref_text[:80]},
+                    "most": {"id": utts[hi_i].uid, "split": utts[hi_i].split, "modules": int(ex_counts[hi_i]),
+                             "duration": round(utts[hi_i].duration, 2), "text": utts[hi_i].ref_text[:80]}}
+        report["models"][r.name]["examples"] = examples
+        md_ex.append(f"- {r.name}: fewest modules {examples['fewest']['modules']} on `{examples['fewest']['id']}` "
+                     f"({examples['fewest']['duration']} s, \"{examples['fewest']['text']}\"); most "
+                     f"{examples['most']['modules']} on `{examples['most']['id']}` ({examples['most']['duration']} s, "
+                     f"\"{examples['most']['text']}\"); largest clean/noisy change: `{ex_u.uid}` clean "
+                     f"{examples['noisy_pair']['clean_modules']} -> {examples['noisy_pair']['noise']} "
+                     f"{examples['noisy_pair']['noisy_modules']} modules.")
         for kind, snr, mean, ci, more, fewer, w in rows_md:
             md_snr.append(f"| {r.name} | {kind} {snr:g} dB | {mean:.2f} | {clean.mean():.2f} | "
                           f"{ci['diff']:+.2f} [{ci['lo']:+.2f}, {ci['hi']:+.2f}] | {more} / {fewer} | {pct(w)} |")
@@ -1003,6 +1032,10 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         "saturated |",
         "|---|---|---|---|---|---|---|",
         *md_e,
+        "",
+        f"Examples (threshold {args.threshold}; for the README):",
+        "",
+        *md_ex,
         "",
         "## `i3d-edge analyze` on ljspeech-dev",
         "",
