@@ -139,7 +139,13 @@ class RunResult:
 
 
 class ModelRunner:
-    """A checkpoint in eval mode, decoding lists of (normalised) feature arrays greedily."""
+    """A checkpoint in eval mode, decoding lists of (un-normalised log-mel) feature arrays greedily.
+
+    The conv frontend is most of the CPU cost of a half-depth forward and does not depend on the
+    gates, so its output is computed once per utterance and kept (``frontend``); the encoder
+    then runs from it with the model's own modules (``encode``), checked against
+    ``I3DModel.forward`` on real inputs by ``self_check``.
+    """
 
     def __init__(self, name: str, path: Path, batch_frames: int) -> None:
         import torch
@@ -157,7 +163,11 @@ class ModelRunner:
         self.names = list(self.cfg.module_names)
         self.batch_frames = batch_frames
         self.torch = torch
-        self.forwards = 0  # utterance forwards run (cost bookkeeping)
+        self.forwards = 0  # utterance encoder passes run (cost bookkeeping)
+        self._front: dict[int, list[Any]] = {}  # id(feature list) -> per-utterance (T'_i, D) frontend outputs
+
+    def release(self) -> None:
+        self._front.clear()
 
     def batches(self, lengths: np.ndarray, rows: np.ndarray) -> list[np.ndarray]:
         order = rows[np.argsort(lengths[rows], kind="stable")]
@@ -181,21 +191,102 @@ class ModelRunner:
         x, lens = batch_features([normalize(feats[i], self.fcfg) for i in idx])  # (B, T, F), (B,)
         return self.torch.from_numpy(x), self.torch.from_numpy(lens)
 
-    def gate_probs(self, feats: list[np.ndarray]) -> np.ndarray | None:
-        """(U, G) gate probabilities of a global predictor (frontend + predictor only); None for
-        local or no gates (their probabilities depend on the executed path)."""
-        if self.cfg.gates != "global":
-            return None
+    def frontend(self, feats: list[np.ndarray]) -> list[Any]:
+        """Per-utterance frontend outputs (T'_i, D), computed once per feature list. Valid frames
+        do not depend on the padding of the batch they were computed in (the convolutions only
+        read valid input frames for valid output frames)."""
+        key = id(feats)
+        if key not in self._front:
+            lengths = np.array([f.shape[0] for f in feats])
+            out: list[Any] = [None] * len(feats)
+            with self.torch.inference_mode():
+                for idx in self.batches(lengths, np.arange(len(feats))):
+                    x, lens = self.collate(feats, idx)
+                    h, hl = self.model.frontend(x, lens)  # (B, T', D), (B,)
+                    for b, i in enumerate(idx):
+                        out[int(i)] = h[b, : int(hl[b])].clone()
+            self._front[key] = out
+        return self._front[key]
+
+    def _pad(self, front: list[Any], idx: np.ndarray) -> tuple[Any, Any, Any]:
         from i3d_edge.models.i3d import padding_mask
 
-        lengths = np.array([f.shape[0] for f in feats])
-        out = np.zeros((len(feats), self.n_gates), dtype=np.float32)
+        torch = self.torch
+        lens = torch.tensor([front[i].shape[0] for i in idx], dtype=torch.long)  # (B,)
+        x = torch.zeros(len(idx), int(lens.max()), self.cfg.d_model)  # (B, T', D)
+        for b, i in enumerate(idx):
+            x[b, : front[i].shape[0]] = front[i]
+        return x, lens, padding_mask(lens, x.shape[1])
+
+    def gate_probs(self, feats: list[np.ndarray]) -> np.ndarray | None:
+        """(U, G) gate probabilities of a global predictor; None for local or no gates (their
+        probabilities depend on the executed path)."""
+        if self.cfg.gates != "global":
+            return None
+        front = self.frontend(feats)
+        lengths = np.array([f.shape[0] for f in front])
+        out = np.zeros((len(front), self.n_gates), dtype=np.float32)
         with self.torch.inference_mode():
-            for idx in self.batches(lengths, np.arange(len(feats))):
-                x, lens = self.collate(feats, idx)
-                h, hl = self.model.frontend(x, lens)  # (B, T', D), (B,)
-                out[idx] = self.model.gate(h, padding_mask(hl, h.shape[1])).sigmoid().numpy()
+            for idx in self.batches(lengths * 4, np.arange(len(front))):
+                x, _, valid = self._pad(front, idx)
+                out[idx] = self.model.gate(x, valid).sigmoid().numpy()
         return out
+
+    def encode(self, x: Any, valid: Any, threshold: float | None, mask: np.ndarray | None) -> tuple[Any, Any, Any]:
+        """I3DModel.forward in eval mode from the frontend output x (B, T', D): -> log-probs
+        (B, T', V), executed (B, G) bool, gate probabilities (B, G). ``mask`` (G,) runs exactly
+        those modules; else a module runs when p > threshold."""
+        from i3d_edge.models.i3d import select_gates
+
+        torch, cfg, model = self.torch, self.cfg, self.model
+        b = x.shape[0]
+        probs = torch.ones(b, self.n_gates)
+        plan = None
+        if mask is not None:
+            plan = torch.from_numpy(np.broadcast_to(mask, (b, self.n_gates)).copy())
+        elif cfg.gates == "global":
+            probs = model.gate(x, valid).sigmoid()  # (B, G)
+            plan = select_gates(probs, float(threshold))  # type: ignore[arg-type]
+        elif cfg.gates == "none":
+            plan = torch.ones(b, self.n_gates, dtype=torch.bool)
+        executed = torch.zeros(b, self.n_gates, dtype=torch.bool)
+        for i in range(cfg.n_layers):
+            if plan is not None:
+                g = plan[:, 2 * i: 2 * i + 2]
+            else:  # local predictor: reads this layer's input
+                p = model.local_gates[i](x, valid).sigmoid()  # (B, 2)
+                probs[:, 2 * i: 2 * i + 2] = p
+                g = p > float(threshold)  # type: ignore[arg-type]
+            executed[:, 2 * i: 2 * i + 2] = g
+            for j, branch in ((0, lambda h, v, m=model.mha[i]: m(h, v)), (1, lambda h, v, m=model.ffn[i]: m(h))):
+                on = g[:, j]
+                if bool(on.all()):
+                    x = x + branch(x, valid)
+                elif bool(on.any()):
+                    rows = on.nonzero().squeeze(1)
+                    x = x.clone()
+                    x[rows] = x[rows] + branch(x[rows], valid[rows])
+        return model.head(x), executed, probs
+
+    def self_check(self, feats: list[np.ndarray], threshold: float, n: int = 6) -> float:
+        """Largest |log-prob| difference between ``encode`` from the cached frontend and
+        ``I3DModel.forward`` on the first ``n`` utterances (same executed modules required)."""
+        front = self.frontend(feats)
+        idx = np.arange(min(n, len(feats)))
+        with self.torch.inference_mode():
+            x, lens = self.collate(feats, idx)
+            ref = self.model(x, lens, threshold=threshold)
+            h, hl, valid = self._pad(front, idx)
+            lp, executed, _ = self.encode(h, valid, threshold, None)
+        if not bool((executed == (ref.gates > 0.5)).all()) or not bool((hl == ref.lens).all()):
+            raise RuntimeError(f"{self.name}: cached-frontend encoder ran other modules than I3DModel.forward")
+        worst = 0.0
+        for b in range(len(idx)):
+            t = int(hl[b])
+            worst = max(worst, float((lp[b, :t] - ref.log_probs[b, :t]).abs().max()))
+        if worst > 1e-3:
+            raise RuntimeError(f"{self.name}: cached-frontend encoder differs from I3DModel.forward by {worst:.2g}")
+        return worst
 
     def decode(self, feats: list[np.ndarray], refs: list[Utt], rows: np.ndarray, *, threshold: float | None = None,
                mask: np.ndarray | None = None) -> RunResult:
@@ -204,30 +295,25 @@ class ModelRunner:
         from i3d_edge.scoring import edit_distance
         from i3d_edge.tokens import normalize_text
 
+        front = self.frontend(feats)
         n = len(rows)
         res = RunResult(np.zeros((n, self.n_gates), bool), np.zeros((n, self.n_gates), np.float32),
                         np.zeros(n, np.int64), np.zeros(n, np.int64))
         pos = {int(r): j for j, r in enumerate(rows)}
-        lengths = np.array([f.shape[0] for f in feats])
-        module_mask = None if mask is None else self.torch.tensor(mask.astype(np.float32))
+        lengths = np.array([f.shape[0] for f in front]) * 4  # batch budget in feature frames
         with self.torch.inference_mode():
             for idx in self.batches(lengths, np.asarray(rows, dtype=np.int64)):
-                x, lens = self.collate(feats, idx)
-                if module_mask is not None:
-                    out = self.model(x, lens, full_depth=True, module_mask=module_mask)
-                else:
-                    out = self.model(x, lens, threshold=threshold)
+                x, lens, valid = self._pad(front, idx)
+                lp, executed, probs = self.encode(x, valid, threshold, mask)
                 self.forwards += len(idx)
-                log_probs = out.log_probs.numpy()  # (B, T', V)
-                gates = out.gates.numpy() > 0.5  # (B, G)
-                probs = out.gate_probs.numpy()
+                log_probs = lp.numpy()  # (B, T', V)
                 for b, i in enumerate(idx):
                     j = pos[int(i)]
-                    spans = greedy_decode(log_probs[b], int(out.lens[b]))
+                    spans = greedy_decode(log_probs[b], int(lens[b]))
                     hyp = normalize_text(self.tokens.decode(s.id for s in spans))
                     ref = refs[i]
-                    res.executed[j] = gates[b]
-                    res.probs[j] = probs[b]
+                    res.executed[j] = executed[b].numpy()
+                    res.probs[j] = probs[b].numpy()
                     res.word_err[j] = edit_distance(ref.ref_words, hyp.split())
                     res.char_err[j] = edit_distance(ref.ref_text, hyp)
         return res
@@ -349,7 +435,18 @@ def fmt_p(p: float | None) -> str:
 
 
 def pct(v: float) -> str:
-    return f"{100 * v:.1f}"
+    return "n/a" if v is None or not np.isfinite(v) else f"{100 * v:.1f}"
+
+
+def finite(obj: Any) -> Any:
+    """NaN / inf -> None, recursively (strict JSON)."""
+    if isinstance(obj, float):
+        return obj if np.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
+    return obj
 
 
 def ci_str(ci: dict[str, float]) -> str:
@@ -397,7 +494,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-o", "--output", type=Path, default=HERE / "depth", help="directory for PNGs and depth.json")
     ap.add_argument("--report", type=Path, default=HERE / "DEPTH.md", help="markdown report path")
     ap.add_argument("--limit", type=int, default=300, help="at most this many utterances per split (seeded sample)")
-    ap.add_argument("--snr-sample", type=int, default=60, help="test utterances given noisy copies")
+    ap.add_argument("--snr-sample", type=int, default=36,
+                    help="corpus test utterances (equal share per corpus split) given noisy copies")
+    ap.add_argument("--snr-wer", action="store_true",
+                    help="also decode the noisy copies for WER (global gates: counts need only the gate pass)")
     ap.add_argument("--threshold", type=float, default=0.5, help="the operating threshold of (a), (b), (d), (e)")
     ap.add_argument("--sweep-step", type=float, default=0.05, help="threshold sweep step (0.05..0.95)")
     ap.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
@@ -481,8 +581,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     feats: dict[str, list[np.ndarray]] = {k: [] for k in fe_cfg}
     rng = np.random.default_rng(args.seed)
     per_split = {s: [i for i, u in enumerate(utts) if u.split == s] for s in splits}
-    per_take = max(1, args.snr_sample // max(1, len(splits))) if args.snr_sample else 0
-    snr_rows = sorted(int(i) for s in splits for i in rng.permutation(per_split[s])[:per_take])
+    per_take = max(1, args.snr_sample // len(SPLITS)) if args.snr_sample else 0
+    snr_rows = sorted(int(i) for s in SPLITS for i in rng.permutation(per_split[s])[:per_take])
     snr_audio: dict[int, np.ndarray] = {}
     rates = {c.sample_rate for c in fe_cfg.values()}
     if len(rates) != 1:
@@ -512,7 +612,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     chars = np.array([u.chars for u in utts])
     durations = np.array([u.duration for u in utts])
     split_of = np.array([u.split for u in utts])
-    thresholds = sorted({round(float(t), 4) for t in np.arange(args.sweep_step, 1.0 - 1e-9, args.sweep_step)}
+    thresholds = sorted({round(float(t), 4) for t in np.arange(0.05, 0.95 + 1e-9, args.sweep_step)}
                         | {args.threshold})
     t_idx = thresholds.index(args.threshold)
 
@@ -525,12 +625,19 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     static_subset: dict[str, dict[str, Any]] = {}
     for r in runners:
         t0 = time.monotonic()
-        log(f"{r.name}: threshold sweep over {len(thresholds)} thresholds")
+        check = r.self_check(feats[fe_keys[r.name]], args.threshold)
+        log(f"{r.name}: cached-frontend encoder matches I3DModel.forward (max |log-prob diff| {check:.1e}); "
+            f"threshold sweep over {len(thresholds)} thresholds")
         sw = run_sweep(r, feats[fe_keys[r.name]], utts, thresholds, args.threshold, log)
         sweeps[r.name] = sw
         log(f"{r.name}: SNR variants ({len(variants)} x {n_snr})")
-        snr_results[r.name] = r.decode(snr_feats[fe_keys[r.name]], snr_refs * len(variants),
-                                       np.arange(len(variants) * n_snr), threshold=args.threshold)
+        snr_probs = None if args.snr_wer else r.gate_probs(snr_feats[fe_keys[r.name]])
+        if snr_probs is not None:  # global gates: the module counts need only the gate pass
+            snr_results[r.name] = RunResult(snr_probs > args.threshold, snr_probs,
+                                            np.full(len(snr_probs), -1), np.full(len(snr_probs), -1))
+        else:
+            snr_results[r.name] = r.decode(snr_feats[fe_keys[r.name]], snr_refs * len(variants),
+                                           np.arange(len(variants) * n_snr), threshold=args.threshold)
         # (d) static subset: the k modules with the highest mean gate probability on dev
         counts = sw.executed[t_idx].sum(1)
         k = round(float(counts.mean()))
@@ -545,7 +652,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         report["models"][r.name] = {"checkpoint": str(r.path), "gates": r.cfg.gates, "modules_total": r.n_gates,
                                     "model_default_threshold": r.cfg.gate_threshold,
                                     "seconds": round(time.monotonic() - t0, 1), "utterance_forwards": r.forwards,
-                                    "sweep_decodes": sw.decoded}
+                                    "sweep_decodes": sw.decoded, "self_check_max_diff": check}
+        r.release()
         log(f"{r.name}: done in {time.monotonic() - t0:.0f}s ({r.forwards} utterance forwards)")
 
     # ---- (a) + (e) distributions at the threshold --------------------------------------
@@ -631,7 +739,10 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     for ci_, r in enumerate(runners):
         res = snr_results[r.name]
         cnt = res.executed.sum(1).reshape(len(variants), n_snr)  # (V, n)
-        we = res.word_err.reshape(len(variants), n_snr)
+        has_wer = bool((res.word_err >= 0).all())
+        we = res.word_err.reshape(len(variants), n_snr).astype(float)
+        if not has_wer:
+            we[:] = np.nan  # not decoded (global gates without --snr-wer)
         w_snr = np.array([u.words for u in snr_refs])
         clean = cnt[0]
         rows_md = []
@@ -679,6 +790,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         md_snr.append(f"| {r.name} | Spearman(modules, SNR), clean = +inf | rho {fmt(rho['rho'])} | "
                       f"p {fmt_p(rho['p'])} | n {rho['n']} | | clean {pct(snr_json['clean_wer'])} |")
         ax, ax2 = axes[0, ci_], axes[1, ci_]
+        if not has_wer:
+            ax2.text(0.5, 0.5, "WER not decoded\n(--snr-wer)", ha="center", va="center", transform=ax2.transAxes)
         xs = [*list(SNR_LEVELS), 50.0]
         for kind, style in zip(NOISES, ("o-", "s--"), strict=True):
             ys = [snr_json["variants"][f"{kind}_{s:g}dB"]["mean"] for s in SNR_LEVELS] + [clean.mean()]
@@ -917,7 +1030,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
                           "duration": durations.round(3).tolist(),
                           "modules": {r.name: sweeps[r.name].executed[t_idx].sum(1).tolist() for r in runners}},
     })
-    atomic_write(out_dir / "depth.json", json.dumps(report, indent=1))
+    atomic_write(out_dir / "depth.json", json.dumps(finite(report), indent=1, allow_nan=False))
     mach = report["machine"]
     lines = [
         "# Input-dependent depth, measured (issue #19)",
@@ -959,7 +1072,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         "",
         "## (b) What drives the gates",
         "",
-        f"**SNR** (paired): {n_snr} test utterances ({per_take} per split, seeded), each clean and with white and pink "
+        f"**SNR** (paired): {n_snr} test utterances ({per_take} per corpus split: {' / '.join(SPLITS)}; seeded), "
+        "each clean and with white and pink "
         "noise at 0, 5, 10, 20 and 40 dB (SNR against the clip's mean power, silence included). Difference = noisy - "
         f"clean executed modules, mean with paired-bootstrap 95% CI ({args.resamples} resamples); more / fewer = "
         "utterances whose noisy copy ran more / fewer modules than their clean original.",
