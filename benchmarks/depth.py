@@ -649,7 +649,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         res = r.decode(feats[fe_keys[r.name]], utts, np.arange(len(utts)), mask=mask)
         static_subset[r.name] = {"k": k, "mask": mask, "result": res,
                                  "modules": [r.names[i] for i in np.flatnonzero(mask)]}
-        report["models"][r.name] = {"checkpoint": str(r.path), "gates": r.cfg.gates, "modules_total": r.n_gates,
+        report["models"][r.name] = {"checkpoint": str(r.path), "train_step": r.ckpt.train_state.get("step"),
+                                    "gates": r.cfg.gates, "modules_total": r.n_gates,
                                     "model_default_threshold": r.cfg.gate_threshold,
                                     "seconds": round(time.monotonic() - t0, 1), "utterance_forwards": r.forwards,
                                     "sweep_decodes": sw.decoded, "self_check_max_diff": check}
@@ -1051,7 +1052,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
           "held-out real speaker's digits, `ljspeech` = real read speech never seen. **mixed** = all of them "
           f"together. Operating threshold {args.threshold}. Numbers in every table: `depth/depth.json`.",
         "",
-        "Models: " + "; ".join(f"**{r.name}** = `{r.path}` ({r.cfg.gates} gates, {r.n_gates} modules, "
+        "Models: " + "; ".join(f"**{r.name}** = `{r.path}` (training step {r.ckpt.train_state.get('step', '?')}, "
+                                f"{r.cfg.gates} gates, {r.n_gates} modules, "
                                 f"{report['models'][r.name]['utterance_forwards']} utterance forwards in "
                                 f"{report['models'][r.name]['seconds']:.0f} s)" for r in runners) + ".",
         "",
