@@ -1,7 +1,8 @@
 """``inspect_bundle``: what a bundle holds, as one JSON-friendly dict (onnx only, no torch).
 
-The manifest is validated by :func:`i3d_edge.manifest.load_manifest` and every graph file is
-checked against its SHA-256 before it is read; any problem is a one-line BundleError.
+The manifest is validated by :func:`i3d_edge.manifest.load_manifest`, and every graph and the
+language model are then checked exactly as the runtime checks them (:func:`runtime_check`), so a
+bundle the runtime would refuse is refused here with the same one-line BundleError.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ def inspect_bundle(bundle: str | os.PathLike[str]) -> dict[str, Any]:
     """Graphs (sizes, parameter counts, opsets, interfaces, metadata) per variant, gate layout,
     threshold, quantisation, provenance and the verification report of the bundle at ``bundle``."""
     manifest = load_manifest(bundle)
+    runtime_check(manifest)
     data = manifest.data
     variants = {}
     for name, variant in manifest.variants.items():
@@ -48,6 +50,22 @@ def inspect_bundle(bundle: str | os.PathLike[str]) -> dict[str, Any]:
             **manifest.decoder.to_dict(), "bytes": manifest.verify(manifest.decoder.lm).stat().st_size,
             "ngram": ngram if isinstance(ngram := data["decoder"].get("ngram"), dict) else {}},
     }
+
+
+def runtime_check(manifest: Manifest) -> None:
+    """Open every graph session (SHA-256, interface and probe run) of every variant and probe-load the
+    language model, as a Runtime would; raises the Runtime's one-line error."""
+    from ..runtime.lm_probe import probe_language_model
+    from ..runtime.options import DEFAULT_PROVIDERS
+    from ..runtime.sessions import SessionPool
+
+    for variant in manifest.variants.values():
+        SessionPool(manifest, variant, threads=1, providers=DEFAULT_PROVIDERS, eager=(), lazy=False)
+    if manifest.decoder is not None:
+        from ..runtime.decoding import lm_available
+
+        if lm_available():
+            probe_language_model(manifest, manifest.decoder.lm)
 
 
 def _graph_info(manifest: Manifest, key: str, rel: str) -> dict[str, Any]:
