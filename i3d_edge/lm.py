@@ -175,7 +175,7 @@ def _validate_arpa_lines(path: Path, f: IO[str], size: int | None) -> tuple[int,
     number = 0
 
     def bad(cause: str) -> ConfigError:
-        return ConfigError(f"{path}: not a usable ARPA file: line {number}: {cause}")
+        return ConfigError(f"{path}: not a usable ARPA language model (line {number}: {cause})")
 
     def next_line() -> str | None:
         """The next non-blank line, stripped; None at the end of the file."""
@@ -201,7 +201,8 @@ def _validate_arpa_lines(path: Path, f: IO[str], size: int | None) -> tuple[int,
         counts.append(int(declared))
         line = next_line()
     if not MIN_ARPA_ORDER <= len(counts) <= MAX_ARPA_ORDER:
-        raise bad(f"order {len(counts)} (KenLM loads {MIN_ARPA_ORDER} to {MAX_ARPA_ORDER})")
+        raise bad(f"order {len(counts)}; KenLM needs at least a bigram model and loads orders {MIN_ARPA_ORDER} "
+                  f"to {MAX_ARPA_ORDER}")
     if counts[0] < 2 or (size is not None and sum(counts) * 4 > size):
         raise bad(f"declared counts {counts} cannot fit in a file of {size} bytes")
     unigrams: set[str] = set()
@@ -228,9 +229,7 @@ def _validate_arpa_lines(path: Path, f: IO[str], size: int | None) -> tuple[int,
                 if len(w) > MAX_WORD_CHARS or not w.isprintable():
                     raise bad(f"a word of {len(w)} characters (at most {MAX_WORD_CHARS} printable ones)")
             if n == 1:
-                if words[0] in unigrams:
-                    raise bad(f"duplicate 1-gram {words[0][:40]!r}")
-                unigrams.add(words[0])
+                unigrams.add(words[0])  # a repeated 1-gram is fine: KenLM keeps one
             elif not all(w in unigrams for w in words):
                 raise bad(f"a word that is not a 1-gram: {' '.join(words)[:60]!r}")
         if n == 1 and not {BOS, EOS} <= unigrams:

@@ -341,7 +341,7 @@ def load_manifest(bundle: str | os.PathLike[str]) -> Manifest:
     if path.is_symlink():
         raise BundleError(f"{path}: symlinks are not allowed in a bundle")
     try:
-        data = json.loads(_read_manifest(path).decode("utf-8"), parse_constant=_no_constant)
+        data = json.loads(_read_manifest(path).decode("utf-8"))
     except (OSError, ValueError) as exc:  # ValueError: bad JSON, bad UTF-8, an integer of > 4300 digits
         raise BundleError(f"{path}: unreadable manifest ({_short(exc)})") from None
     except RecursionError:
@@ -349,10 +349,6 @@ def load_manifest(bundle: str | os.PathLike[str]) -> Manifest:
     manifest = parse_manifest(data, root)
     _check_sizes(manifest)
     return manifest
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
 
 
 def _read_manifest(path: Path) -> bytes:

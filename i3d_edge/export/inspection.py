@@ -44,12 +44,23 @@ def inspect_bundle(bundle: str | os.PathLike[str]) -> dict[str, Any]:
                   "modules": list(manifest.modules)},
         "default_variant": manifest.default_variant,
         "variants": variants,
-        "provenance": data.get("provenance", {}),
-        "verification": data.get("verification", {}),
+        "provenance": _finite(data.get("provenance", {})),
+        "verification": _finite(data.get("verification", {})),
         "decoder": None if manifest.decoder is None else {
             **manifest.decoder.to_dict(), "bytes": manifest.verify(manifest.decoder.lm).stat().st_size,
             "ngram": ngram if isinstance(ngram := data["decoder"].get("ngram"), dict) else {}},
     }
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float (which json.dumps would print as invalid JSON) as None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
 
 
 def runtime_check(manifest: Manifest) -> None:
