@@ -168,7 +168,7 @@ def validate_arpa(path: str | os.PathLike[str]) -> tuple[int, ...]:
     except OSError as e:
         raise ConfigError(f"{path}: cannot read the ARPA file ({e.strerror or e})") from None
     except (UnicodeDecodeError, EOFError, gzip.BadGzipFile):
-        raise ConfigError(f"{path}: not an ARPA file (not UTF-8 text)") from None
+        raise ConfigError(f"{path}: not a usable ARPA language model (not UTF-8 text)") from None
 
 
 def _validate_arpa_lines(path: Path, f: IO[str], size: int | None) -> tuple[int, ...]:
@@ -186,7 +186,7 @@ def _validate_arpa_lines(path: Path, f: IO[str], size: int | None) -> tuple[int,
                 return None
             number += 1
             if len(line) > _MAX_ARPA_LINE:
-                raise bad(f"longer than {_MAX_ARPA_LINE} characters")
+                raise bad(f"longer than {_MAX_ARPA_LINE} characters; a word may have at most {MAX_WORD_CHARS}")
             if line.strip():
                 return line.strip()
 
