@@ -66,7 +66,7 @@ class Limits:
                               f"{min(self.max_n_fft, fc.sample_rate)} (at most {self.max_n_fft} and one second)")
         if fc.hop_length * self.max_frame_rate < fc.sample_rate or fc.hop_length > fc.sample_rate:
             raise ConfigError(f"feature config: hop_length {fc.hop_length} gives "
-                              f"{fc.sample_rate / fc.hop_length:.4g} frames per second (allowed: 1 to "
+                              f"{fc.sample_rate / fc.hop_length:.6g} frames per second (allowed: 1 to "
                               f"{self.max_frame_rate})")
 
 

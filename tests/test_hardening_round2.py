@@ -225,10 +225,18 @@ def _ffn_rank_2() -> onnx.ModelProto:
     return _graph([helper.make_node("Identity", ["x"], ["y"])], [_x(["b", D])], [_x(["b", D], name="y")])
 
 
-def _ffn_fails_when_run() -> onnx.ModelProto:  # declares dynamic shapes, reshapes to a fixed length of 7
-    shape = helper.make_tensor("shape", TensorProto.INT64, [3], [-1, 7, D])
-    return _graph([helper.make_node("Reshape", ["x", "shape"], ["y"])], [_x(["b", "t", D])],
-                  [_x(["b", "t", D], name="y")], [shape])
+def _ffn_fails_when_run() -> onnx.ModelProto:  # declares dynamic shapes; reshapes to twice the length
+    double = helper.make_tensor("double", TensorProto.FLOAT, [3], [1.0, 2.0, 1.0])
+    nodes = [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Cast", ["s"], ["f"], to=TensorProto.FLOAT),
+             helper.make_node("Mul", ["f", "double"], ["m"]),
+             helper.make_node("Cast", ["m"], ["shape"], to=TensorProto.INT64),
+             helper.make_node("Reshape", ["x", "shape"], ["y"])]
+    return _graph(nodes, [_x(["b", "t", D])], [_x(["b", "t", D], name="y")], [double])
+
+
+def _ffn_twice_as_long() -> onnx.ModelProto:  # runs, but y has twice the frames of x
+    return _graph([helper.make_node("Concat", ["x", "x"], ["y"], axis=1)], [_x(["b", "t", D])],
+                  [_x(["b", "t", D], name="y")])
 
 
 def _ffn_non_finite() -> onnx.ModelProto:  # x / 0: what NaN or infinite weights give
@@ -253,9 +261,11 @@ GRAPHS: dict[str, tuple[str, Callable[[], onnx.ModelProto], str]] = {
     "fixed_time_length": ("layer00.ffn", _ffn_fixed_time, "dimension 1 of x is fixed at 5"),
     "float64": ("layer00.ffn", _ffn_double, "x is tensor(double), the contract needs tensor(float)"),
     "rank_2": ("layer00.ffn", _ffn_rank_2, "x has rank 2, the contract needs 3"),
-    "fails_when_run": ("layer01.ffn", _ffn_fails_when_run, "fails a probe run"),
+    "fails_when_run": ("layer01.ffn", _ffn_fails_when_run, "fails a probe run on inputs of the contract's shapes"),
+    "twice_as_long": ("layer01.ffn", _ffn_twice_as_long,
+                      "a probe run gives y as float32 (2, 10, 32), the contract needs float32 (2, 5, 32)"),
     "non_finite_output": ("layer01.ffn", _ffn_non_finite, "a probe run gives non-finite y"),
-    "gate_width": ("gate", _gate_three_wide, "gate_probs as float32 (2, 3), the contract needs float32 (2, 4)"),
+    "gate_width": ("gate", _gate_three_wide, "gate_probs has width 3, the manifest's model needs 4"),
 }
 
 

@@ -83,7 +83,9 @@ def check_interface(key: str, path: object, session: ort.InferenceSession, cfg: 
     _static_check(key, path, [*session.get_inputs(), *session.get_outputs()], cfg)
     names = list(GRAPH_IO[role][1])
     try:
-        outputs = session.run(names, _feeds(role, cfg))
+        quiet = ort.RunOptions()
+        quiet.log_severity_level = 4  # the failure is reported below, in one line; onnxruntime stays silent
+        outputs = session.run(names, _feeds(role, cfg), quiet)
     except Exception as exc:  # onnxruntime raises its own exception types
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise BundleError(f"{path}: fails a probe run on inputs of the contract's shapes ({reason})") from None

@@ -111,6 +111,9 @@ def _probe(path: Path, tokens: TokenTable, key: str) -> str | None:
     package = str(Path(__file__).resolve().parents[2])  # the child imports this very copy of i3d_edge
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (package, os.environ.get("PYTHONPATH")) if p)}
 
+    hard = resource.getrlimit(resource.RLIMIT_AS)[1]  # a limit of ours may only lower the caller's
+    memory = memory if hard == resource.RLIM_INFINITY else min(memory, hard)
+
     def limit() -> None:  # in the child, before it runs Python
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash leaves no core file behind
@@ -121,8 +124,8 @@ def _probe(path: Path, tokens: TokenTable, key: str) -> str | None:
                               timeout=seconds, env=env, preexec_fn=limit, check=False)
     except subprocess.TimeoutExpired:
         return f"not a usable ARPA language model (loading it took more than {seconds} s)"
-    except OSError as exc:
-        return f"cannot check the language model in a child process ({exc.strerror or exc})"
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"cannot check the language model in a child process ({str(exc)[:100]})"
     if proc.returncode == 0:
         _remember_ok(key)
         return None
