@@ -257,8 +257,9 @@ def _umask() -> int:
 def _remove_stale(out: Path) -> None:
     """Remove the staging directories (``.NAME.partial-PID-*``) of exports to ``out`` whose process is gone
     (killed with SIGKILL or a power cut); those of a live export are left alone."""
-    for staging in out.parent.glob(f".{out.name}.partial-*"):
-        pid = staging.name[len(f".{out.name}.partial-"):].split("-", 1)[0]
+    prefix = f".{out.name}.partial-"
+    for staging in [p for p in out.parent.iterdir() if p.name.startswith(prefix)]:
+        pid = staging.name[len(prefix):].split("-", 1)[0]
         if staging.is_symlink() or not staging.is_dir() or not pid.isdigit() or _alive(int(pid)):
             continue
         shutil.rmtree(staging, ignore_errors=True)
