@@ -501,3 +501,32 @@ def test_inspect_json_never_prints_nan(bundle):
     report = json.loads(cli("inspect", str(bundle), "--json").stdout)
     assert report["verification"]["tolerance"] is None and report["verification"]["variants"]["fp32"][
         "gate_agreement"] == 1.0
+
+
+@pytest.mark.skipif(os.name != "posix", reason="sends SIGTERM")
+def test_sigterm_during_lm_leaves_no_temporary_file(bundle, tmp_path):
+    import signal
+    import time
+
+    rng = np.random.default_rng(0)
+    words = np.array(["".join(rng.choice(list("abcdefgh"), 6)) for _ in range(5000)])
+    text = tmp_path / "big.txt"
+    text.write_text("\n".join(" ".join(rng.choice(words, 12)) for _ in range(200_000)) + "\n")
+    before = snapshot(bundle)
+    proc = subprocess.Popen([sys.executable, "-m", "i3d_edge", "lm", str(bundle), "--text", str(text)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT), "I3D_EDGE_CACHE_DIR": str(tmp_path / "c")})
+    try:
+        deadline = time.monotonic() + 240
+        while not ((bundle / "lm").is_dir() and any((bundle / "lm").glob(".tmp-*.arpa"))):
+            assert proc.poll() is None, f"lm ended before building: {proc.communicate()}"
+            assert time.monotonic() < deadline, "lm never started building"
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130 and stderr == "error: interrupted\n" and "attached" not in stdout, stderr
+    assert snapshot(bundle) == before and not (bundle / "lm").exists()
