@@ -26,12 +26,15 @@ from typing import IO
 
 from .errors import ConfigError
 
-__all__ = ["UNK", "NgramStats", "build_arpa", "read_arpa_vocab"]
+__all__ = ["MAX_ARPA_ORDER", "MAX_WORD_CHARS", "UNK", "NgramStats", "build_arpa", "read_arpa_vocab", "validate_arpa"]
 
 UNK, BOS, EOS = "<unk>", "<s>", "</s>"  # word ids 0, 1, 2; the vocabulary follows, sorted
 _SPECIAL = (UNK, BOS, EOS)
 # Used when the count-of-counts cannot give D1, D2, D3+ in (0, 1), (0, 2), (0, 3) (tiny corpora).
 _DEFAULT_DISCOUNTS = (0.5, 1.0, 1.5)
+MIN_ARPA_ORDER, MAX_ARPA_ORDER = 2, 6  # what KenLM (as built in flashlight-text) loads
+MAX_WORD_CHARS = 256  # longer words are refused (KenLM crashes on a 100,000-character word)
+_MAX_ARPA_LINE = 64 + (MAX_ARPA_ORDER + 1) * (MAX_WORD_CHARS + 1)  # characters of one n-gram line
 
 Gram = tuple[int, ...]
 
@@ -147,6 +150,101 @@ def read_arpa_vocab(path: str | os.PathLike[str]) -> list[str]:
     raise ConfigError(f"{path}: not an ARPA file (no complete \\1-grams: section)")
 
 
+def validate_arpa(path: str | os.PathLike[str]) -> tuple[int, ...]:
+    """Check an ARPA file (plain or ``.gz``) in Python before KenLM reads it; returns the n-gram counts.
+
+    KenLM trusts its input: a negative count or a huge word crashes the process. Here the header
+    must declare orders 1..n (n from 2 to 6) with counts the file can hold, every section must have
+    exactly its declared number of lines of ``log10p w1 .. wn [backoff]`` with finite numbers, words
+    of at most MAX_WORD_CHARS printable characters, higher-order words among the 1-grams, the
+    1-grams ``<s>`` and ``</s>``, and ``\\end\\`` last. Streams the file: memory grows only with
+    the 1-gram vocabulary. Raises a one-line ConfigError naming the file, line and cause.
+    """
+    path = Path(path)
+    try:
+        size = os.stat(path).st_size
+        with _open_text(path) as f:
+            return _validate_arpa_lines(path, f, size if not _is_gzip(path) else None)
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the ARPA file ({e.strerror or e})") from None
+    except (UnicodeDecodeError, EOFError, gzip.BadGzipFile):
+        raise ConfigError(f"{path}: not a usable ARPA language model (not UTF-8 text)") from None
+
+
+def _validate_arpa_lines(path: Path, f: IO[str], size: int | None) -> tuple[int, ...]:
+    number = 0
+
+    def bad(cause: str) -> ConfigError:
+        return ConfigError(f"{path}: not a usable ARPA language model (line {number}: {cause})")
+
+    def next_line() -> str | None:
+        """The next non-blank line, stripped; None at the end of the file."""
+        nonlocal number
+        while True:
+            line = f.readline(_MAX_ARPA_LINE + 1)
+            if not line:
+                return None
+            number += 1
+            if len(line) > _MAX_ARPA_LINE:
+                raise bad(f"longer than {_MAX_ARPA_LINE} characters; a word may have at most {MAX_WORD_CHARS}")
+            if line.strip():
+                return line.strip()
+
+    if next_line() != "\\data\\":
+        raise bad("expected the \\data\\ header")
+    counts: list[int] = []
+    line = next_line()
+    while line is not None and line.startswith("ngram "):
+        order, _, declared = line[6:].partition("=")
+        if order.strip() != str(len(counts) + 1) or not declared.strip().isdigit() or len(declared) > 12:
+            raise bad(f"expected 'ngram {len(counts) + 1}=COUNT' with COUNT >= 0, got {line[:60]!r}")
+        counts.append(int(declared))
+        line = next_line()
+    if not MIN_ARPA_ORDER <= len(counts) <= MAX_ARPA_ORDER:
+        raise bad(f"order {len(counts)}; KenLM needs at least a bigram model and loads orders {MIN_ARPA_ORDER} "
+                  f"to {MAX_ARPA_ORDER}")
+    if counts[0] < 2 or (size is not None and sum(counts) * 4 > size):
+        raise bad(f"declared counts {counts} cannot fit in a file of {size} bytes")
+    unigrams: set[str] = set()
+    for n, count in enumerate(counts, start=1):
+        if line != f"\\{n}-grams:":
+            raise bad(f"expected the \\{n}-grams: section, got {(line or 'the end of the file')[:60]!r}")
+        for _ in range(count):
+            line = next_line()
+            fields = (line or "").split()
+            if line is None or line.startswith("\\"):
+                raise bad(f"the {n}-grams section has fewer lines than its declared {count}")
+            if not n + 1 <= len(fields) <= n + 1 + (n < len(counts)):
+                backoff = "an optional backoff" if n < len(counts) else "no backoff"
+                raise bad(f"expected a log10 probability, {n} word(s) and {backoff}")
+            numbers = [fields[0], *fields[n + 1:]]
+            try:
+                values = [float(v) for v in numbers]
+            except ValueError:
+                raise bad(f"not a number: {' '.join(numbers)[:60]!r}") from None
+            if not all(math.isfinite(v) for v in values) or values[0] > 0:
+                raise bad(f"probabilities must be finite log10 values <= 0, got {' '.join(numbers)[:60]!r}")
+            words = fields[1: n + 1]
+            for w in words:
+                if len(w) > MAX_WORD_CHARS or not w.isprintable():
+                    raise bad(f"a word of {len(w)} characters (at most {MAX_WORD_CHARS} printable ones)")
+            if n == 1:
+                unigrams.add(words[0])  # a repeated 1-gram is fine: KenLM keeps one
+            elif not all(w in unigrams for w in words):
+                raise bad(f"a word that is not a 1-gram: {' '.join(words)[:60]!r}")
+        if n == 1 and not {BOS, EOS} <= unigrams:
+            raise bad(f"the 1-grams lack {BOS} or {EOS}")
+        line = next_line()
+    if line != "\\end\\":
+        raise bad(f"expected \\end\\ after the {len(counts)}-grams, got {(line or 'the end of the file')[:60]!r}")
+    return tuple(counts)
+
+
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(2) == b"\x1f\x8b"
+
+
 def _check_args(order: int, min_count: int, prune: Sequence[int], max_vocab: int | None) -> list[int]:
     """Validated arguments; returns the prune threshold of each order, indexed by n (0 for 1-grams)."""
     if isinstance(order, bool) or not isinstance(order, int) or order < 1:
@@ -246,6 +344,5 @@ def _write_atomic(path: Path, words: list[str], probs: list[dict[Gram, float]], 
 
 
 def _open_text(path: Path) -> IO[str]:
-    with open(path, "rb") as f:
-        gz = f.read(2) == b"\x1f\x8b"
+    gz = _is_gzip(path)
     return gzip.open(path, "rt", encoding="utf-8") if gz else open(path, encoding="utf-8")

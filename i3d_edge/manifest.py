@@ -42,15 +42,18 @@ or a local gate (``layer03.gate``). Every path is relative, inside the bundle, a
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .config import FeatureConfig, ModelConfig
 from .errors import BundleError, ConfigError, I3dEdgeError
+from .limits import LIMITS, min_weights
 from .tokens import TokenTable
 
 __all__ = [
@@ -167,9 +170,12 @@ class Manifest:
         entry = self.files.get(rel)
         if entry is None:
             raise BundleError(f"{self.root}: {rel} is not listed in {MANIFEST_NAME}")
-        if not path.is_file():
-            raise BundleError(f"{path}: missing bundle file")
-        if sha256_file(path) != entry["sha256"]:
+        _regular_size(path)
+        try:
+            digest = sha256_file(path)
+        except OSError as exc:  # e.g. no read permission
+            raise BundleError(f"{path}: cannot read the bundle file ({exc.strerror or exc})") from None
+        if digest != entry["sha256"]:
             raise BundleError(f"{path}: SHA-256 mismatch (file modified or corrupt)")
         return path
 
@@ -181,7 +187,23 @@ class Manifest:
         return self.variants[name]
 
 
+def _regular_size(path: Path) -> int:
+    """The size of the regular file at ``path`` (no FIFO, device or directory: those could hang a reader)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        raise BundleError(f"{path}: missing bundle file") from None
+    except OSError as exc:
+        raise BundleError(f"{path}: cannot access the bundle file ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise BundleError(f"{path}: not a regular file")
+    return st.st_size
+
+
 def _confined(root: Path, rel: str) -> Path:
+    if len(rel) > LIMITS.path_chars or rel.count("/") >= LIMITS.path_parts:
+        raise BundleError(f"{root}: manifest path {rel[:80]!r}... is longer than {LIMITS.path_chars} characters "
+                          f"or {LIMITS.path_parts} components")
     pure = PurePosixPath(rel)
     if not rel or "\\" in rel or pure.is_absolute() or ".." in pure.parts or Path(rel).is_absolute():
         raise BundleError(f"{root}: manifest path {rel!r} escapes the bundle")
@@ -228,6 +250,8 @@ def parse_manifest(data: Any, root: Path) -> Manifest:
     try:
         model_config = ModelConfig.from_dict(_need(data, "model_config", dict, where))
         feature_config = FeatureConfig.from_dict(_need(data, "feature_config", dict, where))
+        LIMITS.check_model(model_config)  # before anything sized by the config is built
+        LIMITS.check_features(feature_config)
         tokens = TokenTable.from_list(_need(data, "tokens", list, where))
     except BundleError:
         raise
@@ -249,6 +273,11 @@ def parse_manifest(data: Any, root: Path) -> Manifest:
     if isinstance(threshold, bool) or not 0.0 <= threshold < 1.0:  # no float(): a huge int would overflow
         raise BundleError(f"{where}: threshold must be in [0, 1)")
     files = _need(data, "files", dict, where)
+    if len(files) > LIMITS.files:
+        raise BundleError(f"{where}: lists {len(files)} files, more than the {LIMITS.files} a bundle may have")
+    for name in ("provenance", "verification"):
+        if not isinstance(data.get(name, {}), dict):
+            raise BundleError(f"{where}: manifest field {name!r} has the wrong type")
     for rel, entry in files.items():
         _confined(root, rel)
         if (not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str)
@@ -260,9 +289,14 @@ def parse_manifest(data: Any, root: Path) -> Manifest:
     elif predictor == "local":
         required += [local_gate_key(i) for i in range(model_config.n_layers)]
     variants: dict[str, Variant] = {}
-    for name, spec in _need(data, "variants", dict, where).items():
+    declared = _need(data, "variants", dict, where)
+    if len(declared) > LIMITS.variants:
+        raise BundleError(f"{where}: {len(declared)} graph variants, more than {LIMITS.variants}")
+    for name, spec in declared.items():
         if not isinstance(spec, dict) or not isinstance(spec.get("graphs"), dict):
             raise BundleError(f"{where}: variant {name!r} has no graphs")
+        if not isinstance(spec.get("quantization"), (dict, type(None))):
+            raise BundleError(f"{where}: variant {name!r} has a quantization entry of the wrong type")
         graphs = spec["graphs"]
         missing = [k for k in required if k not in graphs]
         if missing:
@@ -295,22 +329,56 @@ def load_manifest(bundle: str | os.PathLike[str]) -> Manifest:
     """Read and validate ``bundle/manifest.json``; any problem is a one-line BundleError."""
     root = Path(bundle)
     try:
-        if not root.exists():
-            raise BundleError(f"{root}: no such bundle directory")
-        if not root.is_dir():
-            raise BundleError(f"{root}: not a directory (expected an i3d-edge bundle)")
+        mode = os.stat(root).st_mode  # follows a link to the bundle (an ordinary install)
         root = root.resolve()
-    except OSError as exc:  # e.g. a name too long, a loop of symlinks
+    except FileNotFoundError:
+        raise BundleError(f"{root}: no such bundle directory") from None
+    except OSError as exc:  # e.g. a name too long, a loop of symlinks, no permission
         raise BundleError(f"{root}: cannot access the bundle directory ({exc.strerror or exc})") from None
+    if not stat.S_ISDIR(mode):
+        raise BundleError(f"{root}: not a directory (expected an i3d-edge bundle)")
     path = root / MANIFEST_NAME
     if path.is_symlink():
         raise BundleError(f"{path}: symlinks are not allowed in a bundle")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BundleError(f"{path}: missing (not an i3d-edge bundle)") from None
+        data = json.loads(_read_manifest(path).decode("utf-8"))
     except (OSError, ValueError) as exc:  # ValueError: bad JSON, bad UTF-8, an integer of > 4300 digits
         raise BundleError(f"{path}: unreadable manifest ({_short(exc)})") from None
     except RecursionError:
         raise BundleError(f"{path}: unreadable manifest (nested too deeply)") from None
-    return parse_manifest(data, root)
+    manifest = parse_manifest(data, root)
+    _check_sizes(manifest)
+    return manifest
+
+
+def _read_manifest(path: Path) -> bytes:
+    """The bytes of a regular manifest file of at most LIMITS.manifest_bytes (a FIFO is refused, not read)."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise BundleError(f"{path}: missing (not an i3d-edge bundle)") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise BundleError(f"{path}: symlinks are not allowed in a bundle") from None
+        raise
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise BundleError(f"{path}: not a regular file")
+        raw = fh.read(LIMITS.manifest_bytes + 1)
+    if len(raw) > LIMITS.manifest_bytes:
+        raise BundleError(f"{path}: larger than the {LIMITS.manifest_bytes >> 20} MiB a bundle manifest may have")
+    return raw
+
+
+def _check_sizes(manifest: Manifest) -> None:
+    """Every file the bundle uses is a regular file, and each variant's graphs hold at least one
+    byte per weight the model config implies (int8 stores one, fp32 four)."""
+    need = min_weights(manifest.model_config)
+    for variant in manifest.variants.values():
+        held = sum(_regular_size(manifest.resolve(rel)) for rel in variant.graphs.values())
+        if held < need:
+            raise BundleError(f"{manifest.root / MANIFEST_NAME}: the model config implies at least {need} weights "
+                              f"but the {variant.name} graphs hold only {held} bytes")
+    if manifest.decoder is not None:
+        _regular_size(manifest.resolve(manifest.decoder.lm))

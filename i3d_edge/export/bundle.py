@@ -28,6 +28,7 @@ from ..config import SUBSAMPLING
 from ..errors import ExportError
 from ..manifest import BUNDLE_FORMAT, BUNDLE_VERSION, MANIFEST_NAME, load_manifest, sha256_file
 from ..models.checkpoint import Checkpoint, load_checkpoint
+from ._signals import sigterm_as_interrupt
 from ._util import torch_threads
 from .graphs import MAX_OPSET, MIN_OPSET, GraphSpec, export_graph, graph_specs, set_metadata
 from .quantize import INT8, quantize_int8
@@ -70,10 +71,12 @@ def export_bundle(
         source = {"path": Path(checkpoint).name, "sha256": sha256_file(checkpoint)}
     out = Path(os.path.abspath(out_dir))  # normalised ("." has a name and a parent), symlinks kept
     _check_target(out, force)
+    # --no-verify skips parity, not sanity
+    _check_finite(ckpt, "checkpoint" if isinstance(checkpoint, Checkpoint) else str(checkpoint))
     model = ckpt.build_model()
     specs = graph_specs(model, monolithic=monolithic)
     try:
-        with _staging(out, replace=force) as tmp, torch_threads(1):
+        with sigterm_as_interrupt(), _staging(out, replace=force) as tmp, torch_threads(1):
             manifest = _write_graphs(tmp, ckpt, specs, quantize=quantize, simplify=simplify, opset=opset)
             manifest["provenance"] = _provenance(opset, simplify, source)
             manifest["verification"] = {"status": "pending" if verify else "skipped"}
@@ -88,6 +91,15 @@ def export_bundle(
     except ExportError as exc:  # every step's message, named after the bundle being written
         raise ExportError(f"{out}: {exc}") from exc.__cause__
     return manifest
+
+
+def _check_finite(ckpt: Checkpoint, name: str) -> None:
+    """Refuse weights with NaN or infinite values: the bundle would print NaN for every input."""
+    import torch
+
+    for key, tensor in ckpt.state_dict.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ExportError(f"{name}: weight {key!r} has NaN or infinite values; refusing to export it")
 
 
 def _write_graphs(root: Path, ckpt: Checkpoint, specs: list[GraphSpec], *, quantize: str | None,
@@ -220,7 +232,10 @@ def _staging(out: Path, *, replace: bool) -> Iterator[Path]:
     created: list[Path] = []
     try:
         created = _make_parents(out.parent)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+        _remove_stale(out)
+        # the staging name carries the exporter's pid, so the next export can tell a killed one's leftovers
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-{os.getpid()}-", dir=out.parent))
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700: a bundle is readable by all, as umask allows
     except OSError as exc:
         _remove_empty(created)
         raise ExportError(f"cannot create the output directory ({exc.strerror or exc})") from None
@@ -231,6 +246,33 @@ def _staging(out: Path, *, replace: bool) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
         _remove_empty(created)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _remove_stale(out: Path) -> None:
+    """Remove the staging directories (``.NAME.partial-PID-*``) of exports to ``out`` whose process is gone
+    (killed with SIGKILL or a power cut); those of a live export are left alone."""
+    prefix = f".{out.name}.partial-"
+    for staging in [p for p in out.parent.iterdir() if p.name.startswith(prefix)]:
+        pid = staging.name[len(prefix):].split("-", 1)[0]
+        if staging.is_symlink() or not staging.is_dir() or not pid.isdigit() or _alive(int(pid)):
+            continue
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # another user's process (or a pid that cannot be checked): not ours to judge
+    return True
 
 
 def _commit(tmp: Path, out: Path, replace: bool) -> None:

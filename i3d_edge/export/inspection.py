@@ -1,7 +1,8 @@
 """``inspect_bundle``: what a bundle holds, as one JSON-friendly dict (onnx only, no torch).
 
-The manifest is validated by :func:`i3d_edge.manifest.load_manifest` and every graph file is
-checked against its SHA-256 before it is read; any problem is a one-line BundleError.
+The manifest is validated by :func:`i3d_edge.manifest.load_manifest`, and every graph and the
+language model are then checked exactly as the runtime checks them (:func:`runtime_check`), so a
+bundle the runtime would refuse is refused here with the same one-line BundleError.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ def inspect_bundle(bundle: str | os.PathLike[str]) -> dict[str, Any]:
     """Graphs (sizes, parameter counts, opsets, interfaces, metadata) per variant, gate layout,
     threshold, quantisation, provenance and the verification report of the bundle at ``bundle``."""
     manifest = load_manifest(bundle)
+    runtime_check(manifest)
     data = manifest.data
     variants = {}
     for name, variant in manifest.variants.items():
@@ -42,12 +44,39 @@ def inspect_bundle(bundle: str | os.PathLike[str]) -> dict[str, Any]:
                   "modules": list(manifest.modules)},
         "default_variant": manifest.default_variant,
         "variants": variants,
-        "provenance": data.get("provenance", {}),
-        "verification": data.get("verification", {}),
+        "provenance": _finite(data.get("provenance", {})),
+        "verification": _finite(data.get("verification", {})),
         "decoder": None if manifest.decoder is None else {
             **manifest.decoder.to_dict(), "bytes": manifest.verify(manifest.decoder.lm).stat().st_size,
             "ngram": ngram if isinstance(ngram := data["decoder"].get("ngram"), dict) else {}},
     }
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float (which json.dumps would print as invalid JSON) as None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def runtime_check(manifest: Manifest) -> None:
+    """Open every graph session (SHA-256, interface and probe run) of every variant and probe-load the
+    language model, as a Runtime would; raises the Runtime's one-line error."""
+    from ..runtime.lm_probe import probe_language_model
+    from ..runtime.options import DEFAULT_PROVIDERS
+    from ..runtime.sessions import SessionPool
+
+    for variant in manifest.variants.values():
+        SessionPool(manifest, variant, threads=1, providers=DEFAULT_PROVIDERS, eager=(), lazy=False)
+    if manifest.decoder is not None:
+        from ..runtime.decoding import lm_available
+
+        if lm_available():
+            probe_language_model(manifest, manifest.decoder.lm)
 
 
 def _graph_info(manifest: Manifest, key: str, rel: str) -> dict[str, Any]:
@@ -88,7 +117,14 @@ def format_bytes(n: float) -> str:
 def verification_summary(report: dict[str, Any]) -> list[str]:
     """Status, then one line per variant: max abs diff per graph and end to end, gate agreement."""
     if report.get("status") != "passed":
-        return [str(report.get("status", "none"))]
+        return [str(report.get("status", "none"))[:80]]
+    try:
+        return _passed(report)
+    except (TypeError, KeyError, ValueError, AttributeError):  # a hand-edited report
+        return ["passed (the report's details are unreadable)"]
+
+
+def _passed(report: dict[str, Any]) -> list[str]:
     return [f"passed (fp32 tolerance {report.get('tolerance')}, {len(report.get('inputs', []))} inputs)"] + [
         f"{name}: max abs diff per graph {v['graphs_max_abs_diff']:.2g}, end-to-end CTC log-probs "
         f"{v['end_to_end_max_abs_diff']:.2g}, gate decisions {100 * v['gate_agreement']:.2f}% identical"
@@ -141,7 +177,7 @@ def render_text(info: dict[str, Any]) -> str:
         for g in v["graphs"]:
             lines.append(f"  {g['key']:14s} {g['role']:10s} {format_bytes(g['bytes']):>9s} {g['params']:>9d} "
                          f"{g['opset']!s:>5s}  {', '.join(g['inputs'])} -> {', '.join(g['outputs'])}")
-    source = prov.get("source_checkpoint") or {}
+    source = prov.get("source_checkpoint") if isinstance(prov.get("source_checkpoint"), dict) else {}
     origin = (f"from {source['path']} (sha256 {source.get('sha256')})" if source.get("path")
               else "from an in-memory checkpoint")
     lines += [

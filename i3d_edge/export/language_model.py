@@ -21,30 +21,61 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BundleError, ConfigError
-from ..lm import UNK, NgramStats, build_arpa
+from ..lm import MAX_ARPA_ORDER, MAX_WORD_CHARS, MIN_ARPA_ORDER, UNK, NgramStats, build_arpa, validate_arpa
 from ..manifest import MANIFEST_NAME, DecoderSpec, Manifest, load_manifest, parse_manifest, sha256_file
 from ..tokens import SEPARATOR, normalize_text
+from ._signals import sigterm_as_interrupt
 
-__all__ = ["MAX_ORDER", "MIN_ORDER", "attach_language_model", "read_sentences", "set_decoder_settings"]
+__all__ = ["MAX_ORDER", "MAX_TEXT_BYTES", "MIN_ORDER", "TextFiles", "attach_language_model", "read_sentences",
+           "set_decoder_settings"]
 
 LM_DIR = "lm"
-MIN_ORDER, MAX_ORDER = 2, 6  # what KenLM (as built in flashlight-text) loads
+MIN_ORDER, MAX_ORDER = MIN_ARPA_ORDER, MAX_ARPA_ORDER  # what KenLM (as built in flashlight-text) loads
+MAX_TEXT_BYTES = 256 << 20  # training text read in all (the model is built in memory)
+MAX_LINE_CHARS = 1 << 16  # characters of one line of training text
 
 
-def read_sentences(paths: Iterable[str | os.PathLike[str]]) -> Iterator[str]:
-    """Normalised sentences of text files: one sentence per line, or ``id<TAB>text`` lines
-    (``transcripts.tsv``); empty lines are skipped."""
-    for path in paths:
-        try:
-            with open(path, encoding="utf-8") as f:
-                for line in f:
-                    text = normalize_text(line.split("\t", 1)[1] if "\t" in line else line)
-                    if text:
-                        yield text
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read text ({exc.strerror or exc})") from None
-        except UnicodeDecodeError:
-            raise ConfigError(f"{path}: not UTF-8 text") from None
+class TextFiles:
+    """Normalised sentences of text files, read within bounds: one sentence per line, or
+    ``id<TAB>text`` lines (``transcripts.tsv``); empty lines are skipped. At most MAX_TEXT_BYTES
+    in all, MAX_LINE_CHARS per line and MAX_WORD_CHARS per word, so ``/dev/zero`` or a file of one
+    endless word is a one-line error, not gigabytes of memory."""
+
+    def __init__(self, paths: Iterable[str | os.PathLike[str]]) -> None:
+        self.paths = [Path(p) for p in paths]
+
+    @property
+    def where(self) -> str:
+        """The files, for messages."""
+        return ", ".join(map(str, self.paths[:3])) + (f" (+{len(self.paths) - 3} more)" if len(self.paths) > 3 else "")
+
+    def __iter__(self) -> Iterator[str]:
+        total = 0
+        for path in self.paths:
+            try:
+                with open(path, encoding="utf-8") as f:
+                    for number, line in enumerate(iter(lambda: f.readline(MAX_LINE_CHARS + 1), ""), start=1):
+                        if len(line) > MAX_LINE_CHARS:
+                            raise ConfigError(f"{path}: line {number} is longer than {MAX_LINE_CHARS} characters")
+                        total += len(line)
+                        if total > MAX_TEXT_BYTES:
+                            raise ConfigError(f"{path}: more than {MAX_TEXT_BYTES >> 20} MiB of training text "
+                                              "in all")
+                        text = normalize_text(line.split("\t", 1)[1] if "\t" in line else line)
+                        if any(len(w) > MAX_WORD_CHARS for w in text.split()):
+                            raise ConfigError(f"{path}: line {number} has a word longer than {MAX_WORD_CHARS} "
+                                              "characters")
+                        if text:
+                            yield text
+            except OSError as exc:
+                raise ConfigError(f"{path}: cannot read text ({exc.strerror or exc})") from None
+            except UnicodeDecodeError:
+                raise ConfigError(f"{path}: not UTF-8 text") from None
+
+
+def read_sentences(paths: Iterable[str | os.PathLike[str]]) -> TextFiles:
+    """Normalised sentences of text files, read within bounds (see :class:`TextFiles`)."""
+    return TextFiles(paths)
 
 
 def attach_language_model(
@@ -63,8 +94,16 @@ def attach_language_model(
                                   or not MIN_ORDER <= order <= MAX_ORDER):
         raise ConfigError(f"order must be between {MIN_ORDER} and {MAX_ORDER} (KenLM's limits), got {order!r}")
     manifest = load_manifest(bundle)
-    root = manifest.root
     DecoderSpec(f"{LM_DIR}/words.arpa", lm_weight, word_score, beam_size, beam_threshold)  # validate the settings
+    with sigterm_as_interrupt():  # a kill cleans up like Ctrl-C: no .tmp-*.arpa left behind
+        return _attach(manifest, arpa, sentences, order, min_count, prune, max_vocab, lm_weight, word_score,
+                       beam_size, beam_threshold)
+
+
+def _attach(manifest: Manifest, arpa: str | os.PathLike[str] | None, sentences: Iterable[str] | None, order: int,
+            min_count: int, prune: tuple[int, ...], max_vocab: int | None, lm_weight: float, word_score: float,
+            beam_size: int, beam_threshold: float) -> dict[str, Any]:
+    root = manifest.root
     tmp: Path | None = None
     try:
         (root / LM_DIR).mkdir(exist_ok=True)
@@ -75,7 +114,13 @@ def attach_language_model(
         if sentences is not None:
             spellable = set(manifest.tokens.tokens) - {SEPARATOR}
             words = (" ".join(w if set(w) <= spellable else UNK for w in s.split()) for s in sentences)
-            stats = build_arpa(words, tmp, order=order, min_count=min_count, prune=prune, max_vocab=max_vocab)
+            try:
+                stats = build_arpa(words, tmp, order=order, min_count=min_count, prune=prune, max_vocab=max_vocab)
+            except ConfigError as exc:  # name the text, not the function
+                where = sentences.where if isinstance(sentences, TextFiles) else "the training sentences"
+                message = str(exc)
+                raise ConfigError(f"{where}: {message.removeprefix('build_arpa: ')}"
+                                  if message.startswith("build_arpa: ") else message) from None
             source: dict[str, Any] = asdict(stats)
         else:
             _copy_arpa(Path(arpa), tmp)  # type: ignore[arg-type]  # not None here
@@ -156,18 +201,21 @@ def _copy_arpa(src: Path, dst: Path) -> None:
             head = f.read(4096)
         if src.suffix == ".gz" or b"\\data\\" not in head:
             raise ConfigError(f"{src}: not a plain-text ARPA language model (no \\data\\ header)")
+        validate_arpa(src)  # in Python: KenLM never sees a file that could crash it
         shutil.copyfile(src, dst)
     except OSError as exc:
         raise ConfigError(f"{src}: cannot read the ARPA file ({exc.strerror or exc})") from None
 
 
 def _check_usable(path: Path, manifest: Manifest, name: str) -> None:
-    """Load the model as the runtime will (when flashlight-text is installed)."""
-    from ..runtime.decoding import LanguageModel, lm_available
+    """Load the model as the runtime will (when flashlight-text is installed), in a child process:
+    a crash of the native loader is a one-line error here, not the end of this process."""
+    from ..runtime.decoding import lm_available
+    from ..runtime.lm_probe import check_language_model
 
     if lm_available():
         try:
-            LanguageModel(path, manifest.tokens)
+            check_language_model(path, manifest.tokens)
         except BundleError as exc:
             raise ConfigError(str(exc).replace(str(path), name)) from None
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ import torch
 
 from ..config import CONFIG_VERSION, FeatureConfig, ModelConfig
 from ..errors import CheckpointError, I3dEdgeError
+from ..limits import LIMITS, min_weights
 from ..tokens import TokenTable
 from .i3d import I3DModel
 
@@ -39,13 +41,23 @@ class Checkpoint:
     train_state: dict[str, Any] = field(default_factory=dict)
 
     def build_model(self) -> I3DModel:
-        """The model with these weights, in eval mode."""
+        """The model with these weights, in eval mode; the config is checked against the weights
+        present before the model is allocated."""
+        try:
+            LIMITS.check_model(self.model_config)
+            LIMITS.check_features(self.feature_config)
+        except I3dEdgeError as exc:
+            raise CheckpointError(str(exc)) from None
+        held = sum(t.numel() for t in self.state_dict.values())
+        need = min_weights(self.model_config)
+        if held < need:
+            raise CheckpointError(f"the model config implies at least {need} weights but the state dict holds "
+                                  f"only {held}")
         model = I3DModel(self.model_config)
         try:
             model.load_state_dict(self.state_dict)
         except RuntimeError as exc:
-            first = str(exc).strip().splitlines()[0]
-            raise CheckpointError(f"weights do not match the model config: {first}") from None
+            raise CheckpointError(f"weights do not match the model config: {_state_dict_cause(exc)}") from None
         return model.eval()
 
     def to_dict(self) -> dict[str, Any]:
@@ -58,6 +70,13 @@ class Checkpoint:
             "state_dict": self.state_dict,
             "train_state": self.train_state,
         }
+
+
+def _state_dict_cause(exc: RuntimeError) -> str:
+    """torch's multi-line load_state_dict error as one line: the header dropped, the first causes kept."""
+    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+    causes = [ln for ln in lines if not ln.startswith("Error(s) in loading state_dict")] or lines
+    return " ".join(causes)[:300]
 
 
 def save_checkpoint(path: str | os.PathLike[str], ckpt: Checkpoint) -> None:
@@ -80,10 +99,16 @@ def save_checkpoint(path: str | os.PathLike[str], ckpt: Checkpoint) -> None:
 def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     """Load and validate a checkpoint; any problem is a one-line :class:`CheckpointError`."""
     path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"{path}: no such file")
-    if path.is_dir():
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such file") from None
+    except OSError as exc:  # a loop of symlinks, a name too long, no permission on a parent
+        raise CheckpointError(f"{path}: cannot access the checkpoint ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(mode):
         raise CheckpointError(f"{path}: is a directory, expected a checkpoint file")
+    if not stat.S_ISREG(mode):
+        raise CheckpointError(f"{path}: not a regular file, expected a checkpoint file")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -93,6 +118,8 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
             raise CheckpointError(f"{path}: refused: it carries a pickled Python object ({name}); only tensors and "
                                   "plain data are loaded") from None
         raise CheckpointError(f"{path}: corrupt or not a checkpoint file") from None
+    except PermissionError as exc:
+        raise CheckpointError(f"{path}: cannot read the checkpoint ({exc.strerror or exc})") from None
     except Exception as exc:  # torch.load raises many types on damaged files
         raise CheckpointError(f"{path}: corrupt or not a checkpoint file ({type(exc).__name__})") from None
     if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:

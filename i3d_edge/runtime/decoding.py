@@ -29,6 +29,7 @@ from ..errors import BundleError, ConfigError
 from ..lm import UNK, read_arpa_vocab
 from ..manifest import DecoderSpec, Manifest
 from ..tokens import BLANK, SEPARATOR, TokenTable
+from .lm_probe import probe_language_model
 
 __all__ = ["Decoder", "LanguageModel", "LmSlot", "lm_available", "make_decoder", "resolve_decoder"]
 
@@ -186,7 +187,7 @@ class LmSlot:
                 if spec is None:
                     raise ConfigError(f"{self.manifest.root}: this bundle has no language model "
                                       "(attach one with `i3d-edge lm`, or use decoder='greedy')")
-                self._lm = LanguageModel(self.manifest.verify(spec.lm), self.manifest.tokens)
+                self._lm = LanguageModel(probe_language_model(self.manifest, spec.lm), self.manifest.tokens)
             return self._lm
 
 

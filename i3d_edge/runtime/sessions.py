@@ -17,7 +17,9 @@ import numpy as np
 import onnxruntime as ort
 
 from ..errors import BundleError, ConfigError
+from ..limits import LIMITS, thread_limit
 from ..manifest import GRAPH_IO, Manifest, Variant, role_of
+from .interface import check_interface
 
 __all__ = ["SessionPool", "session_options"]
 
@@ -38,6 +40,9 @@ def _register_shared_arena() -> None:
 
 def session_options(threads: int | None) -> ort.SessionOptions:
     """The one SessionOptions policy of the runtime (see the module notes in ``__init__``)."""
+    if threads is not None and threads > thread_limit():
+        raise ConfigError(f"threads must be at most {thread_limit()} (this machine's cores x "
+                          f"{LIMITS.threads_per_core}), got {threads}")
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads or 0  # 0: onnxruntime picks (physical cores)
     so.inter_op_num_threads = 1  # graphs are small chains: no parallel branches to run
@@ -120,6 +125,7 @@ class SessionPool:
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
             raise BundleError(f"{path}: onnxruntime cannot load this graph: {reason}") from None
         self._check_io(key, path, session)
+        check_interface(key, path, session, self.manifest.model_config)  # dtype, rank, dims, a probe run
         return session
 
     def _companions(self, rel: str) -> list[str]:
