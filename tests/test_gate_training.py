@@ -71,7 +71,8 @@ def test_gate_diversity_gradient_pushes_gates_apart():
     assert torch.all(probs.grad[:, 1] == 0)  # equal probabilities: no push either way
 
 
-@pytest.mark.parametrize("bad", [dict(gate_diversity=-1.0), dict(gate_objective="mean"), dict(gate_objective="utterance", gate_target=None),
+@pytest.mark.parametrize("bad", [dict(gate_diversity=-1.0), dict(gate_objective="mean"),
+                                 dict(gate_objective="utterance", gate_target=None),
                                  dict(train_only="frontend"), dict(temperature=0.0), dict(temperature_end=-1.0)])
 def test_gate_options_are_validated(bad):
     with pytest.raises(ConfigError):
@@ -183,3 +184,13 @@ def test_gates_learn_to_depend_on_the_input():
     assert float(probs[labels, 1].min()) > 0.7, "the FFN gate should be open for class A"
     assert float(probs[~labels, 1].max()) < 0.3, "the FFN gate should be closed for class B"
     assert float(probs[:, 0].max()) < 0.3, "the MHA gate is never needed"
+
+
+def test_resuming_from_a_checkpoint_without_training_state_is_one_clear_error(tmp_path, corpus, make_checkpoint):  # noqa: F811
+    import shutil
+
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(make_checkpoint("global", 2), run / "last.pt")  # weights only: no train_config, no step
+    with pytest.raises(ConfigError, match=r"cannot resume.*no training state"):
+        train(run, [corpus], [corpus], small_config(), TrainConfig(max_steps=1, batch_frames=400), log=lambda m: None)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -240,7 +240,12 @@ def train(
         model = I3DModel(model_config)
         model.load_state_dict(ckpt.state_dict)
         state = ckpt.train_state
-        cfg = TrainConfig(**{**state["train_config"], "max_steps": cfg.max_steps})
+        if not isinstance(state.get("train_config"), dict) or not isinstance(state.get("step"), int):
+            raise ConfigError(f"{last}: cannot resume, the checkpoint holds no training state "
+                              "(use another run directory, and --init to start from its weights)")
+        known = {f.name for f in fields(TrainConfig)}
+        cfg = TrainConfig(**{**{k: v for k, v in state["train_config"].items() if k in known},
+                             "max_steps": cfg.max_steps})
         log(f"resuming {last} at step {state['step']}")
     elif init is not None:
         ckpt = load_checkpoint(init)
