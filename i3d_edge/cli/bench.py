@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 
 from . import app, handle_errors
+from ._common import Command
 
 
 def _lengths(text: str | None) -> tuple[float, ...] | None:
@@ -38,7 +39,7 @@ def _command_line(ctx: typer.Context) -> str:
     return shlex.join(words)
 
 
-@app.command("bench")
+@app.command("bench", cls=Command)
 @handle_errors
 def bench_command(
     ctx: typer.Context,

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from . import app, fail, handle_errors
+from ._common import Command
 
 
 def _prune(value: str) -> tuple[int, ...]:
@@ -17,7 +18,7 @@ def _prune(value: str) -> tuple[int, ...]:
         raise fail(f"--prune: expected comma-separated integers, got {value!r}") from None
 
 
-@app.command("lm")
+@app.command("lm", cls=Command)
 @handle_errors
 def lm_command(
     bundle: Path = typer.Argument(..., help="Bundle directory to attach the language model to."),
