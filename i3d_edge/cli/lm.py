@@ -28,7 +28,8 @@ def lm_command(
     order: int = typer.Option(3, "--order", help="n-gram order when building."),
     min_count: int = typer.Option(1, "--min-count", help="Words seen fewer times become <unk>."),
     max_vocab: int = typer.Option(None, "--max-vocab", help="Keep at most this many most frequent words."),
-    prune: str = typer.Option("", "--prune", help="Per order >= 2: drop n-grams seen at most this often, "
+    prune: str = typer.Option("", "--prune", metavar="N,N",
+                              help="Per order >= 2: drop n-grams seen at most this often, "
                               "e.g. 0,1 for a trigram."),
     lm_weight: float = typer.Option(None, "--lm-weight", help="Default LM weight of the bundle's decoder [1.0]."),
     word_score: float = typer.Option(None, "--word-score", help="Default bonus per word [0.0]."),
