@@ -1,4 +1,5 @@
-"""Audio input for the runtime: files (wav, flac, ogg via libsndfile) or numpy arrays, any sample
+"""Audio input for the runtime: files (any format libsndfile reads: WAV, FLAC, OGG Vorbis/Opus,
+MP3, AIFF, ...; see :func:`readable_formats`) or numpy arrays, any sample
 rate (resampled with soxr), any channel count (averaged to mono), integer or float PCM.
 
 Two entry points share one code path:
@@ -13,7 +14,10 @@ the file (or ``audio array``) and the cause. numpy, soundfile and soxr only.
 
 from __future__ import annotations
 
+import functools
 import os
+import re
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,10 +28,10 @@ import soundfile as sf
 import soxr
 
 from .config import FeatureConfig
-from .errors import AudioError
+from .errors import AudioError, AudioWarning
 
-__all__ = ["ARRAY_NAME", "AudioInfo", "AudioSource", "audio_info", "describe", "load_audio", "stream_audio",
-           "to_float_mono"]
+__all__ = ["ARRAY_NAME", "AUDIO_EXTENSIONS", "AudioInfo", "AudioSource", "audio_info", "describe", "formats_label",
+           "load_audio", "readable_formats", "stream_audio", "to_float_mono"]
 
 AudioSource = Union[str, "os.PathLike[str]", np.ndarray]
 ARRAY_NAME = "audio array"  # how errors name in-memory input
@@ -35,6 +39,35 @@ BLOCK_SECONDS = 10.0  # decoding block of a file stream
 RESAMPLE_QUALITY = "HQ"  # soxr quality preset
 MAX_AMPLITUDE = 1e6  # float samples beyond this are refused (would overflow the log-mel power)
 _MAX_CHANNELS = 64  # a 2-D array with more "channels" than this on both axes is refused
+
+
+# libsndfile's format names (as soundfile reports them) -> the file extensions they go by. RAW
+# (needs its parameters given) has none: it is never picked up from a directory.
+AUDIO_EXTENSIONS = {
+    "WAV": ("wav", "wave"), "WAVEX": ("wav",), "RF64": ("rf64",), "W64": ("w64",), "FLAC": ("flac",),
+    "OGG": ("ogg", "oga", "opus"), "MP3": ("mp3",), "AIFF": ("aiff", "aif", "aifc"), "AU": ("au", "snd"),
+    "CAF": ("caf",), "NIST": ("nist", "sph"), "IRCAM": ("sf",), "VOC": ("voc",), "PAF": ("paf",),
+    "SVX": ("iff", "svx"), "MPC2K": ("mpc",), "SD2": ("sd2",), "WVE": ("wve",), "XI": ("xi",),
+    "AVR": ("avr",), "SDS": ("sds",), "PVF": ("pvf",), "HTK": ("htk",), "MAT4": (), "MAT5": (),
+}
+_MAIN_FORMATS = ("WAV", "FLAC", "OGG", "MP3", "AIFF", "CAF", "AU", "W64", "RF64")  # named first, in this order
+
+
+@functools.lru_cache(maxsize=1)
+def readable_formats() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """What the installed libsndfile reads: (format names, main ones first: ``("WAV", "FLAC", "OGG",
+    "MP3", ...)``, the file extensions of those formats)."""
+    names = [n for n in sf.available_formats() if n in AUDIO_EXTENSIONS]
+    names.sort(key=lambda n: _MAIN_FORMATS.index(n) if n in _MAIN_FORMATS else len(_MAIN_FORMATS))
+    return tuple(names), tuple(dict.fromkeys(ext for n in names for ext in AUDIO_EXTENSIONS[n]))
+
+
+def formats_label(limit: int | None = None) -> str:
+    """``"WAV, FLAC, OGG (Vorbis, Opus), MP3, ... (libsndfile 1.2.2)"``: the first ``limit`` formats."""
+    shown = [f"{n} (Vorbis, Opus)" if n == "OGG" else n for n in readable_formats()[0]
+             if n not in ("WAVEX", "NIST", "IRCAM")]
+    more = limit is not None and len(shown) > limit
+    return f"{', '.join(shown[:limit])}{', ...' if more else ''} (libsndfile {sf.__libsndfile_version__})"
 
 
 @dataclass(frozen=True)
@@ -82,7 +115,8 @@ def _open(path: Path, name: str) -> sf.SoundFile:
     try:
         return sf.SoundFile(path)
     except (sf.SoundFileError, RuntimeError, OSError, ValueError, TypeError) as exc:
-        raise AudioError(f"{name}: not a readable audio file (wav, flac or ogg expected): {_reason(exc)}") from None
+        raise AudioError(f"{name}: not a readable audio file (formats: {formats_label(5)}): "
+                         f"{_reason(exc)}") from None
 
 
 def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
@@ -187,17 +221,80 @@ def _file_blocks(path: Path, name: str, sample_rate: int | None, block_seconds: 
     block_frames = max(1, int(block_seconds * rate))
 
     def blocks() -> Iterator[np.ndarray]:
+        read = 0  # frames decoded so far
         with fh:
             while True:
                 try:
                     data = fh.read(block_frames, dtype="float32", always_2d=True)  # (n, C)
                 except (sf.SoundFileError, RuntimeError, OSError, ValueError) as exc:
-                    raise AudioError(f"{name}: corrupt or truncated audio: {_reason(exc)}") from None
-                if data.shape[0] == 0:
+                    rest, failed = _salvage(fh, read, block_frames)  # the block failed as a whole: read its
+                    if read + rest.shape[0] == 0:                         # good start in small steps
+                        raise AudioError(f"{name}: corrupt or truncated audio: {_reason(exc)}") from None
+                    if rest.shape[0]:
+                        read += rest.shape[0]
+                        yield _mono_float(rest)
+                    if not failed and rest.shape[0]:
+                        continue
+                    _warn_partial(name, f"damaged or truncated after {read / rate:.2f} s ({_reason(exc)})", read, rate)
                     return
+                if data.shape[0] == 0:
+                    declared = _declared_frames(fh)
+                    if declared > read + _TRUNCATION_SLACK * rate:
+                        _warn_partial(name, f"truncated: the header declares {declared / rate:.2f} s", read, rate)
+                    return
+                read += data.shape[0]
                 yield _mono_float(data)
 
     return rate, blocks()
+
+
+_TRUNCATION_SLACK = 0.1  # seconds; frame counts of compressed formats (mp3) are estimates
+_UNKNOWN_SIZE = 0x7FFF0000  # data sizes from here up are "unknown length" placeholders (ffmpeg, sox)
+_WAV_DATA = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+
+
+_SALVAGE_FRAMES = 4096  # step of re-reading a block that failed
+
+
+def _salvage(fh: sf.SoundFile, start: int, frames: int) -> tuple[np.ndarray, bool]:
+    """Re-read up to ``frames`` frames from ``start`` in small steps after a block read failed
+    (libsndfile returns nothing of a block that fails part way): ((n, C) float32 frames that
+    decoded, whether a step failed again)."""
+    parts: list[np.ndarray] = []
+    got = 0
+    try:
+        if not fh.seekable():
+            return np.zeros((0, fh.channels), np.float32), True
+        fh.seek(start)
+        while got < frames:
+            part = fh.read(min(_SALVAGE_FRAMES, frames - got), dtype="float32", always_2d=True)  # (n, C)
+            if part.shape[0] == 0:
+                break
+            parts.append(part)
+            got += part.shape[0]
+        failed = False
+    except (sf.SoundFileError, RuntimeError, OSError, ValueError):
+        failed = True
+    return (np.concatenate(parts) if parts else np.zeros((0, fh.channels), np.float32)), failed
+
+
+def _declared_frames(fh: sf.SoundFile) -> int:
+    """Frames the header declares. libsndfile shortens ``frames`` of a truncated WAV to what the
+    file holds and notes the header's data size in its log (``data : N (should be M)``)."""
+    frames = int(fh.frames)
+    try:
+        match = _WAV_DATA.search(fh.extra_info)
+    except (RuntimeError, sf.SoundFileError):
+        return frames
+    # A writer that could not seek back (a pipe) leaves a placeholder size: not a truncation.
+    if match and 0 < int(match[2]) and int(match[1]) < _UNKNOWN_SIZE:
+        frames = max(frames, round(frames * int(match[1]) / int(match[2])))
+    return frames
+
+
+def _warn_partial(name: str, what: str, read: int, rate: int) -> None:
+    warnings.warn(AudioWarning(f"{name}: {what}; transcribing the {read / rate:.2f} s that could be read"),
+                  stacklevel=1)
 
 
 def stream_audio(

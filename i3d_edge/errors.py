@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "AudioError",
+    "AudioWarning",
     "BundleError",
     "CheckpointError",
     "ConfigError",
@@ -39,3 +40,7 @@ class AudioError(I3dEdgeError, ValueError):
 
 class ExportError(I3dEdgeError, RuntimeError):
     """An export that failed, including a failed parity verification."""
+
+
+class AudioWarning(UserWarning):
+    """Audio that was read, but not all of it (truncated or damaged): what could be read is used."""

@@ -129,11 +129,20 @@ def test_garbage_empty_and_header_only(tmp_path):
     one_line_error(np.zeros(0, np.float32), 16000, match="empty audio")
 
 
-def test_truncated_flac(tmp_path):
-    sf.write(tmp_path / "full.flac", speechlike(3.0), 16000)
+def test_truncated_flac_keeps_what_decodes_with_a_warning(tmp_path):
+    from i3d_edge.errors import AudioWarning
+
+    x = speechlike(3.0)
+    sf.write(tmp_path / "full.flac", x, 16000)
     data = (tmp_path / "full.flac").read_bytes()
     (tmp_path / "cut.flac").write_bytes(data[: len(data) // 2])
-    one_line_error(tmp_path / "cut.flac", match="corrupt or truncated")
+    with pytest.warns(AudioWarning, match=r"cut.flac: damaged or truncated after (\d+\.\d\d) s") as caught:
+        got = load_audio(tmp_path / "cut.flac")
+    assert len(caught) == 1 and 0.5 * 16000 < got.size < 1.6 * 16000
+    want = sf.read(tmp_path / "full.flac", dtype="float32")[0][: got.size]
+    np.testing.assert_array_equal(got, want)  # the decodable start, sample for sample
+    (tmp_path / "head.flac").write_bytes(data[:200])  # nothing decodes: still an error
+    one_line_error(tmp_path / "head.flac", match="corrupt or truncated|not a readable")
 
 
 def test_too_short_says_how_long_and_the_minimum(tmp_path):

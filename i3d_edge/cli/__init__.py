@@ -7,13 +7,13 @@ the command body, so ``i3d-edge --help`` stays fast and torch-free.
 from __future__ import annotations
 
 import functools
-import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
 
 from ..errors import I3dEdgeError
+from . import _common
 
 __all__ = ["app", "fail", "handle_errors", "main"]
 
@@ -64,6 +64,13 @@ def handle_errors(func: F) -> F:
             raise fail("interrupted", 130) from None
         except MemoryError:
             raise fail("out of memory") from None
+        except BrokenPipeError:  # stdout closed by its reader (`| head`): stop quietly
+            raise _common.exit_quietly() from None
+        except ImportError as exc:  # an optional extra that is not installed
+            message = _common.missing_extra(exc)
+            if message is None:
+                raise
+            raise fail(message) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -75,5 +82,5 @@ from . import analyze, bench, evaluate, export, init, lm, train, transcribe  # n
 def main() -> None:
     try:
         app()
-    except BrokenPipeError:  # e.g. piped into `head`
-        sys.stderr.close()
+    except BrokenPipeError:  # e.g. piped into `head`, outside a command
+        _common.closed_stdout()

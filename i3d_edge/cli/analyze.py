@@ -7,17 +7,20 @@ from pathlib import Path
 import typer
 
 from . import app, handle_errors
+from ._common import Command
 
 
-@app.command("analyze")
+@app.command("analyze", cls=Command)
 @handle_errors
 def analyze_command(
     bundle: Path = typer.Argument(..., help="Bundle directory."),
     audio: list[Path] = typer.Argument(..., help="Audio files or directories of audio files."),
     output: Path = typer.Option(..., "-o", "--output", help="Directory for the PNG plots and summary.json."),
     threshold: float = typer.Option(None, "--threshold", help="Gate threshold (default: the bundle's)."),
-    threads: int = typer.Option(None, "--threads", help="onnxruntime intra-op threads."),
-    plots: bool = typer.Option(True, "--plots/--no-plots", help="Write PNG plots (needs the [plot] extra)."),
+    threads: int = typer.Option(None, "--threads", help="onnxruntime intra-op threads (default: onnxruntime's "
+                                "choice, one per physical core)."),
+    plots: bool = typer.Option(True, "--plots/--no-plots",
+                               help="Write PNG plots (needs matplotlib: pip install 'i3d-edge\\[plot]')."),
 ) -> None:
     """Gate heatmap, per-module execution rate, executed modules vs duration and SNR."""
     from ..analysis import analyze

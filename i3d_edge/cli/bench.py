@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 
 from . import app, handle_errors
+from ._common import Command
 
 
 def _lengths(text: str | None) -> tuple[float, ...] | None:
@@ -38,7 +39,7 @@ def _command_line(ctx: typer.Context) -> str:
     return shlex.join(words)
 
 
-@app.command("bench")
+@app.command("bench", cls=Command)
 @handle_errors
 def bench_command(
     ctx: typer.Context,
@@ -53,7 +54,8 @@ def bench_command(
     threads: int = typer.Option(1, "--threads", min=1, help="onnxruntime intra-op threads per session (and torch)."),
     repeats: int = typer.Option(None, "--repeats", min=1, help="Timed rounds per utterance length (default 10)."),
     quick: bool = typer.Option(False, "--quick", help="Short development run: 3 rounds, 60 s long file."),
-    lengths: str = typer.Option(None, "--lengths", help="Utterance lengths in seconds (default 2,10,30)."),
+    lengths: str = typer.Option(None, "--lengths", metavar="S,S,...",
+                                help="Utterance lengths in seconds (default 2,10,30)."),
     long_seconds: float = typer.Option(None, "--long-seconds", min=0,
                                        help="Length of the long file (default 600; 60 with --quick; 0 skips it)."),
     cold_runs: int = typer.Option(None, "--cold-runs", min=0, help="Fresh processes per cold-start variant."),

@@ -8,10 +8,11 @@ from pathlib import Path
 import typer
 
 from . import app, handle_errors
-from .transcribe import Decoder
+from ._common import Command
+from .transcribe import Decoder, Precision
 
 
-@app.command("eval")
+@app.command("eval", cls=Command)
 @handle_errors
 def eval_command(
     corpus: Path = typer.Argument(..., help="Directory with transcripts.tsv (id<TAB>text) and audio named by id."),
@@ -19,8 +20,9 @@ def eval_command(
     threshold: float = typer.Option(None, "--threshold", help="Gate threshold (default: the bundle's)."),
     max_modules: int = typer.Option(None, "--max-modules", help="Run at most K modules per utterance."),
     full_depth: bool = typer.Option(False, "--full-depth", help="Run every module."),
-    precision: str = typer.Option(None, "--precision", help="fp32 or int8 (default: the bundle's)."),
-    threads: int = typer.Option(None, "--threads", help="onnxruntime intra-op threads."),
+    precision: Precision = typer.Option(None, "--precision", help="Graph variant (default: the bundle's)."),
+    threads: int = typer.Option(None, "--threads", help="onnxruntime intra-op threads (default: onnxruntime's "
+                                "choice, one per physical core)."),
     batch_size: int = typer.Option(8, "--batch-size", help="Utterances per batch."),
     limit: int = typer.Option(None, "--limit", help="Only the first N utterances."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -35,8 +37,8 @@ def eval_command(
     from ..runtime import Runtime
 
     rt = Runtime(model, threshold=threshold, max_modules=max_modules, full_depth=full_depth, threads=threads,
-                 precision=precision, decoder=decoder.value, lm_weight=lm_weight, word_score=word_score,
-                 beam_size=beam_size)
+                 precision=None if precision is None else precision.value, decoder=decoder.value,
+                 lm_weight=lm_weight, word_score=word_score, beam_size=beam_size)
     report = evaluate_corpus(rt, corpus, batch_size=batch_size, limit=limit)
     if as_json:
         typer.echo(json.dumps(report.to_dict()))

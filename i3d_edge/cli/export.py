@@ -9,14 +9,15 @@ from pathlib import Path
 
 import typer
 
-from . import app, handle_errors
+from . import app, fail, handle_errors
+from ._common import Command
 
 
 class Quantize(str, Enum):
     int8 = "int8"
 
 
-@app.command("export")
+@app.command("export", cls=Command)
 @handle_errors
 def export_command(
     checkpoint: Path = typer.Argument(..., help="I3D checkpoint (ckpt.pt) to export."),
@@ -47,14 +48,23 @@ def export_command(
         typer.echo(f"    {line}")
 
 
-@app.command("inspect")
+@app.command("inspect", cls=Command)
 @handle_errors
 def inspect_command(
-    bundle: Path = typer.Argument(..., help="Bundle directory."),
+    bundle: str = typer.Argument(
+        "default", metavar="BUNDLE", show_default=False,
+        help="Bundle directory; 'default' or none: the embedded default model (a directory named 'default' "
+             "is read when there is one)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
-    """Show a bundle's graphs, sizes, parameters, opsets, gate layout, variants, provenance and verification."""
-    from ..export.inspection import inspect_bundle, render_text
+    """Show a bundle's graphs, sizes, parameters, opsets, gate layout, variants, provenance and verification.
 
-    info = inspect_bundle(bundle)
+    Needs neither torch nor onnx."""
+    from ..export.inspection import inspect_bundle, render_text
+    from ..runtime import DEFAULT_BUNDLE
+
+    path = DEFAULT_BUNDLE if bundle == "default" and not Path(bundle).exists() else Path(bundle)
+    if path == DEFAULT_BUNDLE and not (DEFAULT_BUNDLE / "manifest.json").is_file():
+        raise fail("no default model is embedded in this i3d-edge install: give a bundle directory")
+    info = inspect_bundle(path)
     typer.echo(json.dumps(info, indent=2, ensure_ascii=False) if as_json else render_text(info))

@@ -7,9 +7,10 @@ from pathlib import Path
 import typer
 
 from . import app, handle_errors
+from ._common import Command
 
 
-@app.command("init")
+@app.command("init", cls=Command)
 @handle_errors
 def init_command(
     output: Path = typer.Option(..., "-o", "--output", help="Checkpoint file to write (ckpt.pt)."),

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from . import app, fail, handle_errors
+from ._common import Command
 
 
 def _prune(value: str) -> tuple[int, ...]:
@@ -17,7 +18,7 @@ def _prune(value: str) -> tuple[int, ...]:
         raise fail(f"--prune: expected comma-separated integers, got {value!r}") from None
 
 
-@app.command("lm")
+@app.command("lm", cls=Command)
 @handle_errors
 def lm_command(
     bundle: Path = typer.Argument(..., help="Bundle directory to attach the language model to."),
@@ -27,7 +28,8 @@ def lm_command(
     order: int = typer.Option(3, "--order", help="n-gram order when building."),
     min_count: int = typer.Option(1, "--min-count", help="Words seen fewer times become <unk>."),
     max_vocab: int = typer.Option(None, "--max-vocab", help="Keep at most this many most frequent words."),
-    prune: str = typer.Option("", "--prune", help="Per order >= 2: drop n-grams seen at most this often, "
+    prune: str = typer.Option("", "--prune", metavar="N,N",
+                              help="Per order >= 2: drop n-grams seen at most this often, "
                               "e.g. 0,1 for a trigram."),
     lm_weight: float = typer.Option(None, "--lm-weight", help="Default LM weight of the bundle's decoder [1.0]."),
     word_score: float = typer.Option(None, "--word-score", help="Default bonus per word [0.0]."),

@@ -7,9 +7,10 @@ from pathlib import Path
 import typer
 
 from . import app, handle_errors
+from ._common import Command
 
 
-@app.command("train")
+@app.command("train", cls=Command)
 @handle_errors
 def train_command(
     run_dir: Path = typer.Option(..., "-o", "--run-dir", help="Run directory (resumes from its last.pt)."),

@@ -1,25 +1,25 @@
-"""``i3d-edge transcribe``: audio files -> text, JSON lines or subtitles on stdout."""
+"""``i3d-edge transcribe``: audio files, directories or stdin -> text, JSON lines or subtitles,
+on stdout or as one file per input and format."""
 
 from __future__ import annotations
 
-import json
+import contextlib
 import sys
+import warnings
 from enum import Enum
-from typing import TYPE_CHECKING, TextIO
+from pathlib import Path
+from typing import TextIO
 
 import typer
 
-from . import app, handle_errors
+from ..audio import formats_label
+from ..errors import AudioWarning
+from . import app, fail, handle_errors
+from ._common import Command
+from .inputs import STDIN, expand_inputs, stdin_file
+from .outputs import OutputFormat, Targets, parse_formats, plan_targets, render, write_atomic
 
-if TYPE_CHECKING:
-    from ..runtime import Transcript
-
-
-class OutputFormat(str, Enum):
-    text = "text"
-    json = "json"
-    srt = "srt"
-    vtt = "vtt"
+__all__ = ["Decoder", "OutputFormat", "Precision"]
 
 
 class Decoder(str, Enum):
@@ -81,27 +81,81 @@ def _header_seconds(path: str) -> float:
         return 0.0
 
 
-def _render(name: str, result: Transcript, fmt: OutputFormat, several: bool) -> str:
-    if fmt is OutputFormat.json:
-        return json.dumps({"audio": name, **result.to_dict()}, ensure_ascii=False)
-    if fmt is OutputFormat.srt or fmt is OutputFormat.vtt:
-        from ..runtime.subtitles import to_srt, to_vtt
+class _Messages:
+    """stderr lines of a run: errors and warnings, with the spooled stdin file named ``-``."""
 
-        return (to_srt if fmt is OutputFormat.srt else to_vtt)(result)
-    return f"{name}: {result.text}" if several else result.text
+    def __init__(self, progress: _Progress) -> None:
+        self.progress = progress
+        self.aliases: dict[str, str] = {}  # runtime path -> name shown
+        self.failed = 0
+
+    def _name(self, text: str) -> str:
+        for path, name in self.aliases.items():
+            text = text.replace(path, name)
+        return text
+
+    def error(self, text: str) -> None:
+        self.progress.clear()
+        typer.echo(f"error: {self._name(text)}", err=True)
+        self.failed += 1
+
+    def warning(self, message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                file: TextIO | None = None, line: str | None = None) -> None:
+        """A ``warnings.showwarning`` for the run: AudioWarnings as one line, others as Python shows them."""
+        from ..errors import AudioWarning
+
+        if issubclass(category, AudioWarning):
+            self.progress.clear()
+            typer.echo(f"warning: {self._name(str(message))}", err=True)
+        else:
+            sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
-@app.command("transcribe")
+def _check_options(formats: list[OutputFormat], output_dir: Path | None, output: Path | None, force: bool,
+                   skip_existing: bool) -> None:
+    if output_dir is not None and output is not None:
+        raise fail("give --output-dir DIR or -o FILE, not both")
+    if force and skip_existing:
+        raise fail("give --force or --skip-existing, not both")
+    if (force or skip_existing) and output_dir is None and output is None:
+        raise fail("--force and --skip-existing apply to output files: give --output-dir DIR or -o FILE")
+    if len(formats) > 1 and output_dir is None:
+        raise fail(f"several formats ({', '.join(f.value for f in formats)}) are written as one file each: "
+                   "give --output-dir DIR")
+
+
+@app.command("transcribe", cls=Command)
 @handle_errors
 def transcribe_command(
-    audio: list[str] = typer.Argument(..., help="Audio files (wav, flac, ogg; any sample rate and channels).",
-                                      show_default=False, metavar="AUDIO"),
-    model: str = typer.Option(None, "--model", "-m", help="Bundle directory (default: the embedded model)."),
+    audio: list[str] = typer.Argument(
+        ..., metavar="AUDIO", show_default=False,
+        help=f"Audio files, directories (searched recursively) or - for standard input. Formats: {formats_label()}; "
+             "any sample rate and channels."),
+    output_dir: Path = typer.Option(
+        None, "--output-dir", "-d", metavar="DIR", help="Write one file per input and format into DIR, named after "
+        "the input (a.wav -> DIR/a.txt, DIR/a.srt ...); files found in a directory keep their sub-path."),
+    output: Path = typer.Option(
+        None, "--output", "-o", metavar="FILE",
+        help="Write the result of the one input to FILE (the format from --format, else from FILE's suffix)."),
+    fmt: list[str] = typer.Option(
+        None, "--format", "-f", metavar="text|json|srt|vtt|all", show_default=False,
+        help="Output format; repeat it or separate with commas for several at once (with --output-dir).  "
+             "\\[default: text, or -o FILE's suffix]"),
+    force: bool = typer.Option(False, "--force", help="Overwrite output files that exist."),
+    skip_existing: bool = typer.Option(
+        False, "--skip-existing", help="Skip inputs whose output files all exist (to restart a long batch)."),
+    globs: list[str] = typer.Option(
+        None, "--glob", "-g", metavar="PATTERN",
+        help="In directories, take only files matching PATTERN (file name or path below the directory, e.g. "
+             "'*.mp3' or 'day1/*') instead of every audio extension; repeatable."),
+    model: str = typer.Option(None, "--model", "-m", metavar="DIR",
+                              help="Bundle directory (default: the embedded model)."),
     threshold: float = typer.Option(None, "--threshold", help="Gate threshold in [0, 1) (default: the bundle's)."),
-    max_modules: int = typer.Option(None, "--max-modules", help="Run at most K modules per utterance."),
+    max_modules: int = typer.Option(None, "--max-modules", metavar="K",
+                                    help="Run at most K modules per utterance (default: no limit)."),
     full_depth: bool = typer.Option(False, "--full-depth", help="Run every module, ignoring the gates."),
-    fmt: OutputFormat = typer.Option(OutputFormat.text, "--format", "-f", help="Output format."),
-    threads: int = typer.Option(None, "--threads", help="onnxruntime intra-op threads per session."),
+    threads: int = typer.Option(None, "--threads", help="onnxruntime intra-op threads per session "
+                                "(default: onnxruntime's choice, one per physical core)."),
     precision: Precision = typer.Option(None, "--precision", help="Graph variant (default: the bundle's)."),
     batch_size: int = typer.Option(8, "--batch-size", help="Audio segments per batch."),
     decoder: Decoder = typer.Option(Decoder.auto, "--decoder", help="auto: the bundle's language model when it "
@@ -110,14 +164,33 @@ def transcribe_command(
     word_score: float = typer.Option(None, "--word-score", help="Bonus per word (default: the bundle's)."),
     beam_size: int = typer.Option(None, "--beam-size", help="Beam size of LM decoding (default: the bundle's)."),
 ) -> None:
-    """Transcribe audio files with input-dependent depth; results on stdout, errors on stderr.
+    """Transcribe audio files with input-dependent depth.
 
-    Text prints one line per file (prefixed with the path when there are several); json prints
-    one JSON object per file per line; srt and vtt print subtitles. A file that cannot be
-    transcribed is reported on stderr as 'error: PATH: cause' and the others go on; the exit status
-    is 1 when any failed.
+    Without --output-dir or -o, results go to stdout: text prints one line per input (prefixed
+    with its path when there are several), json one JSON object per input per line, srt and vtt
+    the subtitles of a single input (several inputs need --output-dir). Output files are written
+    whole or not at all. An input that cannot be transcribed is reported on stderr as
+    'error: PATH: cause' and the others go on; the exit status is 1 when any failed. Audio that is
+    truncated or damaged but readable is transcribed with a 'warning:' line.
     """
+    from ..audio import readable_formats
     from ..runtime import Runtime
+
+    try:
+        formats = parse_formats(fmt, output)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    _check_options(formats, output_dir, output, force, skip_existing)
+    inputs = expand_inputs(audio, readable_formats()[1], globs or ())
+    to_files = output_dir is not None or output is not None
+    runnable = sum(inp.error is None for inp in inputs)
+    if output is not None and len(inputs) != 1:
+        raise fail(f"-o FILE takes one input, got {len(inputs)}: give --output-dir DIR for several")
+    if not to_files and formats[0] in (OutputFormat.srt, OutputFormat.vtt) and runnable > 1:
+        raise fail(f"{formats[0].value} subtitles of {runnable} inputs would run together on stdout: "
+                   "give --output-dir DIR (one subtitle file per input)")
+    plans = (plan_targets(inputs, formats, output_dir=output_dir, output=output, force=force,
+                          skip_existing=skip_existing) if to_files else [Targets({}) for _ in inputs])
 
     runtime = Runtime(model, threshold=threshold, max_modules=max_modules, full_depth=full_depth,
                       threads=threads, precision=None if precision is None else precision.value,
@@ -126,19 +199,63 @@ def transcribe_command(
     if decoder is Decoder.auto and runtime.decoder == "greedy" and runtime.manifest.decoder is not None:
         typer.echo("note: decoding greedily; install the [lm] extra (flashlight-text) to use this model's "
                    "language model", err=True)
-    declared = [_header_seconds(path) for path in audio]
-    several = len(audio) > 1
-    show = sys.stderr.isatty() and (several or sum(declared) > runtime.options.segment_seconds)
-    progress = _Progress(sum(declared), len(audio), sys.stderr, show)
-    failed = 0
-    for result in runtime.iter_transcripts(audio, progress=progress.advance):
-        progress.file_done(sum(declared[: result.index + 1]))
+
+    with contextlib.ExitStack() as stack:
+        sources = [inp.source for inp in inputs]
+        aliases: dict[str, str] = {}
+        if any(inp.source == STDIN and inp.error is None for inp in inputs):
+            spooled = stack.enter_context(stdin_file())
+            aliases[spooled] = STDIN
+            sources = [spooled if s == STDIN else s for s in sources]
+        todo = [i for i, (inp, plan) in enumerate(zip(inputs, plans, strict=True))
+                if inp.error is None and plan.error is None and not plan.skip]
+        declared = [_header_seconds(sources[i]) for i in todo]
+        several = len(inputs) > 1
+        show = sys.stderr.isatty() and (len(todo) > 1 or sum(declared) > runtime.options.segment_seconds)
+        progress = _Progress(sum(declared), len(todo), sys.stderr, show)
+        messages = _Messages(progress)
+        messages.aliases = aliases
+        stack.enter_context(warnings.catch_warnings())
+        warnings.simplefilter("always", AudioWarning)
+        warnings.showwarning = messages.warning
+
+        reported = 0  # inputs before this one have had their refusal reported
+
+        def report_until(index: int) -> None:
+            nonlocal reported
+            for inp, plan in zip(inputs[reported:index], plans[reported:index], strict=True):
+                if inp.error is not None or plan.error is not None:
+                    messages.error(inp.error or plan.error or "")
+            reported = max(reported, index)
+
+        results = runtime.iter_transcripts([sources[i] for i in todo], progress=progress.advance)
+        for result in results:
+            index = todo[result.index]
+            inp = inputs[index]
+            report_until(index)
+            reported = index + 1
+            progress.file_done(sum(declared[: result.index + 1]))
+            progress.clear()
+            if result.transcript is None:
+                messages.error(str(result.error))
+                continue
+            if not to_files:
+                document = render(formats[0], inp.name, result.transcript)
+                if formats[0] is OutputFormat.text and several:
+                    document = f"{inp.name}: {document}"
+                sys.stdout.write(document)
+                sys.stdout.flush()
+                continue
+            for out_fmt, path in plans[index].files.items():
+                try:
+                    write_atomic(path, render(out_fmt, inp.name, result.transcript))
+                except OSError as exc:
+                    messages.error(f"{inp.name}: cannot write {path} ({exc.strerror or type(exc).__name__})")
+                    break
+        report_until(len(inputs))
         progress.clear()
-        if result.transcript is None:
-            typer.echo(f"error: {result.error}", err=True)
-            failed += 1
-            continue
-        typer.echo(_render(result.name, result.transcript, fmt, several))
-    progress.clear()
-    if failed:
+    skipped = sum(plan.skip for plan in plans)
+    if skipped:
+        typer.echo(f"note: skipped {skipped} input(s) whose output files exist (--skip-existing)", err=True)
+    if messages.failed:
         raise typer.Exit(1)

@@ -1,4 +1,5 @@
-"""``inspect_bundle``: what a bundle holds, as one JSON-friendly dict (onnx only, no torch).
+"""``inspect_bundle``: what a bundle holds, as one JSON-friendly dict (no torch; onnx when installed,
+else the graphs' protobuf fields are read directly by :mod:`.onnx_wire`).
 
 The manifest is validated by :func:`i3d_edge.manifest.load_manifest`, and every graph and the
 language model are then checked exactly as the runtime checks them (:func:`runtime_check`), so a
@@ -83,9 +84,9 @@ def _graph_info(manifest: Manifest, key: str, rel: str) -> dict[str, Any]:
     path = manifest.verify(rel)
     try:
         import onnx
-    except ImportError:
-        raise BundleError(f"{path}: reading ONNX graphs needs the onnx package "
-                          "(pip install 'i3d-edge[export]')") from None
+    except ImportError:  # the base install: read the protobuf fields directly
+        return {"key": key, "role": role_of(key), "file": rel, "bytes": path.stat().st_size,
+                **_wire_summary(path)}
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf decode errors have no common base class
@@ -104,6 +105,15 @@ def _graph_info(manifest: Manifest, key: str, rel: str) -> dict[str, Any]:
         "nodes": len(graph.node),
         "metadata": {p.key: p.value for p in model.metadata_props},
     }
+
+
+def _wire_summary(path: Any) -> dict[str, Any]:
+    from .onnx_wire import graph_summary
+
+    try:
+        return graph_summary(path.read_bytes())
+    except ValueError as exc:
+        raise BundleError(f"{path}: not a readable ONNX graph ({exc})") from None
 
 
 def format_bytes(n: float) -> str:

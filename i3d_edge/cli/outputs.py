@@ -1,0 +1,147 @@
+"""What ``transcribe`` writes: documents per format, output file names, atomic writes.
+
+``--output-dir DIR`` writes one file per input and format, named after the input (``a.wav`` ->
+``DIR/a.txt``; a file found in a directory keeps its sub-path below it); ``-o FILE`` writes the
+one input's document to FILE. A file is written to a temporary name beside it and renamed
+over the target, so an interrupted run never leaves a half-written output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .inputs import STDIN, Input
+
+if TYPE_CHECKING:
+    from ..runtime import Transcript
+
+__all__ = ["FORMATS", "SUFFIXES", "OutputFormat", "Targets", "parse_formats", "plan_targets", "render",
+           "write_atomic"]
+
+
+class OutputFormat(str, Enum):
+    text = "text"
+    json = "json"
+    srt = "srt"
+    vtt = "vtt"
+
+
+FORMATS = tuple(f.value for f in OutputFormat)
+SUFFIXES = {"text": ".txt", "json": ".json", "srt": ".srt", "vtt": ".vtt"}
+STDIN_STEM = "stdin"  # output files of `-` are DIR/stdin.txt, ...
+
+
+def parse_formats(values: Sequence[str] | None, output: Path | None) -> list[OutputFormat]:
+    """``--format`` values (repeated and/or comma-separated, ``all``) -> formats in a fixed order.
+
+    Without ``--format``, ``-o FILE``'s suffix picks the format (``.srt`` -> srt), else text.
+    Raises ValueError with the message to show."""
+    if not values:
+        suffix = output.suffix.lower() if output is not None else ""
+        by_suffix = {s: f for f, s in SUFFIXES.items()}
+        return [OutputFormat(by_suffix.get(suffix, "text"))]
+    chosen: set[str] = set()
+    for value in values:
+        for part in (p.strip().lower() for p in value.split(",")):
+            if part == "all":
+                chosen.update(FORMATS)
+            elif part in FORMATS:
+                chosen.add(part)
+            else:
+                raise ValueError(f"--format: unknown format {part!r} (choose from {', '.join(FORMATS)} or all)")
+    return [OutputFormat(f) for f in FORMATS if f in chosen]
+
+
+def render(fmt: OutputFormat, name: str, result: Transcript) -> str:
+    """The whole document of one input in ``fmt``, ending with a newline (an empty srt is empty)."""
+    if fmt is OutputFormat.json:
+        return json.dumps({"audio": name, **result.to_dict()}, ensure_ascii=False) + "\n"
+    if fmt is OutputFormat.srt or fmt is OutputFormat.vtt:
+        from ..runtime.subtitles import to_srt, to_vtt
+
+        return (to_srt if fmt is OutputFormat.srt else to_vtt)(result)
+    return result.text + "\n"
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Where one input's documents go (format -> file), or why it is not transcribed."""
+
+    files: dict[OutputFormat, Path]  # only the files to write (existing ones left out with --skip-existing)
+    error: str | None = None  # refused (an existing output without --force, a clash of names)
+    skip: bool = False  # every output exists and --skip-existing was given
+
+
+def _stem(inp: Input) -> Path:
+    if inp.relative is not None:
+        return inp.relative.with_suffix("") if inp.relative.suffix else inp.relative
+    if inp.name == STDIN:
+        return Path(STDIN_STEM)
+    name = Path(inp.name).name
+    return Path(Path(name).stem if Path(name).suffix else name)
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return a == b or os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def plan_targets(inputs: Sequence[Input], formats: Sequence[OutputFormat], *, output_dir: Path | None,
+                 output: Path | None, force: bool, skip_existing: bool) -> list[Targets]:
+    """One Targets per input (same order), for ``--output-dir`` or ``-o``."""
+    owner: dict[Path, str] = {}  # output file -> the input it belongs to
+    plans: list[Targets] = []
+    for inp in inputs:
+        if output is not None:
+            wanted = {formats[0]: output}
+        else:
+            assert output_dir is not None
+            stem = output_dir / _stem(inp)
+            wanted = {f: stem.with_name(stem.name + SUFFIXES[f.value]) for f in formats}
+        clash = next((p for p in wanted.values() if p in owner), None)
+        if clash is not None:
+            why = ("given more than once" if _same_file(owner[clash], inp.name) else
+                   f"its output {clash} would overwrite that of {owner[clash]} (same name); transcribe them apart")
+            plans.append(Targets({}, f"{inp.name}: {why}"))
+            continue
+        owner.update(dict.fromkeys(wanted.values(), inp.name))
+        existing = [p for p in wanted.values() if p.exists() or p.is_symlink()]
+        if existing and skip_existing:
+            todo = {f: p for f, p in wanted.items() if p not in existing}
+            plans.append(Targets(todo, skip=not todo))
+        elif existing and not force:
+            plans.append(Targets({}, f"{inp.name}: {existing[0]} exists (--force overwrites, --skip-existing "
+                                     "skips inputs already done)"))
+        else:
+            plans.append(Targets(wanted))
+    return plans
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` via a temporary file in the same directory and a rename:
+    readers see the old file or the whole new one, never a part. Raises OSError."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise IsADirectoryError(21, "is a directory", str(path))
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(tmp)
+        raise
