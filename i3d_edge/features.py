@@ -103,12 +103,13 @@ def log_mel(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     out = np.empty((n, cfg.n_mels), dtype=np.float32)  # (T, n_mels)
     if n == 0:
         return out
-    frames = sliding_window_view(audio, cfg.win_length)[:: cfg.hop_length]  # (T, win), a view
+    used = audio[: (n - 1) * cfg.hop_length + cfg.win_length].astype(np.float64)  # (N',) samples in a frame
+    frames = sliding_window_view(used, cfg.win_length)[:: cfg.hop_length]  # (T, win), a view
     window = _window64(cfg.win_length)  # (win,)
     mel = np.empty((min(_BLOCK, n), cfg.n_mels), dtype=np.float64)  # (block, n_mels)
     cols, weights, starts = _sparse_filterbank(cfg.sample_rate, cfg.n_fft, cfg.n_mels, cfg.f_min, cfg.f_max)
     # per-frame means (DC) from one running sum: O(N) instead of a pass over every (T, win) sample
-    csum = np.concatenate(([0.0], np.cumsum(audio[: (n - 1) * cfg.hop_length + cfg.win_length], dtype=np.float64)))
+    csum = np.concatenate(([0.0], np.cumsum(used)))  # (N' + 1,)
     first = np.arange(n) * cfg.hop_length  # (T,) first sample of each frame
     means = ((csum[first + cfg.win_length] - csum[first]) / cfg.win_length)[:, None]  # (T, 1)
     buf = np.zeros((min(_BLOCK, n), cfg.n_fft), dtype=np.float64)  # (block, n_fft), zero tail = FFT padding
