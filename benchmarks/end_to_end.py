@@ -133,6 +133,80 @@ def fixed_costs(bundle: Path, wavs: Mapping[str, Path], threads: int, rounds: in
     return {"cpu_ms": out}
 
 
+def binding_variants(bundle: Path, seconds: float, threads: int, rounds: int, tmp: Path) -> dict[str, Any]:
+    """The runtime's chain of session runs (frontend, gate, every module, head) on one clip, fed
+    three ways, against the monolithic graph: numpy in and out (``run``, what the runtime does),
+    OrtValues passed from session to session (``run_with_ort_values``: no numpy conversion), and
+    IO binding (``run_with_iobinding``, outputs bound once per session and chained as OrtValues).
+    fp32, medians of interleaved rounds: how much of the (c)/(b) gap the binding could win back."""
+    from i3d_edge.manifest import load_manifest
+
+    manifest = load_manifest(bundle)
+    graphs = manifest.variant("fp32").graphs
+    fc = manifest.feature_config
+    keys = ["frontend", "gate", *manifest.modules, "head"]
+    sess = {k: ort.InferenceSession(str(manifest.verify(graphs[k])), session_options(threads),
+                                    providers=["CPUExecutionProvider"]) for k in keys}
+    mono = ort.InferenceSession(_monolithic(manifest, "fp32", tmp), session_options(threads),
+                                providers=["CPUExecutionProvider"])
+    feats = normalize(log_mel(speech_like(seconds, seed=1), fc), fc)[None]  # (1, T, F)
+    lens = np.array([feats.shape[1]], dtype=np.int64)  # (1,)
+    mods = [(k, k.endswith(".mha")) for k in manifest.modules]
+
+    def numpy_run() -> Any:
+        x, xl = sess["frontend"].run(["x", "x_lens"], {"features": feats, "features_lens": lens})
+        sess["gate"].run(["gate_probs"], {"x": x, "x_lens": xl})
+        for k, mha in mods:
+            x = sess[k].run(["y"], {"x": x, "x_lens": xl} if mha else {"x": x})[0]
+        return sess["head"].run(["log_probs"], {"encoder_out": x})[0]
+
+    def ortvalue_run() -> Any:
+        f, n = ort.OrtValue.ortvalue_from_numpy(feats), ort.OrtValue.ortvalue_from_numpy(lens)
+        x, xl = sess["frontend"].run_with_ort_values(["x", "x_lens"], {"features": f, "features_lens": n})
+        sess["gate"].run_with_ort_values(["gate_probs"], {"x": x, "x_lens": xl})
+        for k, mha in mods:
+            x = sess[k].run_with_ort_values(["y"], {"x": x, "x_lens": xl} if mha else {"x": x})[0]
+        return sess["head"].run_with_ort_values(["log_probs"], {"encoder_out": x})[0].numpy()
+
+    binds = {k: sess[k].io_binding() for k in keys}
+    for k in keys:
+        for out in sess[k].get_outputs():
+            binds[k].bind_output(out.name)
+
+    def iobinding_run() -> Any:
+        b = binds["frontend"]
+        b.bind_cpu_input("features", feats)
+        b.bind_cpu_input("features_lens", lens)
+        sess["frontend"].run_with_iobinding(b)
+        x, xl = b.get_outputs()
+        b = binds["gate"]
+        b.bind_ortvalue_input("x", x)
+        b.bind_ortvalue_input("x_lens", xl)
+        sess["gate"].run_with_iobinding(b)
+        for k, mha in mods:
+            b = binds[k]
+            b.bind_ortvalue_input("x", x)
+            if mha:
+                b.bind_ortvalue_input("x_lens", xl)
+            sess[k].run_with_iobinding(b)
+            x = b.get_outputs()[0]
+        b = binds["head"]
+        b.bind_ortvalue_input("encoder_out", x)
+        sess["head"].run_with_iobinding(b)
+        return b.copy_outputs_to_cpu()[0]
+
+    ref = numpy_run()
+    for fn in (ortvalue_run, iobinding_run):
+        np.testing.assert_allclose(fn(), ref, atol=1e-5)
+    fns: dict[str, Callable[[], None]] = {
+        "monolithic": lambda: (mono.run(["log_probs"], {"features": feats, "features_lens": lens}), None)[1],
+        "run (numpy)": lambda: (numpy_run(), None)[1], "run_with_ort_values": lambda: (ortvalue_run(), None)[1],
+        "io binding": lambda: (iobinding_run(), None)[1]}
+    times, _ = interleaved(fns, rounds)
+    return {"session_runs": len(keys), "median_ms": {k: _median_ms(v) for k, v in times.items()},
+            "ratio_to_monolithic": {k: _ratio(v, times["monolithic"]) for k, v in times.items()}}
+
+
 def _monolithic(manifest: Manifest, precision: str, tmp: Path) -> str:
     """The variant's monolithic graph, composed from its own graphs when the bundle has none."""
     graphs = manifest.variant(precision).graphs
@@ -195,12 +269,13 @@ def main() -> None:
         e2e = end_to_end(big, wav, args.threads, args.rounds)
         short = {"default model": short_clips(DEFAULT_BUNDLE, 2.0, args.threads, args.short_rounds, Path(tmp)),
                  "random 12 x 256": short_clips(big, 2.0, args.threads, args.short_rounds, Path(tmp))}
+        binding = binding_variants(DEFAULT_BUNDLE, 2.0, args.threads, args.short_rounds, Path(tmp))
     load_end = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else []
     report = {"i3d_edge": str(Path(i3d_edge.__file__).resolve().parent), "git": _git(),
               "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), "cpu": platform.processor() or
               platform.machine(), "numpy": np.__version__, "onnxruntime": ort.__version__, "threads": args.threads,
               "load_start": load_start, "load_end": load_end, "end_to_end": e2e, "fixed": fixed,
-              "short": short}
+              "short": short, "binding": binding}
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
     _print(report, args)
@@ -234,6 +309,12 @@ def _print(r: dict[str, Any], args: argparse.Namespace) -> None:
         m, q = s["median_ms"], s["ratio_c_b"]
         print(f"| {name} | {m['b fp32']:.2f} | {m['c fp32']:.2f} | {q['fp32']:.3f} | {m['b int8']:.2f} | "
               f"{m['c int8']:.2f} | {q['int8']:.3f} |")
+    b = r["binding"]
+    print(f"\n### 2 s, default model, fp32: the {b['session_runs']} session runs of a full-depth forward fed three "
+          f"ways, median of {args.short_rounds} rounds\n")
+    print("| variant | ms | / monolithic |\n|---|---|---|")
+    for k, v in b["median_ms"].items():
+        print(f"| {k} | {v:.2f} | {b['ratio_to_monolithic'][k]:.3f} |")
 
 
 if __name__ == "__main__":
