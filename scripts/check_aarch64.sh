@@ -8,8 +8,9 @@
 #    needs no copy of qemu). Installs qemu-user-static / debootstrap / binfmt-support with
 #    apt-get when they are missing.
 # 2. Installs the project's base install from this working tree into a venv inside the root
-#    (aarch64 wheels of numpy / onnxruntime / soundfile / soxr from PyPI, pinned to the versions
-#    of the host's $I3D_X86_PYTHON so both sides run the same libraries) plus pytest/hypothesis.
+#    (aarch64 wheels of numpy / onnxruntime / soundfile / soxr, fetched by the host's pip and
+#    pinned to the versions of $I3D_X86_PYTHON so both sides run the same libraries; installed
+#    offline in the root) plus pytest/hypothesis.
 # 3. Per emulated CPU ($I3D_ARM_CPUS, default "cortex-a53 max,sme=off"): runs the torch-free
 #    tests (tests that need torch skip themselves) and transcribes samples/ at fp32 and int8.
 # 4. Compares with the host: fp32 text must be identical; int8 text is scored against
@@ -113,6 +114,7 @@ in_root() {  # $1: qemu cpu model, rest: command run in the root (private mounts
     mount --rbind /dev "$r/dev"
     mount -t tmpfs tmpfs "$r/tmp"
     mount --bind "$REPO_SNAPSHOT" "$r/src"
+    mount --bind "$WHEELS" "$r/wheels"
     cp /etc/resolv.conf "$r/etc/resolv.conf"
     exec chroot "$r" /usr/bin/env -i HOME=/root PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8 QEMU_CPU="$cpu" \
       PYTHONDONTWRITEBYTECODE=1 "$@"' _ "$root" "$info" "$cpu" "$@"
@@ -128,14 +130,29 @@ export REPO_SNAPSHOT="$snapshot"
 
 pins="$("$x86py" -c 'from importlib.metadata import version as v
 print(" ".join(f"{d}=={v(d)}" for d in ("numpy", "onnxruntime", "soundfile", "soxr")))')"
-echo "== installing the base install in the arm64 root ($pins)"
+# Wheels are fetched on the host (its pip configuration and network; pip under emulation is
+# slow) and installed offline in the root: aarch64 binaries for the dependencies, the project
+# itself built once from the snapshot.
+export WHEELS="$cache/wheels"
+mkdir -p "$WHEELS" "$root/wheels"
+echo "== fetching aarch64 wheels on the host ($pins)"
+"$x86py" -m pip download -q --disable-pip-version-check --only-binary=:all: --python-version 3.11 \
+  --implementation cp --abi cp311 --platform manylinux_2_28_aarch64 --platform manylinux_2_27_aarch64 \
+  --platform manylinux_2_17_aarch64 --platform manylinux2014_aarch64 --platform linux_aarch64 \
+  -d "$WHEELS" $pins typer pytest pytest-timeout hypothesis > "$cache/download.log" 2>&1 \
+  || die "pip download of the aarch64 wheels failed; see $cache/download.log"
+rm -f "$WHEELS"/i3d_edge-*.whl
+"$x86py" -m pip wheel -q --disable-pip-version-check --no-deps -w "$WHEELS" "$snapshot" > "$cache/wheel.log" 2>&1 \
+  || die "could not build the project wheel from $repo; see $cache/wheel.log"
+echo "== installing the base install in the arm64 root"
 t0=$SECONDS
 in_root cortex-a53 /bin/sh -c "
   set -e
   [ -x $venv/bin/python ] || python3 -m venv $venv
-  cp -r /src /tmp/i3d-edge && cd /tmp/i3d-edge
-  $venv/bin/pip install -q --disable-pip-version-check --only-binary=numpy,onnxruntime,soundfile,soxr \
-    $pins pytest pytest-timeout hypothesis . 2>&1 | grep -v '^\\s*$' || true
+  $venv/bin/pip install -q --disable-pip-version-check --no-index --find-links /wheels --force-reinstall --no-deps \
+    /wheels/i3d_edge-*.whl
+  $venv/bin/pip install -q --disable-pip-version-check --no-index --find-links /wheels \
+    /wheels/i3d_edge-*.whl $pins pytest pytest-timeout hypothesis
   $venv/bin/python -c 'import i3d_edge, onnxruntime'
 " || die "the base install failed in the arm64 root"
 install_s=$((SECONDS - t0))
