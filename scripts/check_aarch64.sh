@@ -7,10 +7,10 @@
 #    bookworm root with debootstrap, run through qemu-user (binfmt_misc, "F" flag, so the root
 #    needs no copy of qemu). Installs qemu-user-static / debootstrap / binfmt-support with
 #    apt-get when they are missing.
-# 2. Installs the project's base install from this working tree into a venv inside the root
+# 2. Installs the project's base install from this working tree into the root
 #    (aarch64 wheels of numpy / onnxruntime / soundfile / soxr, fetched by the host's pip and
-#    pinned to the versions of $I3D_X86_PYTHON so both sides run the same libraries; installed
-#    offline in the root) plus pytest/hypothesis.
+#    pinned to the versions of $I3D_X86_PYTHON so both sides run the same libraries; unpacked
+#    into the root by the host's pip) plus pytest/hypothesis, used by the root's python3.
 # 3. Per emulated CPU ($I3D_ARM_CPUS, default "cortex-a53 max,sme=off"): runs the torch-free
 #    test files and transcribes samples/ at fp32 and int8.
 # 4. Compares with the host: fp32 text must be identical; int8 text is scored against
@@ -21,7 +21,8 @@
 # Emulator quirks handled here (QEMU 7.2, Debian bookworm):
 # - qemu-user passes the host's x86 /proc/cpuinfo through; onnxruntime's cpuinfo finds no arm
 #   processor in it and crashes. Each run gets its own mount namespace with an arm64
-#   /proc/cpuinfo (MIDR of the emulated core) bound over the real one.
+#   /proc/cpuinfo (MIDR of the emulated core) bound over the real one, and /sys (without it
+#   cpuinfo fails to initialise and onnxruntime warns that it cannot see the CPU's features).
 # - the "max" CPU advertises SME; onnxruntime's SME int8 kernels then give garbage under
 #   QEMU 7.2 ("eeee"), so the newest-extensions model is "max,sme=off" (SVE2, i8mm, bf16, dotprod
 #   stay on). Set I3D_ARM_CPUS="max" to see the quirk.
@@ -50,7 +51,7 @@ x86py="${I3D_X86_PYTHON:-python3}"
 # torch anyway, but collecting them costs minutes under emulation); I3D_ARM_TESTS=tests runs all
 tests="${I3D_ARM_TESTS:-tests/test_features.py tests/test_audio.py tests/test_default_model.py tests/test_imports.py tests/test_properties.py}"
 root="$cache/root"
-venv=/opt/i3d-edge-venv
+site=/opt/i3d-edge-site  # the base install's packages inside the root (PYTHONPATH)
 
 [ "$(id -u)" = 0 ] || die "needs root (debootstrap, chroot and mounts); run it with sudo"
 [ "$(uname -m)" = x86_64 ] || die "expects an x86-64 host, this is $(uname -m)"
@@ -78,7 +79,7 @@ mkdir -p "$cache"
 if [ ! -e "$root/.i3d-edge-ready" ]; then
   echo "== debootstrap arm64 bookworm into $root (once; 10-30 min under emulation)"
   rm -rf "$cache/root.partial"
-  debootstrap --arch=arm64 --variant=minbase --include=python3,python3-venv,python3-pip,ca-certificates \
+  debootstrap --arch=arm64 --variant=minbase --include=python3,ca-certificates \
     bookworm "$cache/root.partial" "$mirror" > "$cache/debootstrap.log" 2>&1 \
     || die "debootstrap failed; see $cache/debootstrap.log"
   rm -rf "$root"
@@ -113,13 +114,14 @@ in_root() {  # $1: qemu cpu model, rest: command run in the root (private mounts
     set -e; r="$1"; info="$2"; cpu="$3"; shift 3
     mount -t proc proc "$r/proc"
     mount --bind "$info" "$r/proc/cpuinfo"
+    mount --rbind /sys "$r/sys"  # cpuinfo reads the possible/present cpu lists here
     mount --rbind /dev "$r/dev"
     mount -t tmpfs tmpfs "$r/tmp"
     mount --bind "$REPO_SNAPSHOT" "$r/src"
     mount --bind "$WHEELS" "$r/wheels"
     cp /etc/resolv.conf "$r/etc/resolv.conf"
     exec chroot "$r" /usr/bin/env -i HOME=/root PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8 QEMU_CPU="$cpu" \
-      PYTHONDONTWRITEBYTECODE=1 "$@"' _ "$root" "$info" "$cpu" "$@"
+      PYTHONDONTWRITEBYTECODE=1 PYTHONPATH='"$site"' "$@"' _ "$root" "$info" "$cpu" "$@"
 }
 
 # --- 2. the working tree (tracked and untracked, not ignored) into the root --------------------
@@ -137,26 +139,37 @@ print(" ".join(f"{d}=={v(d)}" for d in ("numpy", "onnxruntime", "soundfile", "so
 # itself built once from the snapshot.
 export WHEELS="$cache/wheels"
 mkdir -p "$WHEELS" "$root/wheels"
+if [ "$(cat "$WHEELS/.pins" 2>/dev/null)" != "$pins" ]; then
 echo "== fetching aarch64 wheels on the host ($pins)"
 "$x86py" -m pip download -q --disable-pip-version-check --only-binary=:all: --python-version 3.11 \
   --implementation cp --abi cp311 --platform manylinux_2_28_aarch64 --platform manylinux_2_27_aarch64 \
   --platform manylinux_2_17_aarch64 --platform manylinux2014_aarch64 --platform linux_aarch64 \
   -d "$WHEELS" $pins typer pytest pytest-timeout hypothesis > "$cache/download.log" 2>&1 \
   || die "pip download of the aarch64 wheels failed; see $cache/download.log"
+echo "$pins" > "$WHEELS/.pins"
+fi
 rm -f "$WHEELS"/i3d_edge-*.whl
-"$x86py" -m pip wheel -q --disable-pip-version-check --no-deps -w "$WHEELS" "$snapshot" > "$cache/wheel.log" 2>&1 \
+echo "== building the project wheel"
+build_isolation=--no-build-isolation  # the host python's setuptools, when it has them
+"$x86py" -c 'import setuptools, wheel' 2>/dev/null || build_isolation=
+"$x86py" -m pip wheel -q --disable-pip-version-check --no-deps $build_isolation -w "$WHEELS" "$snapshot" > "$cache/wheel.log" 2>&1 \
   || die "could not build the project wheel from $repo; see $cache/wheel.log"
-echo "== installing the base install in the arm64 root"
+echo "== installing the base install into the arm64 root"
+# pip on the host unpacks the aarch64 wheels into the root's site directory (natively: pip
+# itself under emulation took over 25 minutes on a loaded 2-core host); the root's python3
+# (Debian's 3.11, the wheels' ABI) then imports them from there.
 t0=$SECONDS
-in_root cortex-a53 /bin/sh -c "
-  set -e
-  [ -x $venv/bin/python ] || python3 -m venv $venv
-  $venv/bin/pip install -q --disable-pip-version-check --no-index --find-links /wheels --force-reinstall --no-deps \
-    /wheels/i3d_edge-*.whl
-  $venv/bin/pip install -q --disable-pip-version-check --no-index --find-links /wheels \
-    /wheels/i3d_edge-*.whl $pins pytest pytest-timeout hypothesis
-  $venv/bin/python -c 'import i3d_edge, onnxruntime'
-" || die "the base install failed in the arm64 root"
+rm -rf "$root$site.partial"
+"$x86py" -m pip install -q --disable-pip-version-check --no-index --find-links "$WHEELS" --only-binary=:all: \
+  --python-version 3.11 --implementation cp --abi cp311 --platform manylinux_2_28_aarch64 \
+  --platform manylinux_2_27_aarch64 --platform manylinux_2_17_aarch64 --platform manylinux2014_aarch64 \
+  --platform linux_aarch64 --no-compile --target "$root$site.partial" \
+  "$(ls "$WHEELS"/i3d_edge-*.whl)" $pins pytest pytest-timeout hypothesis > "$cache/install.log" 2>&1 \
+  || die "installing the wheels into the root failed; see $cache/install.log"
+rm -rf "$root$site"
+mv "$root$site.partial" "$root$site"
+in_root cortex-a53 /usr/bin/python3 -c 'import i3d_edge, onnxruntime, soundfile, soxr' \
+  || die "the base install does not import in the arm64 root"
 install_s=$((SECONDS - t0))
 
 # --- 3. host reference, then every emulated CPU ---------------------------------------------------
@@ -175,13 +188,13 @@ for cpu in $cpus; do
   # tests run from a copy of the tree whose i3d_edge is the installed one (no source on sys.path)
   set +e
   in_root "$cpu" /bin/sh -c "cp -r /src/tests /src/samples /src/pyproject.toml /tmp/ && cd /tmp \
-    && $venv/bin/python -m pytest -q -p no:cacheprovider -o addopts='' $tests 2>&1 | tail -n 15" > "$work/tests-$n.txt"
+    && /usr/bin/python3 -m pytest -q -p no:cacheprovider -o addopts='' $tests 2>&1 | tail -n 15" > "$work/tests-$n.txt"
   echo $? > "$work/tests-$n.rc"
   set -e
   echo $((SECONDS - t0)) > "$work/tests-$n.seconds"
   tail -n 1 "$work/tests-$n.txt"
   echo "== [$cpu] transcribing samples/ at fp32 and int8"
-  in_root "$cpu" $venv/bin/python /src/scripts/arm_probe.py /src/samples > "$work/arm-$n.json" 2> "$work/arm-$n.err" \
+  in_root "$cpu" /usr/bin/python3 /src/scripts/arm_probe.py /src/samples > "$work/arm-$n.json" 2> "$work/arm-$n.err" \
     || { echo "transcription failed under $cpu:"; tail -n 5 "$work/arm-$n.err"; echo '{}' > "$work/arm-$n.json"; }
   echo "$cpu" > "$work/cpu-$n"
 done
