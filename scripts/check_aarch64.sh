@@ -25,7 +25,7 @@
 #   cpuinfo fails to initialise and onnxruntime warns that it cannot see the CPU's features).
 # - the "max" CPU advertises SME; onnxruntime's SME int8 kernels then give garbage under
 #   QEMU 7.2 ("eeee"), so the newest-extensions model is "max,sme=off" (SVE2, i8mm, bf16, dotprod
-#   stay on). Set I3D_ARM_CPUS="max" to see the quirk.
+#   stay on). I3D_ARM_CPUS="max" keeps SME (the quirk was reported in issue #18).
 #
 # Environment: I3D_ARM_CACHE, I3D_ARM_CPUS, I3D_ARM_MIRROR (Debian mirror), I3D_X86_PYTHON
 # (host interpreter with the project's dependencies; default: python3), I3D_ARM_TESTS (pytest
