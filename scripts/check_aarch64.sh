@@ -228,7 +228,7 @@ lines = ["# i3d-edge on arm64 (emulated)", "",
          f"`scripts/check_aarch64.sh`, {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC. Host: "
          f"{(work / 'host-cpu').read_text().strip()} ({(work / 'host-machine').read_text().strip()}), "
          f"{qemu}, Debian bookworm arm64 root (debootstrap, minbase), base install from the working tree "
-         f"in {install_s} s (pip inside the root; cached wheels make later runs faster).", ""]
+         f"in {install_s} s (wheels fetched once and unpacked into the root by the host's pip).", ""]
 sections = []
 summary = ["| emulated CPU | extensions qemu advertised | torch-free tests | fp32 text = x86 | int8 vs reference |",
            "|---|---|---|---|---|"]
