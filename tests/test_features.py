@@ -51,6 +51,31 @@ def test_log_mel_matches_direct_dft():
         np.testing.assert_allclose(feats[i], ref, atol=1e-4, rtol=1e-4)
 
 
+def _direct(audio: np.ndarray, cfg: FeatureConfig, i: int) -> np.ndarray:
+    """Frame i's log-mel the straightforward way (float64, dense filterbank): (n_mels,)."""
+    frame = audio[i * cfg.hop_length: i * cfg.hop_length + cfg.win_length].astype(np.float64)
+    frame = (frame - frame.mean()) * np.hanning(cfg.win_length + 1)[:-1]
+    power = np.abs(np.fft.rfft(frame, cfg.n_fft)) ** 2
+    return np.log(np.maximum(mel_filterbank(cfg).astype(np.float64) @ power, 1e-10))
+
+
+@pytest.mark.parametrize("cfg", [CFG, FeatureConfig(n_mels=128, n_fft=256, win_length=200, hop_length=80)],
+                         ids=["default", "bands-without-bins"])
+def test_log_mel_blocks_and_offset_match_direct_dft(cfg):
+    """Several FFT blocks, a DC offset (removed per frame) and, in the second config, mel bands
+    narrower than one FFT bin (they stay at the floor) all match the direct computation."""
+    fb = mel_filterbank(cfg)
+    rng = np.random.default_rng(1)
+    audio = (0.3 + 0.1 * rng.standard_normal(cfg.sample_rate * 3)).astype(np.float32)  # 3 s
+    feats = log_mel(audio, cfg)
+    assert feats.shape[0] > 256  # more than two blocks of frames
+    for i in [*range(0, feats.shape[0], 37), feats.shape[0] - 1]:
+        np.testing.assert_allclose(feats[i], _direct(audio, cfg, i), atol=1e-4, rtol=1e-4)
+    empty = ~fb.any(axis=1)
+    assert empty.any() == (cfg.n_mels == 128)
+    np.testing.assert_array_equal(feats[:, empty], np.float32(np.log(1e-10)))
+
+
 def test_normalize_and_batch():
     cfg = FeatureConfig(mean=[1.0] * 80, std=[2.0] * 80)
     out = normalize(np.full((5, 80), 3.0, dtype=np.float32), cfg)
