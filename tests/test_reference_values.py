@@ -36,6 +36,10 @@ GATE_TABLES = [
     ([[0.4, 0.95, 0.3, 0.9]], 0.5, 1, [[F, T, F, F]]),
     # ties: the earlier module wins
     ([[0.8, 0.3, 0.8, 0.8]], 0.5, 2, [[T, F, T, F]]),
+    # more than 16 modules with ties (numpy's default sort is stable only on short rows): 0.95 at
+    # every 7th module, 0.9 elsewhere; a budget of 8 keeps the six 0.95s, then modules 1 and 2
+    ([[0.95 if i % 7 == 0 else 0.9 for i in range(40)]], 0.5, 8,
+     [[i in (0, 7, 14, 21, 28, 35, 1, 2) for i in range(40)]]),
     # rows are independent (a batch of two with different winners)
     ([[0.1, 0.2, 0.3, 0.4], [0.4, 0.3, 0.2, 0.1]], 0.05, 1, [[F, F, F, T], [T, F, F, F]]),
     ([[0.1, 0.2, 0.3, 0.4], [0.4, 0.3, 0.2, 0.1]], 0.25, None, [[F, F, T, T], [T, T, F, F]]),
