@@ -122,6 +122,14 @@ def test_score_hand_computed_corpus():
     assert s.sentence_accuracy == 0.5
     swapped = score(["the cat sat", "zero"], ["The cat sat.", "zero one two"])  # refs and hyps swapped
     assert swapped.wer == pytest.approx(2 / 4) and swapped.cer == pytest.approx(8 / 15) and swapped.words == 4
+    # errors spread over utterances: 'one two'/'one' (1 word, 4 chars), 'three' exact, 'four'/'for'
+    # (1 word, 1 char): WER 2/4, CER 5/16, one exact of three
+    s = score(["one two", "three", "four"], ["one", "three", "for"])
+    assert (s.wer, s.cer, s.sentence_accuracy, s.words) == (pytest.approx(2 / 4), pytest.approx(5 / 16),
+                                                            pytest.approx(1 / 3), 4)
+    one = score(["a"], ["b"])  # one word of one character: both rates are exactly 1
+    assert (one.wer, one.cer, one.sentence_accuracy) == (1.0, 1.0, 0.0)
+    assert score(["a"], ["a"]).sentence_accuracy == 1.0
     assert score([], []).wer == 0.0 and score([], []).utterances == 0
     with pytest.raises(ValueError):
         score(["a"], [])
