@@ -63,6 +63,9 @@ for spec in "${MODULES[@]}"; do
     printf '    %s\n' samples recipes benchmarks
     echo "pytest_add_cli_args ="
     printf '    %s\n' -p no:cacheprovider
+    # forkserver: mutants are not forked from the process that ran the tests, so no lru_cache
+    # (features._filterbank, features._window) hides a mutant behind an already computed value
+    echo "process_isolation = forkserver"
     echo "timeout_multiplier = ${TIMEOUT_MULTIPLIER:-3.0}"
     echo "timeout_constant = ${TIMEOUT_CONSTANT:-10.0}"
     echo "pytest_add_cli_args_test_selection ="

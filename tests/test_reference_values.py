@@ -206,3 +206,6 @@ def test_normalize_and_batch_hand_values():
     padded, lens = batch_features([np.full((2, 3), 1.0, np.float32), np.full((4, 3), 2.0, np.float32)])
     assert lens.tolist() == [2, 4] and lens.dtype == np.int64 and padded.shape == (2, 4, 3)
     assert padded[0].tolist() == [[1.0] * 3] * 2 + [[0.0] * 3] * 2 and padded[1].tolist() == [[2.0] * 3] * 4
+    assert padded.dtype == np.float32 and normalize(feats.astype(np.float64), cfg).dtype == np.float32
+    empty, empty_lens = batch_features([np.zeros((0, 3), np.float32)])  # no frames: nothing padded in
+    assert empty.shape == (1, 0, 3) and empty_lens.tolist() == [0]
