@@ -45,7 +45,7 @@ import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["SCHEMA", "TARGETS", "BenchConfig", "render_markdown", "run_bench", "speech_like"]
+__all__ = ["SCHEMA", "TARGETS", "BenchConfig", "render_markdown", "run_bench", "speech_like", "verdict"]
 
 SCHEMA = "i3d-edge-bench/1"
 SAMPLE_RATE = 16000
@@ -901,6 +901,13 @@ def _check(kind: str, condition: str, value: float | None, limit: float | None =
     ok = None if value is None or not np.isfinite(value) else (value <= limit if op == "<=" else value >= limit)
     return {"target": kind, "what": what, "condition": condition, "value": value, "op": op, "limit": limit,
             "pass": ok}
+
+
+def verdict(kind: str, value: float | None, limit: float | None = None) -> bool | None:
+    """PASS (True), MISS (False) or n/a (None, no finite value) of ``value`` against target ``kind``
+    (``TARGETS``; ``limit`` replaces its default): the comparison behind every row of RESULTS.md."""
+    result: bool | None = _check(kind, "", value, limit)["pass"]
+    return result
 
 
 def _targets(r: dict[str, Any]) -> list[dict[str, Any]]:

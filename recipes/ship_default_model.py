@@ -65,7 +65,7 @@ def main() -> None:
         ckpt.train_state = {k: v for k, v in state.items() if k != "optimizer"}
         save_checkpoint(CARD_DIR / "ckpt.pt", ckpt)
         t0 = time.time()
-        export_bundle(ckpt, BUNDLE, quantize="int8", force=True)
+        export_bundle(CARD_DIR / "ckpt.pt", BUNDLE, quantize="int8", force=True)  # provenance: its SHA-256
         print(f"exported {BUNDLE} in {time.time() - t0:.1f} s")
 
     if args.arpa is not None:

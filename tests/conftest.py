@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +13,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
+# Set by scripts/mutation.sh only: checkpoints and bundles are built once into this folder and
+# reused by every later pytest run (a mutant's run must not re-export the fixtures).
+FIXTURE_CACHE = os.environ.get("I3D_EDGE_TEST_FIXTURE_CACHE")
+
+
+def _cached(root: Path, key: tuple, index: int, suffix: str = "") -> Path:
+    """Fixture path for ``key``: in FIXTURE_CACHE (stable name) when set, else under ``root``."""
+    if FIXTURE_CACHE:
+        return Path(FIXTURE_CACHE) / (re.sub(r"[^A-Za-z0-9_.=-]+", "_", repr(key)) + suffix)
+    return root / f"{index}{suffix}"
 
 
 def small_config(gates: str = "global", layers: int = 2, **kw):  # -> ModelConfig
@@ -33,8 +45,9 @@ def make_checkpoint(tmp_path_factory) -> Callable[..., Path]:
     def make(gates: str = "global", layers: int = 2, seed: int = 0, **kw) -> Path:
         key = (gates, layers, seed, tuple(sorted(kw.items())))
         if key not in cache:
-            path = root / f"{gates}-{layers}-{seed}-{len(cache)}.pt"
-            save_checkpoint(path, random_checkpoint(small_config(gates, layers, **kw), seed=seed))
+            path = _cached(root, key, len(cache), ".pt")
+            if not path.is_file():
+                save_checkpoint(path, random_checkpoint(small_config(gates, layers, **kw), seed=seed))
             cache[key] = path
         return cache[key]
 
@@ -57,8 +70,10 @@ def make_bundle(tmp_path_factory, make_checkpoint) -> Callable[..., Path]:
              seed: int = 0, **kw) -> Path:
         key = (gates, layers, quantize, monolithic, seed, tuple(sorted(kw.items())))
         if key not in cache:
-            out = root / f"b{len(cache)}-{gates}-{layers}"
-            export_bundle(make_checkpoint(gates, layers, seed, **kw), out, quantize=quantize, monolithic=monolithic)
+            out = _cached(root, key, len(cache))
+            if not (out / "manifest.json").is_file():
+                export_bundle(make_checkpoint(gates, layers, seed, **kw), out, quantize=quantize,
+                              monolithic=monolithic, force=True)
             cache[key] = out
         return cache[key]
 

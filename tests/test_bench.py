@@ -64,6 +64,10 @@ def test_targets_and_markdown(report):
     kinds = {t["target"] for t in data["targets"]}
     assert kinds == {"orchestration", "depth_scaling", "vs_eager", "int8_speed", "int8_size", "rss", "cold_start"}
     assert all(t["pass"] in (True, False) for t in data["targets"])
+    for t in data["targets"]:  # every verdict is the comparison it states (hand-written here)
+        assert t["pass"] == (t["value"] <= t["limit"] if t["op"] == "<=" else t["value"] >= t["limit"]), t
+        row = next(line for line in markdown.splitlines() if line.startswith(f"| {t['target']} | {t['condition']} |"))
+        assert row.endswith("| PASS |" if t["pass"] else "| **MISS** |"), row
     for heading in ("### Targets", "### Real-time factor", "### Encoder time against executed fraction",
                     "### Time per graph", "### Peak RSS", "### Cold start", "### Bundle size"):
         assert heading in markdown

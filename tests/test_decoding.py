@@ -85,6 +85,40 @@ def test_only_valid_frames_are_decoded(lm_bundle):
     assert decode(em, 0) == []
 
 
+def three_then(second: tuple[str, str], p: float) -> np.ndarray:
+    """(T, V) log-probs: "three " clearly, then a 4-letter word whose letters 2..4 are
+    ``second[0]`` with probability ``p`` and ``second[1]`` with 0.98 - p."""
+    v = len(DEFAULT_TOKENS)
+    rows = []
+    frames = [(c, c) for c in ["t", "h", "r", "e", "<blank>", "e", " ", "f"]] + list(zip(*second, strict=True))[1:]
+    for a, b in frames:
+        row = np.full(v, 0.02 / (v - 2))
+        if a == b:
+            row[INDEX[a]] = 0.98
+        else:
+            row[INDEX[a]], row[INDEX[b]] = p, 0.98 - p
+        rows.append(np.log(row / row.sum()))
+    return np.array(rows, dtype=np.float32)
+
+
+def test_the_bundle_lm_weight_is_the_one_decoding_uses(lm_bundle):
+    """After "three" the LM prefers "four" (seen twice) to "five" (never): with the acoustics
+    leaning to "five" (0.6 / 0.38 per letter), a weight of 1.0 keeps "five" and 3.0 picks "four"
+    (measured with the bigram LM of SENTENCES)."""
+    from i3d_edge.export.language_model import set_decoder_settings
+
+    em = three_then(("five", "four"), 0.6)
+    manifest = load_manifest(lm_bundle)
+    assert manifest.decoder.lm_weight == 1.0
+    assert text_of(make_decoder("lm", LmSlot(manifest))(em, len(em))) == "three five"
+    assert text_of(make_decoder("lm", LmSlot(manifest), lm_weight=3.0)(em, len(em))) == "three four"
+    set_decoder_settings(lm_bundle, lm_weight=3.0)
+    manifest = load_manifest(lm_bundle)
+    assert text_of(make_decoder("lm", LmSlot(manifest))(em, len(em))) == "three four"  # the bundle's 3.0
+    assert text_of(make_decoder("lm", LmSlot(manifest), lm_weight=1.0)(em, len(em))) == "three five"
+    assert text_of(make_decoder("lm", LmSlot(manifest), lm_weight=0.0)(em, len(em))) == "three five"
+
+
 def test_attach_records_a_verified_decoder_section(lm_bundle):
     manifest = load_manifest(lm_bundle)
     assert manifest.decoder is not None and manifest.decoder.lm.startswith("lm/words-")
@@ -149,16 +183,15 @@ def test_arpa_quirks_load_or_fail_on_one_line(make_bundle, tmp_path):
 
 def test_concurrent_lm_loads_leave_stderr_alone(lm_bundle):
     import os
-    import threading
+    from concurrent.futures import ThreadPoolExecutor
 
     manifest = load_manifest(lm_bundle)
     before = os.fstat(2)
-    threads = [threading.Thread(target=decoding.LanguageModel, args=(manifest.resolve(manifest.decoder.lm),
-                                                                      manifest.tokens)) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    with ThreadPoolExecutor(6) as pool:
+        futures = [pool.submit(decoding.LanguageModel, manifest.resolve(manifest.decoder.lm), manifest.tokens)
+                   for _ in range(6)]
+        models = [f.result(timeout=120) for f in futures]  # an exception in a thread fails the test here
+    assert [m.vocab_size for m in models] == [5] * 6
     after = os.fstat(2)
     assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)
 

@@ -11,25 +11,25 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import onnx
-import onnxruntime as ort
 import pytest
-from typer.testing import CliRunner
 
-import i3d_edge.cli.export  # noqa: F401  (registers the commands)
-from i3d_edge.cli import app
-from i3d_edge.errors import CheckpointError, ExportError
-from i3d_edge.manifest import GRAPH_IO, MANIFEST_NAME, load_manifest, role_of, sha256_file
+onnx = pytest.importorskip("onnx", reason="export needs the [export] extra (onnx)")
+torch = pytest.importorskip("torch", reason="export needs the [export] extra (torch)")
 
-from .conftest import small_config
+import onnxruntime as ort  # noqa: E402
+from typer.testing import CliRunner  # noqa: E402
 
-torch = pytest.importorskip("torch")
-
+import i3d_edge.cli.export  # noqa: E402, F401  (registers the commands)
+from i3d_edge.cli import app  # noqa: E402
+from i3d_edge.errors import CheckpointError, ExportError  # noqa: E402
 from i3d_edge.export import bundle as bundle_mod  # noqa: E402
 from i3d_edge.export import export_bundle  # noqa: E402
 from i3d_edge.export.verify import _diverged_rows  # noqa: E402
+from i3d_edge.manifest import GRAPH_IO, MANIFEST_NAME, load_manifest, role_of, sha256_file  # noqa: E402
 from i3d_edge.models.checkpoint import load_checkpoint, random_checkpoint, save_checkpoint  # noqa: E402
 from i3d_edge.models.i3d import padding_mask  # noqa: E402
+
+from .conftest import small_config  # noqa: E402
 
 FP32_ATOL = 1e-4  # exported fp32 graphs vs torch (CTC log-probs, activations of unit scale)
 LONG_ATOL = 5e-3  # 10-minute input: sinusoid implementations differ in the last bits at positions ~15k

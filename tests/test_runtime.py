@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -178,8 +179,21 @@ def test_transcript_fields(make_bundle):
         assert 0 <= tok.start < tok.end <= t.duration
         assert round(tok.start / 0.04, 6).is_integer() and round(tok.end / 0.04, 6).is_integer()
     assert len(t.segments) == 1 and t.segments[0].text == t.text
-    d = t.to_dict()
-    assert d["tokens"][0].keys() == {"token", "start", "end"} if t.tokens else True
+    assert t.tokens, "this clip must emit tokens (seeded random weights)"
+    d = json.loads(json.dumps(t.to_dict()))  # values as a JSON reader sees them
+    assert d["text"] == t.text and d["modules_total"] == t.modules_total
+    assert d["tokens"] == [{"token": tok.token, "start": pytest.approx(tok.start, abs=5e-4),
+                            "end": pytest.approx(tok.end, abs=5e-4)} for tok in t.tokens]
+    assert d["gate_probs"] == pytest.approx(dict(t.gate_probs), abs=1e-6)  # 6 decimals, not fewer
+    assert len({round(p, 3) for p in t.gate_probs.values()}) > 1  # the probabilities differ
+    assert d["executed_modules"] == list(t.executed_modules) and d["modules_executed"] == len(t.executed_modules)
+    assert d["duration"] == pytest.approx(2.3, abs=5e-4) and d["rtf"] == pytest.approx(t.rtf, abs=1e-4)
+    assert d["timings"] == pytest.approx(dict(t.timings), abs=1e-6)
+    seg = t.segments[0]
+    assert d["segments"] == [{"start": 0.0, "end": pytest.approx(2.3, abs=5e-4), "text": t.text,
+                              "gate_probs": pytest.approx(dict(seg.gate_probs), abs=1e-6),
+                              "executed_modules": list(seg.executed_modules)}]
+    assert dict(seg.gate_probs) == pytest.approx(dict(t.gate_probs), abs=1e-6)  # one segment: the same
 
 
 def test_vanilla_runs_every_module(make_bundle):

@@ -61,6 +61,18 @@ def test_json_lines_have_the_documented_keys(bundle, audio):
         assert obj["duration"] == pytest.approx(want.duration, abs=1e-3) and obj["rtf"] >= 0
         assert all(tok.keys() == {"token", "start", "end"} for tok in obj["tokens"])
         assert set(obj["timings"]) >= {"load", "features", "frontend", "gates", "modules", "head", "decode", "total"}
+        # values, not just keys: probabilities to 6 decimals, tokens and segments as transcribed
+        assert obj["gate_probs"] == pytest.approx(dict(want.gate_probs), abs=1e-6)
+        assert list(obj["gate_probs"]) == list(rt.module_names)
+        assert obj["executed_modules"] == list(want.executed_modules)
+        assert [(t["token"], t["start"], t["end"]) for t in obj["tokens"]] == \
+            [(t.token, pytest.approx(t.start, abs=5e-4), pytest.approx(t.end, abs=5e-4)) for t in want.tokens]
+        assert [(s["start"], s["end"], s["text"], s["executed_modules"]) for s in obj["segments"]] == \
+            [(pytest.approx(s.start, abs=5e-4), pytest.approx(s.end, abs=5e-4), s.text, list(s.executed_modules))
+             for s in want.segments]
+        assert len(obj["segments"]) == 1 and obj["segments"][0]["text"] == obj["text"]
+        for seg_json, seg in zip(obj["segments"], want.segments, strict=True):
+            assert seg_json["gate_probs"] == pytest.approx(dict(seg.gate_probs), abs=1e-6)
 
 
 def test_text_is_one_line_per_file(bundle, audio):
