@@ -34,7 +34,6 @@ BAD = {
     "empty": ("empty.wav", "empty file (0 bytes)"),
     "header_only": ("header_only.wav", "empty audio"),
     "one_sample": ("one_sample.wav", "too short"),
-    "truncated_flac": ("truncated.flac", "corrupt or truncated"),
     "random_bytes": ("random.wav", "not a readable audio file"),
     "directory": ("folder.wav", "is a directory"),
     "nan": ("nan.wav", "NaN or infinite"),
@@ -46,8 +45,10 @@ BAD = {
     "rate_1hz": ("rate_1hz.wav", "1 Hz is outside the supported"),  # damaged header: no 16000x upsampling
     "name_too_long": ("x" * 300 + ".wav", "cannot access the file"),
 }
+# the command line expands a directory into its audio files: an empty one is its own error
+CLI_CAUSE = {**{case: cause for case, (_, cause) in BAD.items()}, "directory": "no files with an audio extension"}
 # CliRunner per case only where test_transcribe_cli.py has no such file yet
-CLI_NEW = ["empty", "one_sample", "truncated_flac", "random_bytes", "inf", "minus_inf", "too_loud",
+CLI_NEW = ["empty", "one_sample", "random_bytes", "inf", "minus_inf", "too_loud",
            "near_float_max_stereo", "name_too_long"]
 # case -> (file name, seconds)
 ODD = {
@@ -67,7 +68,7 @@ def _write_bad(d: Path) -> dict[str, Path]:
     sf.write(paths["one_sample"], np.zeros(1, np.float32), 16000)
     sf.write(d / "whole.flac", speechlike(3.0, seed=5), 16000)
     whole = (d / "whole.flac").read_bytes()
-    paths["truncated_flac"].write_bytes(whole[: len(whole) // 2])
+    (d / "truncated.flac").write_bytes(whole[: len(whole) // 2])  # readable start: a warning, not an error
     paths["random_bytes"].write_bytes(np.random.default_rng(7).bytes(6000))
     paths["directory"].mkdir()
     for case, value in (("nan", np.nan), ("inf", np.inf), ("minus_inf", -np.inf)):
@@ -201,7 +202,7 @@ def test_one_real_process_with_every_bad_and_odd_file(bundle, corpus):
     errors = proc.stderr.splitlines()
     assert len(errors) == len(bad)
     for line, (case, path) in zip(errors, bad.items(), strict=True):
-        assert line.startswith(f"error: {path}: ") and BAD[case][1] in line, (case, line)
+        assert line.startswith(f"error: {path}: ") and CLI_CAUSE[case] in line, (case, line)
 
 
 # ---------------------------------------------------------------------------- three hours
@@ -266,3 +267,12 @@ def test_three_hour_file_streams_in_bounded_memory(bundle, tmp_path):
     assert len(result["segments"]) >= 360 and result["segments"][-1]["end"] == pytest.approx(3 * 3600, abs=0.01)
     assert rss < rss_short + 100, (rss, rss_short)  # what grows is the transcript, not the audio
     assert rss < decoded / 2
+
+
+def test_truncated_flac_keeps_its_readable_start_with_a_warning(rt, corpus):
+    from i3d_edge.errors import AudioWarning
+
+    path = corpus["bad"]["empty"].parent / "truncated.flac"
+    with pytest.warns(AudioWarning, match="truncated.flac: damaged or truncated after"):
+        result = rt.transcribe(path)
+    assert 0.3 < result.duration < 3.0  # the decodable start of the 3 s original, not nothing and not all

@@ -67,7 +67,11 @@ def expand_inputs(args: Sequence[str], extensions: Sequence[str], globs: Sequenc
             inputs.append(Input(STDIN, STDIN, None, None if error is None else f"{STDIN}: {error}"))
             continue
         path = Path(arg)
-        if not path.is_dir():
+        try:
+            is_dir = path.is_dir()
+        except OSError:  # e.g. a name too long: the runtime names the file and the cause
+            is_dir = False
+        if not is_dir:
             inputs.append(Input(arg, arg, None))  # missing or unreadable files fail in the runtime, one line
             continue
         files = list(_walk(path, extensions, globs))
