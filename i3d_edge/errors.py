@@ -14,6 +14,7 @@ __all__ = [
     "ConfigError",
     "ExportError",
     "I3dEdgeError",
+    "SourceModelError",
 ]
 
 
@@ -39,3 +40,7 @@ class AudioError(I3dEdgeError, ValueError):
 
 class ExportError(I3dEdgeError, RuntimeError):
     """An export that failed, including a failed parity verification."""
+
+
+class SourceModelError(I3dEdgeError, ValueError):
+    """A model directory to import (Hugging Face format) that is unsupported, incomplete or broken."""
