@@ -391,7 +391,7 @@ def pick_augment(rng: np.random.Generator, force: bool = False) -> dict | None:
             aug["speed"] = float(rng.choice([0.9, 1.1]))
         if rng.random() < 0.6:
             aug["noise"] = str(rng.choice(["white", "pink", "brown"]))
-            aug["snr"] = round(float(rng.uniform(5, 30)), 1)
+            aug["snr"] = round(float(rng.uniform(0, 40)), 1)  # 0-40 dB: easy and hard inputs for the gates
         if rng.random() < 0.4:
             aug["rt60"] = round(float(rng.uniform(0.1, 0.6)), 2)
             aug["wet"] = round(float(rng.uniform(0.3, 0.9)), 2)

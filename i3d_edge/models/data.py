@@ -55,11 +55,14 @@ class FeatureSet:
             with ProcessPoolExecutor(jobs) as pool:
                 arrays = list(pool.map(_features, [(p, cfg) for _, p, _ in items], chunksize=64))
             lengths = np.array([a.shape[0] for a in arrays], dtype=np.int64)
-            tmp = feats_path.with_suffix(".tmp.npy")
+            # per-process temporary names: runs sharing one cache may build the same key at once
+            tmp = feats_path.with_suffix(f".{os.getpid()}.tmp.npy")
             np.save(tmp, np.concatenate(arrays, axis=0))
             os.replace(tmp, feats_path)
-            index_path.write_text(json.dumps({"lengths": lengths.tolist(), "ids": [i for i, _, _ in items],
-                                              "texts": [t for _, _, t in items]}))
+            tmp_index = index_path.with_suffix(f".{os.getpid()}.tmp")
+            tmp_index.write_text(json.dumps({"lengths": lengths.tolist(), "ids": [i for i, _, _ in items],
+                                             "texts": [t for _, _, t in items]}))
+            os.replace(tmp_index, index_path)
         index = json.loads(index_path.read_text())
         lengths = np.asarray(index["lengths"], dtype=np.int64)
         offsets = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)

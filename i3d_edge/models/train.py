@@ -2,8 +2,12 @@
 
 Schedule: linear LR warm-up then cosine decay; all gates held open for ``gate_warmup_steps``
 (the I3D paper's advice on small data), then Gumbel-sigmoid gating with a straight-through
-estimator and the regulariser. ``run_dir/last.pt`` is written every ``save_every`` steps and
-at the end; a rerun with the same ``run_dir`` resumes from it. ``run_dir/best.pt`` keeps the
+estimator and the regulariser (``gate_objective``, see :func:`gate_loss`), with the Gumbel
+temperature annealed from ``temperature`` to ``temperature_end``. ``train_only="gates"`` trains
+the gate predictor alone on top of a trained model (frontend, modules and head frozen, in eval
+mode); ``reinit_gates`` restarts a saturated predictor from "every gate open".
+``run_dir/last.pt`` is written every ``save_every`` steps and at the end; a rerun with the same
+``run_dir`` resumes from it. ``run_dir/best.pt`` keeps the
 checkpoint with the lowest dev CER. Progress goes to ``run_dir/train.log`` as JSON lines.
 """
 
@@ -29,7 +33,19 @@ from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .data import FeatureSet
 from .i3d import I3DModel
 
-__all__ = ["TrainConfig", "evaluate", "gate_loss", "train"]
+__all__ = ["GATE_OBJECTIVES", "TrainConfig", "evaluate", "gate_diversity", "gate_loss", "reset_gate_predictor",
+           "train"]
+
+# target: |batch mean p - gate_target| (one fixed subset satisfies it: gates tend to become static);
+# expected: mean p, the paper's form: every executed module costs lambda, whatever the input;
+# utterance: mean over utterances of max(0, p_u - gate_target): each utterance pays only for the
+#   compute it spends above the budget.
+GATE_OBJECTIVES = ("target", "expected", "utterance")
+# Each of these is minimised by one fixed subset of modules as well as by input-dependent gates, and
+# in practice (benchmarks/DEPTH.md) the predictor falls into a fixed subset. ``gate_diversity`` adds
+# the variance reward of Bengio et al. (2015, "Conditional computation in neural networks for faster
+# models", L_v): minus the mean over gates of the across-batch variance of the gate probabilities,
+# which is zero for a fixed subset and grows as gates open for some inputs and close for others.
 
 
 @dataclass(frozen=True)
@@ -44,7 +60,13 @@ class TrainConfig:
     gate_warmup_steps: int = 2_000  # all gates open until this step
     gate_lambda: float = 2.0  # weight of the gate regulariser
     gate_target: float | None = 0.5  # executed fraction the regulariser pulls towards (None: minimise)
-    temperature: float = 1.0  # Gumbel-sigmoid temperature
+    gate_objective: str = "target"  # one of GATE_OBJECTIVES (target with gate_target None: expected)
+    gate_diversity: float = 0.0  # weight of the across-batch gate-variance reward (0: off)
+    gate_lr_scale: float = 1.0  # the gate predictor's learning rate relative to lr (slows saturation)
+    temperature: float = 1.0  # Gumbel-sigmoid temperature when gating starts
+    temperature_end: float | None = None  # anneal geometrically to this by max_steps (None: constant)
+    train_only: str = "all"  # "all": every weight; "gates": only the gate predictor(s)
+    reinit_gates: bool = False  # with --init: restart the gate predictor with every gate open
     grad_clip: float = 5.0
     eval_every: int = 250
     save_every: int = 100
@@ -59,12 +81,66 @@ class TrainConfig:
             raise ConfigError("train config: lr > 0, max_steps >= 1 and batch_frames >= 100 are required")
         if self.gate_target is not None and not 0.0 < self.gate_target <= 1.0:
             raise ConfigError("train config: gate_target must be in (0, 1]")
+        if self.gate_objective not in GATE_OBJECTIVES:
+            raise ConfigError(f"train config: gate_objective must be one of {', '.join(GATE_OBJECTIVES)}, "
+                              f"got {self.gate_objective!r}")
+        if self.gate_objective == "utterance" and self.gate_target is None:
+            raise ConfigError("train config: the utterance objective needs a gate_target (the per-utterance budget)")
+        if self.train_only not in ("all", "gates"):
+            raise ConfigError(f"train config: train_only must be 'all' or 'gates', got {self.train_only!r}")
+        if not 0.0 < self.gate_lr_scale <= 100.0:
+            raise ConfigError("train config: gate_lr_scale must be in (0, 100]")
+        if not 0.0 <= self.gate_diversity <= 100.0:
+            raise ConfigError("train config: gate_diversity must be in [0, 100]")
+        for t in (self.temperature, self.temperature_end):
+            if t is not None and not 0.0 < t <= 100.0:
+                raise ConfigError("train config: temperatures must be in (0, 100]")
 
 
-def gate_loss(gate_probs: torch.Tensor, target: float | None) -> torch.Tensor:
-    """Expected fraction of executed modules, or its absolute distance to ``target``."""
+def gate_loss(gate_probs: torch.Tensor, target: float | None, objective: str = "target") -> torch.Tensor:
+    """Gate regulariser on (B, G) gate probabilities; see ``GATE_OBJECTIVES``."""
+    if objective == "utterance":
+        if target is None:
+            raise ConfigError("the utterance objective needs a target")
+        return (gate_probs.mean(1) - target).clamp(min=0.0).mean()  # (B,) -> scalar
     fraction = gate_probs.mean()
-    return fraction if target is None else (fraction - target).abs()
+    if objective == "expected" or target is None:
+        return fraction
+    return (fraction - target).abs()
+
+
+def gate_diversity(gate_probs: torch.Tensor) -> torch.Tensor:
+    """Mean over gates of the across-batch variance of (B, G) gate probabilities: 0 when every
+    utterance gets the same gates, at most 0.25 when each gate is open for half the batch."""
+    if gate_probs.shape[0] < 2:
+        return gate_probs.new_zeros(())
+    return gate_probs.var(dim=0, unbiased=False).mean()
+
+
+def temperature_at(step: int, cfg: TrainConfig) -> float:
+    """Gumbel temperature: ``temperature`` when gating starts, geometric to ``temperature_end``."""
+    if cfg.temperature_end is None:
+        return cfg.temperature
+    span = max(1, cfg.max_steps - cfg.gate_warmup_steps)
+    progress = min(1.0, max(0.0, (step - cfg.gate_warmup_steps) / span))
+    return cfg.temperature * (cfg.temperature_end / cfg.temperature) ** progress
+
+
+def gate_parameters(model: I3DModel) -> list[torch.nn.Parameter]:
+    """The gate predictor's parameters (global or local); empty for a vanilla model."""
+    return [p for name, p in model.named_parameters() if name.startswith(("gate.", "local_gates."))]
+
+
+def reset_gate_predictor(model: I3DModel, open_bias: float = 2.0) -> None:
+    """Re-initialise the gate predictor(s): fresh hidden layer, zero output weights, every gate
+    open with probability sigmoid(open_bias). A saturated predictor (p within 1e-4 of 0 or 1)
+    has vanishing gradients; this gives gate training a live starting point."""
+    predictors = [model.gate] if model.cfg.gates == "global" else list(getattr(model, "local_gates", []))
+    for predictor in predictors:
+        hidden, out = predictor.mlp[0], predictor.mlp[2]
+        hidden.reset_parameters()
+        torch.nn.init.zeros_(out.weight)
+        torch.nn.init.constant_(out.bias, open_bias)
 
 
 def _fit_schedule(cfg: TrainConfig, step: int, elapsed_s: float, budget_s: float,
@@ -108,7 +184,7 @@ def evaluate(model: I3DModel, data: FeatureSet, fcfg: FeatureConfig, tokens: Tok
             break
         x, lens, _, _ = (t.to(device) for t in data.collate(idx, fcfg, tokens))
         out = model(x, lens, threshold=threshold, full_depth=full_depth, module_mask=module_mask)
-        executed.append(out.gates.mean(1).cpu())
+        executed.append(out.gates.sum(1).cpu())  # (B,) modules run per utterance
         log_probs = out.log_probs.float().cpu().numpy()
         for j, i in enumerate(idx):
             spans = greedy_decode(log_probs[j], int(out.lens[j]))
@@ -116,9 +192,12 @@ def evaluate(model: I3DModel, data: FeatureSet, fcfg: FeatureConfig, tokens: Tok
             refs.append(data.texts[i])
             count += 1
     model.train(was_training)
-    frac = float(torch.cat(executed).mean()) if executed else 0.0
+    counts = torch.cat(executed) if executed else torch.zeros(0)
+    frac = float(counts.mean()) / model.cfg.n_gates if count else 0.0
     result = score(refs, hyps)
-    return {"cer": result.cer, "wer": result.wer, "executed_fraction": frac, "utterances": count}
+    return {"cer": result.cer, "wer": result.wer, "executed_fraction": frac, "utterances": count,
+            "modules_std": float(counts.std(unbiased=False)) if count else 0.0,
+            "distinct_counts": len(set(counts.tolist()))}
 
 
 def train(
@@ -168,9 +247,15 @@ def train(
         model_config, fcfg = ckpt.model_config, ckpt.feature_config
         model = I3DModel(model_config)
         model.load_state_dict(ckpt.state_dict)
+        if cfg.reinit_gates:
+            if model_config.gates == "none":
+                raise ConfigError(f"{init}: --reinit-gates needs a model with a gate predictor")
+            torch.manual_seed(cfg.seed)
+            reset_gate_predictor(model)
         state = {"step": 0, "epoch": 0, "batch": 0, "best_cer": 1e9, "train_config": asdict(cfg),
                  "init": str(init)}
-        log(f"initialised from {init}")
+        log(f"initialised from {init}" + (" (gate predictor re-initialised, every gate open)"
+                                           if cfg.reinit_gates else ""))
     else:
         mean, std = train_set.stats()
         fcfg = FeatureConfig(n_mels=model_config.n_mels, mean=tuple(mean), std=tuple(std))
@@ -186,7 +271,19 @@ def train(
         state["module_mask"] = [int(v) for v in module_mask]
     mask = torch.tensor(state["module_mask"], dtype=torch.float32, device=dev) if "module_mask" in state else None
     model.to(dev)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    trainable = list(model.parameters())
+    if cfg.train_only == "gates":
+        trainable = gate_parameters(model)
+        if not trainable:
+            raise ConfigError("train config: train_only='gates' needs a model with a gate predictor")
+        for p in model.parameters():
+            p.requires_grad_(False)
+        for p in trainable:
+            p.requires_grad_(True)
+    gate_ids = {id(p) for p in gate_parameters(model)}
+    groups = [{"params": [p for p in trainable if id(p) not in gate_ids], "lr_scale": 1.0},
+              {"params": [p for p in trainable if id(p) in gate_ids], "lr_scale": cfg.gate_lr_scale}]
+    opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg.lr, weight_decay=cfg.weight_decay)
     if "optimizer" in state:
         opt.load_state_dict(state["optimizer"])
     n_params = sum(p.numel() for p in model.parameters())
@@ -198,9 +295,15 @@ def train(
         sd = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         return Checkpoint(model_config, fcfg, tokens, sd, train_state=state)
 
+    def set_train_mode() -> None:
+        model.train()
+        if cfg.train_only == "gates":  # frozen parts run as at inference (no dropout)
+            for part in (model.frontend, model.mha, model.ffn, model.head):
+                part.eval()
+
     start = time.monotonic()
     logf = open(run_dir / "train.log", "a", encoding="utf-8")
-    model.train()
+    set_train_mode()
     step = first_step = state["step"]
     stop = False
     while step < cfg.max_steps and not stop:
@@ -209,15 +312,18 @@ def train(
         for k in range(state["batch"], len(batches)):
             gating = model_config.gates != "none" and step >= cfg.gate_warmup_steps
             for group in opt.param_groups:
-                group["lr"] = lr_at(step, cfg)
+                group["lr"] = lr_at(step, cfg) * group["lr_scale"]
+            model.temperature = temperature_at(step, cfg)
             augment = rng if cfg.specaugment else None
             x, lens, targets, target_lens = (t.to(dev) for t in train_set.collate(batches[k], fcfg, tokens, augment))
             t0 = time.monotonic()
             out = model(x, lens, full_depth=not gating, module_mask=mask)
             ctc = F.ctc_loss(out.log_probs.transpose(0, 1), targets, out.lens, target_lens,
                              blank=0, reduction="mean", zero_infinity=True)
-            reg = gate_loss(out.gate_probs, cfg.gate_target) if gating else torch.zeros((), device=dev)
-            loss = ctc + cfg.gate_lambda * reg
+            reg = gate_loss(out.gate_probs, cfg.gate_target, cfg.gate_objective) if gating \
+                else torch.zeros((), device=dev)
+            diversity = gate_diversity(out.gate_probs) if gating and cfg.gate_diversity else torch.zeros((), device=dev)
+            loss = ctc + cfg.gate_lambda * reg - cfg.gate_diversity * diversity
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -230,13 +336,17 @@ def train(
                 log(f"schedule fitted to {max_minutes} min: max_steps {cfg.max_steps}, "
                     f"gate warm-up {cfg.gate_warmup_steps}, lr warm-up {cfg.warmup_steps}")
             record = {"step": step, "epoch": state["epoch"], "loss": round(loss.item(), 4), "ctc": round(ctc.item(), 4),
-                      "gate_reg": round(reg.item(), 4), "gate_prob": round(out.gate_probs.mean().item(), 4),
+                      "gate_reg": round(reg.item(), 4), "gate_var": round(diversity.item(), 5),
+                      "gate_prob": round(out.gate_probs.mean().item(), 4),
                       "executed": round(out.gates.mean().item(), 4), "lr": round(lr_at(step, cfg), 6),
+                      "executed_std": round(out.gates.sum(1).std(unbiased=False).item(), 3),
+                      "temperature": round(model.temperature, 4),
                       "batch_utts": len(batches[k]), "step_s": round(time.monotonic() - t0, 2)}
             if step % 10 == 0:
                 log(json.dumps(record))
             if step % cfg.eval_every == 0 or step == cfg.max_steps:
                 metrics = evaluate(model, dev_set, fcfg, tokens, limit=300, module_mask=mask)
+                set_train_mode()
                 record["dev"] = metrics
                 log(json.dumps({"step": step, "dev": metrics}))
                 if metrics["cer"] < state["best_cer"]:
