@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -213,7 +214,9 @@ def _load_file(src: SourceModel, name: str) -> dict[str, torch.Tensor]:
             from safetensors.torch import load_file
 
             return load_file(str(path))
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # e.g. "pickle protocol 4": the refusal below is the one message
+            warnings.simplefilter("ignore")
+            data = torch.load(path, map_location="cpu", weights_only=True)
     except ModuleNotFoundError:
         raise _fail(path, "reading safetensors needs the 'safetensors' package: pip install 'i3d-edge[import]'"
                     ) from None
