@@ -527,9 +527,9 @@ def _eager(model: BenchModel, manifest: Any, threads: int) -> tuple[Forward, str
 
 
 def _features(audio: np.ndarray, fc: Any) -> tuple[np.ndarray, np.ndarray]:
-    from .features import log_mel, normalize
+    from .features import extract_features
 
-    feats = normalize(log_mel(audio, fc), fc)  # (T, F)
+    feats = extract_features(audio, fc)  # (T, F)
     return feats[None], np.array([feats.shape[0]], dtype=np.int64)
 
 

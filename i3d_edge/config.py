@@ -13,12 +13,16 @@ from typing import Any, Literal
 
 from .errors import ConfigError
 
-__all__ = ["CONFIG_VERSION", "SUBSAMPLING", "FeatureConfig", "GatePredictor", "ModelConfig", "encoder_lengths"]
+__all__ = ["CONFIG_VERSION", "SUBSAMPLING", "FeatureConfig", "GatePredictor", "ModelConfig", "WaveformConfig",
+           "encoder_lengths"]
 
 CONFIG_VERSION = 1  # bump when a field changes meaning; readers refuse unknown versions
 SUBSAMPLING = 4  # conv frontend reduces time by 4: one encoder frame per 4 feature frames
 
 GatePredictor = Literal["global", "local", "none"]
+Frontend = Literal["logmel", "waveform"]
+Layout = Literal["pre_ln", "post_ln"]
+Activation = Literal["relu", "gelu"]
 
 
 def _from_dict(cls: type, data: Any, what: str) -> Any:
@@ -32,6 +36,84 @@ def _from_dict(cls: type, data: Any, what: str) -> Any:
         return cls(**data)
     except TypeError as exc:  # a missing required field
         raise ConfigError(f"{what}: {exc}") from None
+
+
+def _positive_ints(values: Any, name: str) -> tuple[int, ...]:
+    if not isinstance(values, (list, tuple)) or not values or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values):
+        raise ConfigError(f"waveform config: {name} must be a non-empty list of positive integers")
+    return tuple(values)
+
+
+@dataclass(frozen=True)
+class WaveformConfig:
+    """Raw-waveform frontend of wav2vec2-style models (imported from Hugging Face).
+
+    samples (B, N, 1) -> conv feature encoder (one Conv1d + norm + activation per entry of
+    ``conv_dim``) -> LayerNorm + Linear feature projection -> + convolutional positional
+    embedding -> (post-LN layout only) the encoder's LayerNorm.
+    """
+
+    conv_dim: tuple[int, ...] = (512,) * 7  # channels of each conv layer
+    conv_kernel: tuple[int, ...] = (10, 3, 3, 3, 3, 2, 2)
+    conv_stride: tuple[int, ...] = (5, 2, 2, 2, 2, 2, 2)  # product: samples per encoder frame
+    conv_bias: bool = False
+    conv_norm: Literal["group", "layer"] = "group"  # group: GroupNorm on layer 0 only; layer: LN on every layer
+    activation: Activation = "gelu"  # of the conv layers and the positional convolution
+    proj_norm: bool = True  # LayerNorm before the feature projection
+    pos_conv: Literal["wav2vec2", "data2vec"] = "wav2vec2"  # one conv, or a stack of conv + LN(no affine)
+    pos_conv_kernel: int = 128
+    pos_conv_groups: int = 16
+    pos_conv_layers: int = 1  # data2vec: number of stacked positional conv layers
+
+    def __post_init__(self) -> None:
+        for name in ("conv_dim", "conv_kernel", "conv_stride"):
+            object.__setattr__(self, name, _positive_ints(getattr(self, name), name))
+        if not len(self.conv_dim) == len(self.conv_kernel) == len(self.conv_stride):
+            raise ConfigError("waveform config: conv_dim, conv_kernel and conv_stride differ in length")
+        if self.conv_norm not in ("group", "layer"):
+            raise ConfigError(f"waveform config: conv_norm must be group or layer, got {self.conv_norm!r}")
+        if self.activation not in ("relu", "gelu"):
+            raise ConfigError(f"waveform config: activation must be relu or gelu, got {self.activation!r}")
+        if self.pos_conv not in ("wav2vec2", "data2vec"):
+            raise ConfigError(f"waveform config: pos_conv must be wav2vec2 or data2vec, got {self.pos_conv!r}")
+        for name in ("pos_conv_kernel", "pos_conv_groups", "pos_conv_layers"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"waveform config: {name} must be a positive integer, got {value!r}")
+        for name in ("conv_bias", "proj_norm"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"waveform config: {name} must be true or false")
+
+    @property
+    def receptive_field(self) -> int:
+        """Samples needed for one encoder frame (400 for wav2vec2)."""
+        field_ = 1
+        for k, s in zip(reversed(self.conv_kernel), reversed(self.conv_stride), strict=True):
+            field_ = (field_ - 1) * s + k
+        return field_
+
+    @property
+    def stride(self) -> int:
+        """Samples per encoder frame (320 for wav2vec2)."""
+        return math.prod(self.conv_stride)
+
+    def output_lengths(self, n_samples: Any) -> Any:
+        """Encoder frames of ``n_samples`` samples (ints or integer numpy arrays), as Hugging Face's
+        ``_get_feat_extract_output_lengths``; < 1 when shorter than the receptive field."""
+        for k, s in zip(self.conv_kernel, self.conv_stride, strict=True):
+            n_samples = (n_samples - k) // s + 1
+        return n_samples
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        for name in ("conv_dim", "conv_kernel", "conv_stride"):
+            data[name] = list(data[name])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any) -> WaveformConfig:
+        return _from_dict(cls, data, "waveform config")
 
 
 @dataclass(frozen=True)
@@ -49,18 +131,39 @@ class ModelConfig:
     gates: GatePredictor = "global"  # global: all 2N gates up front; local: per layer; none
     gate_hidden: int = 64  # hidden width of the gate predictor MLP
     gate_threshold: float = 0.5  # default inference threshold: run a module when p > this
+    # Imported (wav2vec2-style) models; the defaults are the native log-mel I3D model.
+    frontend: Frontend = "logmel"  # logmel: ConvFrontend on (B, T, n_mels); waveform: samples (B, N, 1)
+    waveform: WaveformConfig | None = None  # the waveform frontend (frontend == "waveform" only)
+    layout: Layout = "pre_ln"  # pre_ln: y = x + f(LN(x)); post_ln: y = LN(x + f(x)); both: skipped = x
+    activation: Activation = "relu"  # of the FFN hidden layer
+    layer_norm_eps: float = 1e-5  # of the encoder's LayerNorms
 
     def __post_init__(self) -> None:
+        if isinstance(self.waveform, dict):
+            object.__setattr__(self, "waveform", WaveformConfig.from_dict(self.waveform))
+        if self.frontend not in ("logmel", "waveform"):
+            raise ConfigError(f"model config: frontend must be logmel or waveform, got {self.frontend!r}")
+        if (self.frontend == "waveform") != isinstance(self.waveform, WaveformConfig):
+            raise ConfigError("model config: a waveform frontend needs a waveform config, and only it")
+        if self.frontend == "waveform" and self.n_mels != 1:
+            raise ConfigError("model config: a waveform frontend reads one value per sample (n_mels 1)")
+        if self.layout not in ("pre_ln", "post_ln"):
+            raise ConfigError(f"model config: layout must be pre_ln or post_ln, got {self.layout!r}")
+        if self.activation not in ("relu", "gelu"):
+            raise ConfigError(f"model config: activation must be relu or gelu, got {self.activation!r}")
+        if (not isinstance(self.layer_norm_eps, (int, float)) or isinstance(self.layer_norm_eps, bool)
+                or not 0.0 < self.layer_norm_eps < 1.0):
+            raise ConfigError("model config: layer_norm_eps must be in (0, 1)")
         for name in ("n_mels", "d_model", "n_heads", "d_ff", "n_layers", "conv_channels",
                      "vocab_size", "gate_hidden"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"model config: {name} must be a positive integer, got {value!r}")
-        if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
+        if self.d_model % self.n_heads or ((self.d_model // self.n_heads) % 2 and self.frontend == "logmel"):
             raise ConfigError(
                 f"model config: d_model {self.d_model} must split into {self.n_heads} heads "
                 "of even size")
-        if self.d_model % 2:
+        if self.d_model % 2 and self.frontend == "logmel":
             raise ConfigError("model config: d_model must be even (sinusoidal positions)")
         if self.vocab_size < 2:
             raise ConfigError("model config: vocab_size must be >= 2 (blank + one token)")
@@ -82,8 +185,17 @@ class ModelConfig:
         """Execution order of the gated modules: layer00.mha, layer00.ffn, layer01.mha, ..."""
         return tuple(f"layer{i:02d}.{kind}" for i in range(self.n_layers) for kind in ("mha", "ffn"))
 
+    def encoder_lengths(self, feature_lengths: Any) -> Any:
+        """Encoder frames of ``feature_lengths`` input frames (log-mel) or samples (waveform)."""
+        if self.waveform is not None:
+            return self.waveform.output_lengths(feature_lengths)
+        return encoder_lengths(feature_lengths)
+
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        if self.waveform is not None:
+            data["waveform"] = self.waveform.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: Any) -> ModelConfig:
@@ -103,8 +215,18 @@ class FeatureConfig:
     f_max: float = 7600.0  # highest mel filter edge (Hz), <= sample_rate / 2
     mean: tuple[float, ...] = field(default_factory=tuple)  # per-band mean, () = no shift
     std: tuple[float, ...] = field(default_factory=tuple)  # per-band std, () = no scaling
+    # "waveform": the features are the samples themselves, (N, 1); win_length is then the model's
+    # receptive field and hop_length its stride (samples per encoder frame); n_mels is 1.
+    kind: Literal["log_mel", "waveform"] = "log_mel"
+    do_normalize: bool = False  # waveform: zero mean, unit variance per utterance (HF feature extractor)
 
     def __post_init__(self) -> None:
+        if self.kind not in ("log_mel", "waveform"):
+            raise ConfigError(f"feature config: kind must be log_mel or waveform, got {self.kind!r}")
+        if not isinstance(self.do_normalize, bool) or (self.do_normalize and self.kind != "waveform"):
+            raise ConfigError("feature config: do_normalize is a true/false setting of waveform features")
+        if self.kind == "waveform" and (self.n_mels != 1 or self.mean or self.std):
+            raise ConfigError("feature config: waveform features have n_mels 1 and no mean/std")
         object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
         object.__setattr__(self, "std", tuple(float(v) for v in self.std))
         for name in ("sample_rate", "n_mels", "n_fft", "win_length", "hop_length"):
@@ -126,13 +248,21 @@ class FeatureConfig:
 
     @property
     def frame_shift(self) -> float:
-        """Seconds between feature frames."""
-        return self.hop_length / self.sample_rate
+        """Seconds between feature frames (waveform: between samples)."""
+        return (1 if self.kind == "waveform" else self.hop_length) / self.sample_rate
 
     @property
     def min_samples(self) -> int:
-        """Shortest input (samples) giving one encoder frame: 7 feature frames."""
+        """Shortest input (samples) giving one encoder frame: 7 feature frames (waveform: the
+        receptive field)."""
+        if self.kind == "waveform":
+            return self.win_length
         return self.win_length + 6 * self.hop_length
+
+    @property
+    def encoder_frame_seconds(self) -> float:
+        """Seconds between encoder frames (CTC outputs)."""
+        return (1 if self.kind == "waveform" else SUBSAMPLING) * self.hop_length / self.sample_rate
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

@@ -15,6 +15,7 @@ __all__ = [
     "ConfigError",
     "ExportError",
     "I3dEdgeError",
+    "SourceModelError",
 ]
 
 
@@ -40,6 +41,10 @@ class AudioError(I3dEdgeError, ValueError):
 
 class ExportError(I3dEdgeError, RuntimeError):
     """An export that failed, including a failed parity verification."""
+
+
+class SourceModelError(I3dEdgeError, ValueError):
+    """A model directory to import (Hugging Face format) that is unsupported, incomplete or broken."""
 
 
 class AudioWarning(UserWarning):

@@ -21,13 +21,18 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from .config import FeatureConfig
 
-__all__ = ["LOG_FLOOR", "batch_features", "log_mel", "mel_filterbank", "normalize", "num_frames"]
+__all__ = ["LOG_FLOOR", "WAVE_NORM_EPS", "batch_features", "extract_features", "log_mel", "mel_filterbank",
+           "normalize", "normalize_waveform", "num_frames"]
 
 LOG_FLOOR = 1e-10  # power floor before the log
+WAVE_NORM_EPS = 1e-7  # variance floor of the per-utterance waveform normalisation (as Hugging Face's)
 
 
 def num_frames(n_samples: int, cfg: FeatureConfig) -> int:
-    """Number of feature frames for ``n_samples`` samples (0 when shorter than one window)."""
+    """Number of feature frames for ``n_samples`` samples (0 when shorter than one window);
+    waveform features have one frame per sample."""
+    if cfg.kind == "waveform":
+        return n_samples
     if n_samples < cfg.win_length:
         return 0
     return 1 + (n_samples - cfg.win_length) // cfg.hop_length
@@ -135,6 +140,28 @@ def normalize(feats: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     if cfg.std:
         out = out / np.asarray(cfg.std, dtype=np.float32)
     return out
+
+
+def normalize_waveform(audio: np.ndarray) -> np.ndarray:
+    """Zero mean, unit variance over the utterance, as Hugging Face's Wav2Vec2FeatureExtractor:
+    (N,) -> (N,) float32, ``(x - mean) / sqrt(var + 1e-7)``."""
+    x = np.asarray(audio, dtype=np.float32)
+    if x.size == 0:
+        return x
+    x64 = x.astype(np.float64)
+    mean = x64.mean()
+    return ((x64 - mean) / np.sqrt(x64.var() + WAVE_NORM_EPS)).astype(np.float32)
+
+
+def extract_features(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """The model input of a mono waveform at ``cfg.sample_rate``: (N,) -> (T, F) float32.
+
+    log_mel: normalised log-mel frames (T, n_mels); waveform: the (optionally normalised)
+    samples themselves, (N, 1)."""
+    if cfg.kind == "waveform":
+        samples = normalize_waveform(audio) if cfg.do_normalize else np.asarray(audio, dtype=np.float32)
+        return np.ascontiguousarray(samples[:, None])
+    return normalize(log_mel(audio, cfg), cfg)
 
 
 def batch_features(feats: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

@@ -52,7 +52,9 @@ class TokenTable:
     def encode(self, text: str) -> list[int]:
         """Token ids of normalised ``text``; characters outside the table are dropped."""
         index: dict[str, int] = self._index  # type: ignore[attr-defined]
-        kept = " ".join("".join(c for c in normalize_text(text) if c in index).split())
+        # an upper-case vocabulary (many imported models) spells the normalised text in capitals
+        chars = (c if c in index else c.upper() for c in normalize_text(text))
+        kept = " ".join("".join(c for c in chars if c in index).split())
         return [index[c] for c in kept]
 
     def decode(self, ids: Iterable[int]) -> str:

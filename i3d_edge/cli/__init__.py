@@ -76,7 +76,7 @@ def handle_errors(func: F) -> F:
 
 
 # Register the commands (each module only imports typer at import time; heavy work is lazy).
-from . import analyze, bench, evaluate, export, init, lm, train, transcribe  # noqa: E402, F401
+from . import analyze, bench, evaluate, export, import_model, init, lm, train, transcribe  # noqa: E402, F401
 
 
 def main() -> None:

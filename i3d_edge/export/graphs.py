@@ -75,25 +75,26 @@ def stable_sigmoid(logits: Tensor) -> Tensor:
 
 
 class MHAGraph(nn.Module):
-    """x (B, T', D), x_lens (B,) -> y = x + MHA(LN(x)) (B, T', D); padded keys are masked."""
+    """x (B, T', D), x_lens (B,) -> y = x + MHA(LN(x)) (B, T', D) (post-LN: LN(x + MHA(x))); padded
+    keys are masked."""
 
     def __init__(self, mha: nn.Module) -> None:
         super().__init__()
         self.mha = mha
 
     def forward(self, x: Tensor, x_lens: Tensor) -> Tensor:
-        return x + self.mha(x, padding_mask(x_lens, x.shape[1]))
+        return self.mha.residual(x, padding_mask(x_lens, x.shape[1]))
 
 
 class FFNGraph(nn.Module):
-    """x (B, T', D) -> y = x + FFN(LN(x)) (B, T', D)."""
+    """x (B, T', D) -> y = x + FFN(LN(x)) (B, T', D) (post-LN: LN(x + FFN(x)))."""
 
     def __init__(self, ffn: nn.Module) -> None:
         super().__init__()
         self.ffn = ffn
 
     def forward(self, x: Tensor) -> Tensor:
-        return x + self.ffn(x)
+        return self.ffn.residual(x, None)
 
 
 class HeadGraph(nn.Module):
@@ -169,6 +170,9 @@ def graph_specs(model: I3DModel, *, monolithic: bool = False) -> list[GraphSpec]
 def _example_inputs(role: str, cfg: ModelConfig) -> tuple[Tensor, ...]:
     """Tracing inputs: a padded batch of two, so that no batch or time size is special."""
     gen = torch.Generator().manual_seed(0)
+    if role in ("frontend", "monolithic") and cfg.waveform is not None:
+        n = cfg.waveform.receptive_field + 9 * cfg.waveform.stride  # 10 encoder frames
+        return torch.randn(2, n, 1, generator=gen), torch.tensor([n, n - 3 * cfg.waveform.stride - 7])
     if role in ("frontend", "monolithic"):
         return torch.randn(2, 64, cfg.n_mels, generator=gen), torch.tensor([64, 41])  # (B, T, F), (B,)
     x = torch.randn(2, 15, cfg.d_model, generator=gen)  # (B, T', D)

@@ -163,7 +163,10 @@ def render_text(info: dict[str, Any]) -> str:
         f"bundle        {info['bundle']} ({info['format']} v{info['version']})",
         f"model         {mc['n_layers']} layers, d_model {mc['d_model']}, {mc['n_heads']} heads, "
         f"d_ff {mc['d_ff']}, vocab {mc['vocab_size']}",
-        f"features      {fc['n_mels']} log-mels at {fc['sample_rate']} Hz, hop {fc['hop_length']}, {normalised}",
+        (f"features      {fc['n_mels']} log-mels at {fc['sample_rate']} Hz, hop {fc['hop_length']}, {normalised}"
+         if fc.get("kind", "log_mel") == "log_mel" else
+         f"features      raw waveform at {fc['sample_rate']} Hz, {fc['hop_length']} samples per frame, "
+         f"{'normalised per utterance' if fc.get('do_normalize') else 'not normalised'}"),
         f"gates         {gates['predictor']} predictor, threshold {gates['threshold']}, "
         f"{len(gates['modules'])} modules ({gates['modules'][0]} ... {gates['modules'][-1]})",
     ]

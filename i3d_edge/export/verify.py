@@ -26,7 +26,7 @@ import torch
 
 from ..config import FeatureConfig
 from ..errors import ExportError
-from ..features import log_mel, normalize
+from ..features import extract_features
 from ..manifest import GRAPH_IO, role_of
 from ..models.i3d import I3DModel
 from ..runtime import Runtime
@@ -54,8 +54,16 @@ class Case:
 
 def verification_cases(fc: FeatureConfig, seed: int = 0) -> list[Case]:
     """The shortest valid input (7 frames), ~3 s, ~30 s, a padded batch of mixed lengths (fixed
-    RNG features) and ~2 s of a synthetic harmonic signal through ``log_mel`` + ``normalize``."""
+    RNG features) and ~2 s of a synthetic harmonic signal through ``extract_features``.
+
+    Waveform features (samples) get the same durations: the receptive field, 3 s, 10 s (30 s of
+    samples through a base-sized torch model is slow and adds nothing) and a padded batch."""
     rng = np.random.default_rng(seed)
+    wave = fc.kind == "waveform"
+    shortest = fc.min_samples if wave else 7
+
+    def scaled(frames: int) -> int:  # log-mel frames (10 ms) -> input frames of this config
+        return round(frames * fc.sample_rate / 100) if wave else frames
 
     def noise(*lens: int) -> tuple[np.ndarray, np.ndarray]:
         lens_arr = np.array(lens, dtype=np.int64)  # (B,)
@@ -66,12 +74,12 @@ def verification_cases(fc: FeatureConfig, seed: int = 0) -> list[Case]:
     t = np.arange(2 * fc.sample_rate) / fc.sample_rate  # 2 s
     audio = sum(np.sin(2 * np.pi * 140.0 * k * t) / k for k in range(1, 6)) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))
     audio = (0.1 * audio + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
-    speech = normalize(log_mel(audio, fc), fc)[None]  # (1, T, F)
+    speech = extract_features(audio, fc)[None]  # (1, T, F)
     return [
-        Case("shortest (7 frames)", *noise(7)),
-        Case("3 s", *noise(300)),
-        Case("30 s", *noise(3000)),
-        Case("padded batch", *noise(523, 7, 1210, 64)),
+        Case(f"shortest ({shortest} frames)", *noise(shortest)),
+        Case("3 s", *noise(scaled(300))),
+        Case("10 s" if wave else "30 s", *noise(scaled(1000 if wave else 3000))),
+        Case("padded batch", *noise(scaled(523), shortest, scaled(1210) - 17, scaled(64) + 5)),
         Case("synthetic speech 2 s", speech, np.array([speech.shape[1]], dtype=np.int64)),
     ]
 

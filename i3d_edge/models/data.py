@@ -21,7 +21,7 @@ import torch
 from ..config import FeatureConfig
 from ..errors import I3dEdgeError
 from ..evaluation import read_corpus
-from ..features import log_mel, normalize
+from ..features import log_mel, normalize, normalize_waveform
 from ..tokens import TokenTable
 
 __all__ = ["FeatureSet", "spec_augment"]
@@ -30,14 +30,17 @@ def _features(args: tuple[Path, FeatureConfig]) -> np.ndarray:
     from ..audio import load_audio
 
     path, cfg = args
-    return log_mel(load_audio(path, target_rate=cfg.sample_rate), cfg).astype(np.float16)
+    audio = load_audio(path, target_rate=cfg.sample_rate)
+    if cfg.kind == "waveform":  # imported wav2vec2-style models read the samples themselves
+        return audio.astype(np.float32)[:, None]  # (N, 1)
+    return log_mel(audio, cfg).astype(np.float16)
 
 
 @dataclass
 class FeatureSet:
     """Cached features of one or more corpora, held as a float16 memory map."""
 
-    feats: np.ndarray  # (total_frames, n_mels) float16, un-normalised log-mel
+    feats: np.ndarray  # (total_frames, n_mels) float16, un-normalised log-mel; waveform: (samples, 1) float32
     offsets: np.ndarray  # (U,) start row of each utterance
     lengths: np.ndarray  # (U,) frames of each utterance
     texts: list[str]
@@ -105,7 +108,12 @@ class FeatureSet:
     def collate(self, idx: np.ndarray, cfg: FeatureConfig, tokens: TokenTable,
                 augment: np.random.Generator | None = None) -> tuple[torch.Tensor, ...]:
         """-> features (B, T, F), features_lens (B,), targets (sum L,), target_lens (B,)."""
-        feats = [normalize(self.utterance(i), cfg) for i in idx]
+        if cfg.kind == "waveform":
+            feats = [normalize_waveform(self.utterance(i)[:, 0])[:, None] if cfg.do_normalize
+                     else self.utterance(i) for i in idx]
+            augment = None  # SpecAugment masks log-mel bands; waveform models train without it
+        else:
+            feats = [normalize(self.utterance(i), cfg) for i in idx]
         if augment is not None:
             feats = [spec_augment(f, augment) for f in feats]
         lens = torch.tensor([f.shape[0] for f in feats], dtype=torch.long)

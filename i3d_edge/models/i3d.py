@@ -4,6 +4,11 @@ features (B, T, n_mels) -> ConvFrontend (x4 subsampling, sinusoidal positions)
 -> N pre-LN layers, each ``x = x + g_mha * MHA(LN(x))`` then ``x = x + g_ffn * FFN(LN(x))``
 -> final LayerNorm + linear + log-softmax (CTC head).
 
+Imported wav2vec2-style models (``cfg.frontend == "waveform"``) read samples (B, N, 1) through
+:class:`~i3d_edge.models.wav2vec2.WaveformFrontend`; with ``cfg.layout == "post_ln"`` each module
+computes ``y = LN(x + f(x))`` and the head has no LayerNorm. In both layouts a module whose gate
+is off leaves x unchanged (exact identity); training mixes ``x + g * (y - x)``.
+
 Gates are per utterance. A global predictor reads the frontend output once and predicts all
 2N gates; a local predictor per layer reads that layer's input. Training uses a Gumbel
 (logistic-noise) sigmoid with a straight-through estimator; eval runs a module when its gate
@@ -14,14 +19,15 @@ block keeps a small, export-friendly forward (explicit attention, no fixed-size 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import ModelConfig
+from .wav2vec2 import WaveformFrontend, activation
 
 __all__ = ["ConvFrontend", "CtcHead", "FFNModule", "GatePredictor", "I3DModel", "I3DOutput",
            "MHAModule", "padding_mask", "select_gates"]
@@ -63,12 +69,41 @@ class ConvFrontend(nn.Module):
         return self.dropout(x), x_lens
 
 
-class MHAModule(nn.Module):
-    """Pre-LN multi-head self-attention branch: returns MHA(LN(x)) (residual added by caller)."""
+class _Residual(nn.Module):
+    """A gated module: ``forward`` is the branch f, :meth:`residual` the module's output y."""
+
+    post_ln: bool
+    norm: nn.LayerNorm
+
+    def residual(self, x: Tensor, valid: Tensor | None) -> Tensor:
+        """y (B, T, D): pre-LN ``x + f(LN(x))``, post-LN ``LN(x + f(x))``."""
+        y = x + self(x, valid)
+        return self.norm(y) if self.post_ln else y
+
+    def delta(self, x: Tensor, valid: Tensor | None) -> Tensor:
+        """y - x, what a soft gate scales in training (pre-LN: the branch itself)."""
+        return self.residual(x, valid) - x if self.post_ln else self(x, valid)
+
+
+class _Branch(_Residual):
+    """A pre-LN residual module around a bare branch callable (the interface of older callers)."""
+
+    def __init__(self, branch: Any) -> None:
+        super().__init__()
+        self.post_ln = False
+        self.branch = branch
+
+    def forward(self, x: Tensor, valid: Tensor | None) -> Tensor:
+        return self.branch(x, valid)
+
+
+class MHAModule(_Residual):
+    """Multi-head self-attention branch: returns MHA(LN(x)) (pre-LN) or MHA(x) (post-LN)."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        self.norm = nn.LayerNorm(cfg.d_model)
+        self.post_ln = cfg.layout == "post_ln"
+        self.norm = nn.LayerNorm(cfg.d_model, eps=cfg.layer_norm_eps)
         self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
         self.proj = nn.Linear(cfg.d_model, cfg.d_model)
         self.n_heads = cfg.n_heads
@@ -79,7 +114,8 @@ class MHAModule(nn.Module):
         # x: (B, T, D); valid: (B, T) bool
         b, t, d = x.shape
         h = self.n_heads
-        q, k, v = self.qkv(self.norm(x)).reshape(b, t, 3, h, d // h).permute(2, 0, 3, 1, 4)  # (B,H,T,dh)
+        qkv = self.qkv(x if self.post_ln else self.norm(x))  # (B, T, 3D)
+        q, k, v = qkv.reshape(b, t, 3, h, d // h).permute(2, 0, 3, 1, 4)  # (B, H, T, dh) each
         scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(d // h))  # (B, H, T, T)
         scores = scores.masked_fill(~valid[:, None, None, :], float("-inf"))
         attn = self.attn_dropout(scores.softmax(dim=-1))
@@ -87,19 +123,23 @@ class MHAModule(nn.Module):
         return self.dropout(self.proj(out))
 
 
-class FFNModule(nn.Module):
-    """Pre-LN feed-forward branch: returns FFN(LN(x))."""
+class FFNModule(_Residual):
+    """Feed-forward branch: returns FFN(LN(x)) (pre-LN) or FFN(x) (post-LN)."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        self.norm = nn.LayerNorm(cfg.d_model)
+        self.post_ln = cfg.layout == "post_ln"
+        self.norm = nn.LayerNorm(cfg.d_model, eps=cfg.layer_norm_eps)
         self.fc1 = nn.Linear(cfg.d_model, cfg.d_ff)
         self.fc2 = nn.Linear(cfg.d_ff, cfg.d_model)
+        self.act = activation(cfg.activation) if cfg.activation != "relu" else None
         self.dropout = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: Tensor) -> Tensor:
-        # x: (B, T, D)
-        return self.dropout(self.fc2(self.dropout(F.relu(self.fc1(self.norm(x))))))
+    def forward(self, x: Tensor, valid: Tensor | None = None) -> Tensor:
+        # x: (B, T, D); valid is unused (the module interface of MHA)
+        h = self.fc1(x if self.post_ln else self.norm(x))  # (B, T, d_ff)
+        h = F.relu(h) if self.act is None else self.act(h)
+        return self.dropout(self.fc2(self.dropout(h)))
 
 
 class GatePredictor(nn.Module):
@@ -119,11 +159,12 @@ class GatePredictor(nn.Module):
 
 
 class CtcHead(nn.Module):
-    """Final LayerNorm + linear + log-softmax: (B, T, D) -> (B, T, V)."""
+    """Final LayerNorm (pre-LN layout only) + linear + log-softmax: (B, T, D) -> (B, T, V)."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        self.norm = nn.LayerNorm(cfg.d_model)
+        self.norm: nn.Module = nn.LayerNorm(cfg.d_model, eps=cfg.layer_norm_eps) if cfg.layout == "pre_ln" \
+            else nn.Identity()
         self.linear = nn.Linear(cfg.d_model, cfg.vocab_size)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -168,7 +209,7 @@ class I3DModel(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.frontend = ConvFrontend(cfg)
+        self.frontend: nn.Module = WaveformFrontend(cfg) if cfg.frontend == "waveform" else ConvFrontend(cfg)
         self.mha = nn.ModuleList(MHAModule(cfg) for _ in range(cfg.n_layers))
         self.ffn = nn.ModuleList(FFNModule(cfg) for _ in range(cfg.n_layers))
         if cfg.gates == "global":
@@ -180,7 +221,7 @@ class I3DModel(nn.Module):
 
     def forward(
         self,
-        features: Tensor,  # (B, T, n_mels) normalised log-mel
+        features: Tensor,  # (B, T, n_mels) normalised log-mel, or (B, N, 1) samples (waveform frontend)
         features_lens: Tensor,  # (B,) int64
         *,
         threshold: float | None = None,  # eval: run a module when p > threshold
@@ -224,7 +265,7 @@ class I3DModel(nn.Module):
             if not removed[2 * i]:
                 x = self._gated(x, valid, g[:, 0], self.mha[i])
             if not removed[2 * i + 1]:
-                x = self._gated(x, valid, g[:, 1], lambda h, _valid, f=self.ffn[i]: f(h))
+                x = self._gated(x, valid, g[:, 1], self.ffn[i])
         gate_probs = torch.cat(probs_all, dim=1) if probs_all else x.new_ones(b, cfg.n_gates)
         gates = torch.cat(gates_all, dim=1) if gates_all else x.new_ones(b, cfg.n_gates)
         if module_mask is not None:
@@ -242,17 +283,19 @@ class I3DModel(nn.Module):
             return _StraightThrough.apply(soft)
         return select_gates(probs, threshold, max_modules).to(probs.dtype)
 
-    def _gated(self, x: Tensor, valid: Tensor, g: Tensor, branch: Callable[[Tensor, Tensor], Tensor]) -> Tensor:
-        """x + g * branch(x); in eval a gate of 0 returns x itself (exact identity) and the
-        branch only runs on the rows whose gate is on."""
+    def _gated(self, x: Tensor, valid: Tensor, g: Tensor, module: Any) -> Tensor:
+        """x + g * (y - x) with y the module's output; in eval a gate of 0 returns x itself (exact
+        identity) and the module only runs on the rows whose gate is on."""
+        if not isinstance(module, _Residual):  # a bare pre-LN branch callable (x, valid) -> f(x)
+            module = _Branch(module)
         if self.training:
-            return x + g[:, None, None] * branch(x, valid)
+            return x + g[:, None, None] * module.delta(x, valid)
         on = g > 0.5
         if bool(on.all()):
-            return x + branch(x, valid)
+            return module.residual(x, valid)
         if not bool(on.any()):
             return x
         rows = on.nonzero().squeeze(1)
         out = x.clone()
-        out[rows] = x[rows] + branch(x[rows], valid[rows])
+        out[rows] = module.residual(x[rows], valid[rows])
         return out

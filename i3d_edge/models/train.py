@@ -179,7 +179,8 @@ def evaluate(model: I3DModel, data: FeatureSet, fcfg: FeatureConfig, tokens: Tok
     executed = []
     count = 0
     device = next(model.parameters()).device
-    for idx in data.batches(16_000, None, max_len=10**9):
+    unit = fcfg.sample_rate // 100 if fcfg.kind == "waveform" else 1  # input frames per 10 ms
+    for idx in data.batches(16_000 * unit, None, min_frames=fcfg.min_samples if unit > 1 else 7, max_len=10**12):
         if limit is not None and count >= limit:
             break
         x, lens, _, _ = (t.to(device) for t in data.collate(idx, fcfg, tokens))
@@ -232,6 +233,12 @@ def train(
     last = run_dir / "last.pt"
     tokens = TokenTable()
     fcfg = FeatureConfig(n_mels=model_config.n_mels)
+    source = last if last.exists() else init  # its features and tokens (an imported model: waveform, own vocabulary)
+    if source is not None:
+        first = load_checkpoint(source)
+        fcfg, tokens = first.feature_config, first.tokens
+    # length limits are in 10 ms log-mel frames; waveform features have sample_rate / 100 samples per 10 ms
+    unit = fcfg.sample_rate // 100 if fcfg.kind == "waveform" else 1
     train_set = FeatureSet.build(train_corpora, fcfg, run_dir / "cache", jobs=jobs)
     dev_set = FeatureSet.build(dev_corpora, fcfg, run_dir / "cache", jobs=jobs)
     if last.exists():
@@ -293,7 +300,7 @@ def train(
         opt.load_state_dict(state["optimizer"])
     n_params = sum(p.numel() for p in model.parameters())
     log(f"model: {n_params / 1e6:.2f}M parameters, {model_config.n_layers} layers, gates {model_config.gates}; "
-        f"train {len(train_set)} utts ({train_set.lengths.sum() / 360000:.1f} h), dev {len(dev_set)} utts")
+        f"train {len(train_set)} utts ({train_set.lengths.sum() / unit / 360000:.1f} h), dev {len(dev_set)} utts")
 
     def snapshot() -> Checkpoint:
         state["optimizer"] = opt.state_dict()
@@ -313,7 +320,8 @@ def train(
     stop = False
     while step < cfg.max_steps and not stop:
         rng = np.random.default_rng(cfg.seed * 1000 + state["epoch"])
-        batches = train_set.batches(cfg.batch_frames, rng, max_len=cfg.max_len)
+        batches = train_set.batches(cfg.batch_frames * unit, rng, min_frames=7 if unit == 1 else fcfg.min_samples,
+                                    max_len=cfg.max_len * unit)
         for k in range(state["batch"], len(batches)):
             gating = model_config.gates != "none" and step >= cfg.gate_warmup_steps
             for group in opt.param_groups:

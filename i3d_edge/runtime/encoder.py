@@ -13,7 +13,6 @@ from time import perf_counter
 
 import numpy as np
 
-from ..config import encoder_lengths
 from ..errors import AudioError
 from ..gating import local_budget, select_gates
 from ..manifest import Manifest, local_gate_key
@@ -44,6 +43,9 @@ class Encoder:
     def __init__(self, manifest: Manifest, pool: SessionPool, options: RuntimeOptions) -> None:
         self._pool = pool
         self._n_mels = manifest.model_config.n_mels
+        self._encoder_lengths = manifest.model_config.encoder_lengths  # input frames -> encoder frames
+        wave = manifest.model_config.waveform
+        self._min_frames = 7 if wave is None else wave.receptive_field  # input frames of one encoder frame
         self._n_gates = manifest.model_config.n_gates
         self._predictor = manifest.predictor
         self._threshold = manifest.threshold if options.threshold is None else options.threshold
@@ -131,7 +133,7 @@ class Encoder:
         if lens.shape != (features.shape[0],) or features.shape[0] == 0:
             raise AudioError(f"features_lens: expected shape ({features.shape[0]},) with batch >= 1, "
                              f"got {lens.shape}")
-        if (lens > features.shape[1]).any() or (encoder_lengths(lens) < 1).any():
-            raise AudioError(f"features_lens: each length must be between 7 (one encoder frame) and "
+        if (lens > features.shape[1]).any() or (self._encoder_lengths(lens) < 1).any():
+            raise AudioError(f"features_lens: each length must be between {self._min_frames} (one encoder frame) and "
                              f"{features.shape[1]} frames, got {lens.tolist()}")
         return features, lens

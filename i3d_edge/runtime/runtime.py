@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 
 from ..audio import AudioSource, describe, stream_audio
-from ..config import SUBSAMPLING, FeatureConfig
+from ..config import FeatureConfig
 from ..errors import AudioError, BundleError, ConfigError
-from ..features import batch_features, log_mel, normalize
+from ..features import batch_features, extract_features
 from ..manifest import Manifest, load_manifest
 from .decoding import LmSlot, make_decoder, resolve_decoder
 from .encoder import Encoder
@@ -143,7 +143,7 @@ class Runtime:
         self._decode_spans = make_decoder(self._decoder_kind, lm, lm_weight=options.lm_weight,
                                           word_score=options.word_score, beam_size=options.beam_size)
         fc = manifest.feature_config
-        self._frame_seconds = SUBSAMPLING * fc.hop_length / fc.sample_rate  # one encoder frame
+        self._frame_seconds = fc.encoder_frame_seconds  # one encoder frame
         self._policy = SegmentPolicy(max_seconds=options.segment_seconds, search_seconds=options.segment_seconds / 6)
         # Attention memory grows with rows x frames^2: a batch may need no more than one segment of
         # the maximum length (measured, 10-min file, 12 layers d_model 192: peak RSS 493 MB with
@@ -292,7 +292,7 @@ class Runtime:
         fc = self._manifest.feature_config
         for seg in split_stream(self._blocks(source, sample_rate, job), fc.sample_rate, self._policy):
             t = perf_counter()
-            feats = normalize(log_mel(seg.audio, fc), fc)  # (T, F)
+            feats = extract_features(seg.audio, fc)  # (T, F)
             job.timings["features"] += perf_counter() - t
             job.pieces.append(None)
             job.pending += 1
