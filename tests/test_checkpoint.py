@@ -90,3 +90,19 @@ def test_init_command_writes_loadable_checkpoint(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "i3d_edge", "init", "-o", str(out), "--heads", "5"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
+
+
+def test_init_onto_a_full_disk_is_one_line_and_leaves_nothing(tmp_path):
+    full = tmp_path / "full"
+    full.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(full)], capture_output=True).returncode:
+        pytest.skip("needs permission to mount a tiny tmpfs (a full disk)")
+    try:
+        proc = subprocess.run([sys.executable, "-m", "i3d_edge", "init", "-o", str(full / "x.pt"), "--layers", "2"],
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 1
+        assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+        assert proc.stderr.startswith(f"error: {full / 'x.pt'}: cannot write checkpoint: ")
+        assert list(full.iterdir()) == []  # no temporary file left behind
+    finally:
+        subprocess.run(["umount", str(full)], capture_output=True)

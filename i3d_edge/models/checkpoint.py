@@ -91,6 +91,10 @@ def save_checkpoint(path: str | os.PathLike[str], ckpt: Checkpoint) -> None:
         with os.fdopen(fd, "wb") as fh:
             torch.save(ckpt.to_dict(), fh)
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as exc:  # e.g. a full disk (torch reports it as a RuntimeError)
+        Path(tmp).unlink(missing_ok=True)
+        cause = exc.strerror if isinstance(exc, OSError) and exc.strerror else "write failed (is the disk full?)"
+        raise CheckpointError(f"{path}: cannot write checkpoint: {cause}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
