@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from ..config import ModelConfig, encoder_lengths
+from ..config import ModelConfig
 from ..errors import BundleError
 from ..manifest import GRAPH_IO, role_of
 
@@ -58,10 +58,27 @@ def _static_check(key: str, path: object, args: list[Any], cfg: ModelConfig) -> 
                 raise BundleError(f"{path}: dimension {axis} of {arg.name} is {got}, the manifest's model needs {need}")
 
 
+def _probe_frames(cfg: ModelConfig) -> tuple[int, int]:
+    """Input lengths (feature frames, or samples for a waveform frontend) giving 5 and 4 encoder frames."""
+    if cfg.frontend == "logmel":
+        return _PROBE_FRAMES
+
+    def shortest(frames: int) -> int:  # smallest input length with at least ``frames`` encoder frames
+        lo, hi = 1, 1
+        while int(cfg.encoder_lengths(hi)) < frames:
+            lo, hi = hi, hi * 2
+        while lo < hi:
+            mid = (lo + hi) // 2
+            lo, hi = (mid + 1, hi) if int(cfg.encoder_lengths(mid)) < frames else (lo, mid)
+        return lo
+
+    return shortest(5), shortest(4)
+
+
 def _feeds(role: str, cfg: ModelConfig) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
-    frames = np.array(_PROBE_FRAMES, dtype=np.int64)  # (2,)
-    enc = encoder_lengths(frames)  # (2,)
+    frames = np.array(_probe_frames(cfg), dtype=np.int64)  # (2,)
+    enc = np.asarray(cfg.encoder_lengths(frames), dtype=np.int64)  # (2,)
     if role in ("frontend", "monolithic"):
         feats = rng.standard_normal((2, int(frames.max()), cfg.n_mels)).astype(np.float32)  # (B, T, F)
         return {"features": feats, "features_lens": frames}
@@ -72,8 +89,8 @@ def _feeds(role: str, cfg: ModelConfig) -> dict[str, np.ndarray]:
 
 
 def _expected(name: str, key: str, cfg: ModelConfig) -> tuple[int, ...]:
-    enc = int(encoder_lengths(max(_PROBE_FRAMES)))
-    sizes = {"B": 2, "T": max(_PROBE_FRAMES), "E": enc}
+    longest = max(_probe_frames(cfg))
+    sizes = {"B": 2, "T": longest, "E": int(cfg.encoder_lengths(longest))}
     return tuple(sizes[d] if isinstance(d, str) else d for d in _dims(name, key, cfg))
 
 
@@ -97,10 +114,10 @@ def check_interface(key: str, path: object, session: ort.InferenceSession, cfg: 
             raise BundleError(f"{path}: a probe run gives {name} as {got}, the contract needs "
                               f"{np.dtype(want_dtype)} {want}")
         if name in ("x_lens", "log_probs_lens"):
-            lens = encoder_lengths(np.array(_PROBE_FRAMES, dtype=np.int64))
+            lens = np.asarray(cfg.encoder_lengths(np.array(_probe_frames(cfg), dtype=np.int64)))
             if value.tolist() != lens.tolist():
                 raise BundleError(f"{path}: a probe run gives {name} {value.tolist()}, the contract needs "
-                                  f"{lens.tolist()} (x4 subsampling)")
+                                  f"{lens.tolist()} (the frontend's subsampling)")
         elif not np.isfinite(value).all():
             raise BundleError(f"{path}: a probe run gives non-finite {name} (NaN or infinite weights?)")
         elif name == "gate_probs" and not ((value >= 0) & (value <= 1)).all():
