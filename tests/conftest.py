@@ -107,3 +107,26 @@ def block_torch(monkeypatch):
             monkeypatch.delitem(sys.modules, name)
     monkeypatch.setattr(sys, "meta_path", [Block(), *sys.meta_path])
     yield
+
+
+def signal_when(args: list[str], ready: Callable[[], bool], sig: int, env: dict[str, str] | None = None,
+                what: str = "the process") -> tuple[int, str, str]:
+    """Run ``args``; once ``ready()`` holds (polled every 10 ms, for at most 240 s) send ``sig``.
+    Returns (exit status, stdout, stderr); the process never outlives the call."""
+    import subprocess
+    import time
+
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 240
+        while not ready():
+            assert proc.poll() is None, f"{what} ended before the signal was due: {proc.communicate()}"
+            assert time.monotonic() < deadline, f"{what} never reached the point of the signal"
+            time.sleep(0.01)
+        proc.send_signal(sig)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, stdout, stderr

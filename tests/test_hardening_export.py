@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +22,8 @@ torch = pytest.importorskip("torch")
 
 from i3d_edge.export import bundle as bundle_mod  # noqa: E402
 from i3d_edge.export import export_bundle  # noqa: E402
+
+from .conftest import signal_when  # noqa: E402
 
 TINY = {"d_model": 32, "d_ff": 64}
 
@@ -101,21 +101,10 @@ def test_sigint_to_the_export_command_leaves_nothing_behind(make_checkpoint, tmp
     # 8 layers: seconds between the phase being seen and the commit, so a loaded machine still
     # delivers the signal before the export could finish
     args = [sys.executable, "-m", "i3d_edge", "export", str(make_checkpoint("local", 8)), "-o", str(out)]
-    proc = subprocess.Popen([*args, *(["--force"] if replace else [])], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 240
-        while not _staging_reached(tmp_path, "b", phase):
-            assert proc.poll() is None, f"export ended before the {phase} phase: {proc.communicate()}"
-            assert time.monotonic() < deadline, "export never reached the phase"
-            time.sleep(0.01)
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 130 and stderr == "error: interrupted\n" and "exported" not in stdout, stderr
+    code, stdout, stderr = signal_when([*args, *(["--force"] if replace else [])],
+                                       lambda: _staging_reached(tmp_path, "b", phase), signal.SIGINT,
+                                       what=f"export (waiting for the {phase} phase)")
+    assert code == 130 and stderr == "error: interrupted\n" and "exported" not in stdout, stderr
     assert leftovers(tmp_path, "b") == []
     if replace:
         assert snapshot(out) == before

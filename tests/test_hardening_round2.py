@@ -28,7 +28,7 @@ from i3d_edge.errors import BundleError, ConfigError
 from i3d_edge.manifest import MANIFEST_NAME, sha256_file
 from i3d_edge.runtime import Runtime
 
-from .conftest import ROOT, speechlike
+from .conftest import ROOT, signal_when, speechlike
 
 TINY = {"d_model": 32, "d_ff": 64}  # 2 layers, 29 tokens: 4 gates
 MEMORY_MB = 1536  # address space of every CLI child (a normal transcribe or inspect fits in it)
@@ -467,25 +467,13 @@ def test_the_staging_folders_of_a_killed_export_are_removed_by_the_next(make_che
 @pytest.mark.skipif(os.name != "posix", reason="sends SIGTERM")
 def test_sigterm_during_export_cleans_up_like_sigint(make_checkpoint, tmp_path):
     import signal
-    import time
 
     out = tmp_path / "b"
     args = [sys.executable, "-m", "i3d_edge", "export", str(make_checkpoint("local", 8)), "-o", str(out)]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
-    try:
-        deadline = time.monotonic() + 240
-        while not any(any((s / "fp32").glob("*.onnx")) for s in tmp_path.glob(".b.partial-*")):
-            assert proc.poll() is None, f"export ended before writing graphs: {proc.communicate()}"
-            assert time.monotonic() < deadline, "export never wrote a graph"
-            time.sleep(0.01)
-        proc.send_signal(signal.SIGTERM)
-        stdout, stderr = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 130 and stderr == "error: interrupted\n" and "exported" not in stdout, stderr
+    code, stdout, stderr = signal_when(
+        args, lambda: any(any((s / "fp32").glob("*.onnx")) for s in tmp_path.glob(".b.partial-*")),
+        signal.SIGTERM, env={**os.environ, "PYTHONPATH": str(ROOT)}, what="export")
+    assert code == 130 and stderr == "error: interrupted\n" and "exported" not in stdout, stderr
     assert list(tmp_path.iterdir()) == []
 
 
@@ -506,27 +494,15 @@ def test_inspect_json_never_prints_nan(bundle):
 @pytest.mark.skipif(os.name != "posix", reason="sends SIGTERM")
 def test_sigterm_during_lm_leaves_no_temporary_file(bundle, tmp_path):
     import signal
-    import time
 
     rng = np.random.default_rng(0)
     words = np.array(["".join(rng.choice(list("abcdefgh"), 6)) for _ in range(5000)])
     text = tmp_path / "big.txt"
     text.write_text("\n".join(" ".join(rng.choice(words, 12)) for _ in range(200_000)) + "\n")
     before = snapshot(bundle)
-    proc = subprocess.Popen([sys.executable, "-m", "i3d_edge", "lm", str(bundle), "--text", str(text)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT), "I3D_EDGE_CACHE_DIR": str(tmp_path / "c")})
-    try:
-        deadline = time.monotonic() + 240
-        while not ((bundle / "lm").is_dir() and any((bundle / "lm").glob(".tmp-*.arpa"))):
-            assert proc.poll() is None, f"lm ended before building: {proc.communicate()}"
-            assert time.monotonic() < deadline, "lm never started building"
-            time.sleep(0.01)
-        proc.send_signal(signal.SIGTERM)
-        stdout, stderr = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 130 and stderr == "error: interrupted\n" and "attached" not in stdout, stderr
+    code, stdout, stderr = signal_when(
+        [sys.executable, "-m", "i3d_edge", "lm", str(bundle), "--text", str(text)],
+        lambda: (bundle / "lm").is_dir() and any((bundle / "lm").glob(".tmp-*.arpa")), signal.SIGTERM,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "I3D_EDGE_CACHE_DIR": str(tmp_path / "c")}, what="lm")
+    assert code == 130 and stderr == "error: interrupted\n" and "attached" not in stdout, stderr
     assert snapshot(bundle) == before and not (bundle / "lm").exists()
