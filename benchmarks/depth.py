@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import json
 import os
 import platform
@@ -47,9 +48,10 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import itertools
 
 from depth_stats import paired_bootstrap, spearman
+
+from i3d_edge.manifest import json_safe
 
 HERE = Path(__file__).resolve().parent
 SPLITS = ("dev", "test_voices", "test_fsdd")
@@ -436,17 +438,6 @@ def fmt_p(p: float | None) -> str:
 
 def pct(v: float) -> str:
     return "n/a" if v is None or not np.isfinite(v) else f"{100 * v:.1f}"
-
-
-def finite(obj: Any) -> Any:
-    """NaN / inf -> None, recursively (strict JSON)."""
-    if isinstance(obj, float):
-        return obj if np.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [finite(v) for v in obj]
-    return obj
 
 
 def ci_str(ci: dict[str, float]) -> str:
@@ -1031,7 +1022,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
                           "duration": durations.round(3).tolist(),
                           "modules": {r.name: sweeps[r.name].executed[t_idx].sum(1).tolist() for r in runners}},
     })
-    atomic_write(out_dir / "depth.json", json.dumps(finite(report), indent=1, allow_nan=False))
+    atomic_write(out_dir / "depth.json", json.dumps(json_safe(report), indent=1, allow_nan=False))
     mach = report["machine"]
     lines = [
         "# Input-dependent depth, measured (issue #19)",

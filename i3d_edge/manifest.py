@@ -45,6 +45,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import math
 import os
 import stat
 from dataclasses import dataclass
@@ -58,8 +59,20 @@ from .tokens import TokenTable
 
 __all__ = [
     "BUNDLE_FORMAT", "BUNDLE_VERSION", "DECODER_KIND", "GRAPH_IO", "MANIFEST_NAME", "DecoderSpec", "Manifest",
-    "Variant", "load_manifest", "local_gate_key", "sha256_file",
+    "Variant", "json_safe", "load_manifest", "local_gate_key", "sha256_file",
 ]
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by None, recursively: json.dumps would
+    write them as the invalid tokens NaN / Infinity. For everything the project writes as JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
 
 BUNDLE_FORMAT = "i3d-edge-bundle"
 BUNDLE_VERSION = 1

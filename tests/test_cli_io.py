@@ -385,11 +385,11 @@ def test_json_documents_never_carry_nan_or_infinity():
     import json
     import math
 
-    from i3d_edge.cli.outputs import finite
+    from i3d_edge.manifest import json_safe
 
     doc = {"text": "a", "gate_probs": {"layer00.mha": math.nan, "layer00.ffn": 0.25},
            "tokens": [{"start": math.inf, "end": -math.inf}], "rtf": 0.5, "n": 3}
-    clean = finite(doc)
+    clean = json_safe(doc)
     assert clean == {"text": "a", "gate_probs": {"layer00.mha": None, "layer00.ffn": 0.25},
                      "tokens": [{"start": None, "end": None}], "rtf": 0.5, "n": 3}
     json.dumps(clean, allow_nan=False)  # raises on any NaN/Infinity left

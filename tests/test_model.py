@@ -33,7 +33,7 @@ def test_gate_zero_is_exact_identity(gates):
         model.train(training)
         off = torch.zeros(3)
         assert torch.equal(model._gated(x, valid, off, model.mha[0]), x)
-        assert torch.equal(model._gated(x, valid, off, lambda h, _v: model.ffn[0](h)), x)
+        assert torch.equal(model._gated(x, valid, off, model.ffn[0]), x)
     model.eval()
     mixed = torch.tensor([1.0, 0.0, 1.0])
     y = model._gated(x, valid, mixed, model.mha[0])

@@ -9,7 +9,6 @@ over the target, so an interrupted run never leaves a half-written output.
 from __future__ import annotations
 
 import json
-import math
 import os
 import tempfile
 from collections.abc import Sequence
@@ -19,6 +18,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..manifest import json_safe
 from .inputs import STDIN, Input
 
 if TYPE_CHECKING:
@@ -61,22 +61,10 @@ def parse_formats(values: Sequence[str] | None, output: Path | None) -> list[Out
     return [OutputFormat(f) for f in FORMATS if f in chosen]
 
 
-def finite(value: object) -> object:
-    """``value`` with every NaN or infinite float replaced by None, so that JSON stays JSON
-    (json.dumps would write the invalid tokens NaN / Infinity)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite(v) for v in value]
-    return value
-
-
 def render(fmt: OutputFormat, name: str, result: Transcript) -> str:
     """The whole document of one input in ``fmt``, ending with a newline (an empty srt is empty)."""
     if fmt is OutputFormat.json:
-        document = finite({"audio": name, **result.to_dict()})
+        document = json_safe({"audio": name, **result.to_dict()})
         return json.dumps(document, ensure_ascii=False, allow_nan=False) + "\n"
     if fmt is OutputFormat.srt or fmt is OutputFormat.vtt:
         from ..runtime.subtitles import to_srt, to_vtt

@@ -13,7 +13,7 @@ import os
 from typing import Any
 
 from ..errors import BundleError
-from ..manifest import Manifest, load_manifest, role_of
+from ..manifest import Manifest, json_safe, load_manifest, role_of
 
 __all__ = ["format_bytes", "inspect_bundle", "render_text", "verification_summary"]
 
@@ -45,23 +45,12 @@ def inspect_bundle(bundle: str | os.PathLike[str]) -> dict[str, Any]:
                   "modules": list(manifest.modules)},
         "default_variant": manifest.default_variant,
         "variants": variants,
-        "provenance": _finite(data.get("provenance", {})),
-        "verification": _finite(data.get("verification", {})),
+        "provenance": json_safe(data.get("provenance", {})),
+        "verification": json_safe(data.get("verification", {})),
         "decoder": None if manifest.decoder is None else {
             **manifest.decoder.to_dict(), "bytes": manifest.verify(manifest.decoder.lm).stat().st_size,
             "ngram": ngram if isinstance(ngram := data["decoder"].get("ngram"), dict) else {}},
     }
-
-
-def _finite(value: Any) -> Any:
-    """``value`` with every NaN or infinite float (which json.dumps would print as invalid JSON) as None."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
 
 
 def runtime_check(manifest: Manifest) -> None:

@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +51,8 @@ class FeatureSet:
         items = [it for c in corpora for it in read_corpus(c)]
         if not items:
             raise I3dEdgeError(f"no utterances found in {', '.join(map(str, corpora))}")
-        key = hashlib.sha256(json.dumps([[str(p), t] for _, p, t in items] + [cfg.to_dict()]).encode()).hexdigest()[:16]
+        raw = replace(cfg, mean=(), std=())  # the cache holds un-normalised features: statistics are not in the key
+        key = hashlib.sha256(json.dumps([[str(p), t] for _, p, t in items] + [raw.to_dict()]).encode()).hexdigest()[:16]
         feats_path, index_path = cache_dir / f"feats-{key}.npy", cache_dir / f"index-{key}.json"
         if not index_path.exists():
             cache_dir.mkdir(parents=True, exist_ok=True)

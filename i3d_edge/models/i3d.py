@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -83,18 +82,6 @@ class _Residual(nn.Module):
     def delta(self, x: Tensor, valid: Tensor | None) -> Tensor:
         """y - x, what a soft gate scales in training (pre-LN: the branch itself)."""
         return self.residual(x, valid) - x if self.post_ln else self(x, valid)
-
-
-class _Branch(_Residual):
-    """A pre-LN residual module around a bare branch callable (the interface of older callers)."""
-
-    def __init__(self, branch: Any) -> None:
-        super().__init__()
-        self.post_ln = False
-        self.branch = branch
-
-    def forward(self, x: Tensor, valid: Tensor | None) -> Tensor:
-        return self.branch(x, valid)
 
 
 class MHAModule(_Residual):
@@ -283,11 +270,9 @@ class I3DModel(nn.Module):
             return _StraightThrough.apply(soft)
         return select_gates(probs, threshold, max_modules).to(probs.dtype)
 
-    def _gated(self, x: Tensor, valid: Tensor, g: Tensor, module: Any) -> Tensor:
+    def _gated(self, x: Tensor, valid: Tensor, g: Tensor, module: _Residual) -> Tensor:
         """x + g * (y - x) with y the module's output; in eval a gate of 0 returns x itself (exact
         identity) and the module only runs on the rows whose gate is on."""
-        if not isinstance(module, _Residual):  # a bare pre-LN branch callable (x, valid) -> f(x)
-            module = _Branch(module)
         if self.training:
             return x + g[:, None, None] * module.delta(x, valid)
         on = g > 0.5

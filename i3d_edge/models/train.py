@@ -161,6 +161,14 @@ def _fit_schedule(cfg: TrainConfig, step: int, elapsed_s: float, budget_s: float
                    gate_warmup_steps=rescaled(cfg.gate_warmup_steps), eval_every=max(50, (new_max - step) // 8))
 
 
+def _frame_units(fcfg: FeatureConfig) -> tuple[int, int]:
+    """(input frames per 10 ms, fewest input frames of one encoder frame): length limits are in 10 ms
+    log-mel frames; waveform features have sample_rate / 100 samples per 10 ms."""
+    if fcfg.kind == "waveform":
+        return fcfg.sample_rate // 100, fcfg.min_samples
+    return 1, 7
+
+
 def lr_at(step: int, cfg: TrainConfig) -> float:
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
@@ -179,8 +187,8 @@ def evaluate(model: I3DModel, data: FeatureSet, fcfg: FeatureConfig, tokens: Tok
     executed = []
     count = 0
     device = next(model.parameters()).device
-    unit = fcfg.sample_rate // 100 if fcfg.kind == "waveform" else 1  # input frames per 10 ms
-    for idx in data.batches(16_000 * unit, None, min_frames=fcfg.min_samples if unit > 1 else 7, max_len=10**12):
+    unit, min_frames = _frame_units(fcfg)
+    for idx in data.batches(16_000 * unit, None, min_frames=min_frames, max_len=10**12):
         if limit is not None and count >= limit:
             break
         x, lens, _, _ = (t.to(device) for t in data.collate(idx, fcfg, tokens))
@@ -234,16 +242,14 @@ def train(
     tokens = TokenTable()
     fcfg = FeatureConfig(n_mels=model_config.n_mels)
     source = last if last.exists() else init  # its features and tokens (an imported model: waveform, own vocabulary)
-    if source is not None:
-        first = load_checkpoint(source)
-        fcfg, tokens = first.feature_config, first.tokens
-    # length limits are in 10 ms log-mel frames; waveform features have sample_rate / 100 samples per 10 ms
-    unit = fcfg.sample_rate // 100 if fcfg.kind == "waveform" else 1
+    ckpt = load_checkpoint(source) if source is not None else None
+    if ckpt is not None:
+        fcfg, tokens = ckpt.feature_config, ckpt.tokens
+    unit, min_frames = _frame_units(fcfg)
     train_set = FeatureSet.build(train_corpora, fcfg, run_dir / "cache", jobs=jobs)
     dev_set = FeatureSet.build(dev_corpora, fcfg, run_dir / "cache", jobs=jobs)
-    if last.exists():
-        ckpt = load_checkpoint(last)
-        model_config, fcfg = ckpt.model_config, ckpt.feature_config
+    if ckpt is not None and last.exists():
+        model_config = ckpt.model_config
         model = I3DModel(model_config)
         model.load_state_dict(ckpt.state_dict)
         state = ckpt.train_state
@@ -254,9 +260,8 @@ def train(
         cfg = TrainConfig(**{**{k: v for k, v in state["train_config"].items() if k in known},
                              "max_steps": cfg.max_steps})
         log(f"resuming {last} at step {state['step']}")
-    elif init is not None:
-        ckpt = load_checkpoint(init)
-        model_config, fcfg = ckpt.model_config, ckpt.feature_config
+    elif ckpt is not None:
+        model_config = ckpt.model_config
         model = I3DModel(model_config)
         model.load_state_dict(ckpt.state_dict)
         if cfg.reinit_gates:
@@ -320,7 +325,7 @@ def train(
     stop = False
     while step < cfg.max_steps and not stop:
         rng = np.random.default_rng(cfg.seed * 1000 + state["epoch"])
-        batches = train_set.batches(cfg.batch_frames * unit, rng, min_frames=7 if unit == 1 else fcfg.min_samples,
+        batches = train_set.batches(cfg.batch_frames * unit, rng, min_frames=min_frames,
                                     max_len=cfg.max_len * unit)
         for k in range(state["batch"], len(batches)):
             gating = model_config.gates != "none" and step >= cfg.gate_warmup_steps
