@@ -22,7 +22,15 @@ from typing import Any
 
 from ..errors import BundleError, ConfigError
 from ..lm import MAX_ARPA_ORDER, MAX_WORD_CHARS, MIN_ARPA_ORDER, UNK, NgramStats, build_arpa, validate_arpa
-from ..manifest import MANIFEST_NAME, DecoderSpec, Manifest, load_manifest, parse_manifest, sha256_file
+from ..manifest import (
+    DEFAULT_BEAM_THRESHOLD,
+    MANIFEST_NAME,
+    DecoderSpec,
+    Manifest,
+    load_manifest,
+    parse_manifest,
+    sha256_file,
+)
 from ..tokens import SEPARATOR, normalize_text
 from ._signals import sigterm_as_interrupt
 
@@ -82,7 +90,7 @@ def attach_language_model(
     bundle: str | os.PathLike[str], *, arpa: str | os.PathLike[str] | None = None,
     sentences: Iterable[str] | None = None, order: int = 3, min_count: int = 1, prune: tuple[int, ...] = (),
     max_vocab: int | None = None, lm_weight: float = 1.0, word_score: float = 0.0, beam_size: int = 32,
-    beam_threshold: float = 25.0,
+    beam_threshold: float = DEFAULT_BEAM_THRESHOLD,
 ) -> dict[str, Any]:
     """Put an ARPA model (given, or built from ``sentences``) into ``bundle``; returns the decoder section.
 
