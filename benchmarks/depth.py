@@ -95,7 +95,7 @@ def read_meta(split_dir: Path) -> dict[str, tuple[str, str, str]]:
 
 
 def load_split(name: str, directory: Path, limit: int, seed: int, default_source: str) -> list[Utt]:
-    from i3d_edge.evaluation import read_corpus
+    from i3d_edge.corpus import read_corpus
 
     items = read_corpus(directory)
     if limit and len(items) > limit:  # a seeded sample, in corpus order (FSDD is sorted by digit)

@@ -2,7 +2,7 @@
 
     python benchmarks/end_to_end.py [--rounds 10] [--short-rounds 30] [--threads 1] [--json out.json]
 
-1. **End to end, 20 s wav** (16 kHz, `i3d_edge.bench.speech_like`), a random-weight 12-layer
+1. **End to end, 20 s wav** (16 kHz, `i3d_edge.apps.bench.synthetic.speech_like`), a random-weight 12-layer
    d_model 256 bundle (exported once and cached like `i3d-edge bench --random-layers 12`):
    `Runtime.transcribe(path)` at full depth against half the modules (`threshold=0`,
    `max_modules=N`), fp32 and int8, greedy decoding; the per-stage split (load, features,
@@ -35,7 +35,10 @@ import onnxruntime as ort
 import soundfile as sf
 
 import i3d_edge
-from i3d_edge.bench import BenchConfig, _random_model, compose_monolithic, interleaved, speech_like
+from i3d_edge.apps.bench.measure import BenchConfig, random_model
+from i3d_edge.apps.bench.synthetic import speech_like
+from i3d_edge.apps.bench.timing import interleaved
+from i3d_edge.export.compose import compose_monolithic
 from i3d_edge.features import log_mel, normalize
 from i3d_edge.manifest import Manifest
 from i3d_edge.runtime import Runtime
@@ -258,7 +261,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="also write the raw numbers here")
     args = ap.parse_args()
 
-    big = _random_model(BenchConfig(random_layers=12, random_d_model=256), print).bundle
+    big = random_model(BenchConfig(random_layers=12, random_d_model=256), print).bundle
     load_start = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else []
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "utterance.wav"

@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from i3d_edge.evaluation import evaluate_corpus, read_corpus
+from i3d_edge.apps.evaluation import evaluate_corpus
+from i3d_edge.corpus import read_corpus
 from i3d_edge.runtime import Runtime
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from i3d_edge.bench import compose_monolithic
+from i3d_edge.export.compose import compose_monolithic
 from i3d_edge.manifest import load_manifest
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -24,7 +24,7 @@ import numpy as np
 import onnxruntime as ort
 from profile_ops import BUNDLE, setup  # the sibling script (run from benchmarks/ or by path)
 
-from i3d_edge.bench import compose_monolithic
+from i3d_edge.export.compose import compose_monolithic
 from i3d_edge.runtime.sessions import session_options
 
 

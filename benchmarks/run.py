@@ -10,7 +10,7 @@ on real speech (LJ Speech dev clips) when ``../shared/data/ljspeech-dev`` is the
 default model is trained, a random-weight stand-in of its size (12 layers, d_model 192) is
 exported and measured on synthetic speech. The large model is random-weight, 18 layers,
 d_model 256. Random bundles are exported once and cached (``--cache-dir``). Measurements and
-targets: see ``benchmarks/README.md`` and :mod:`i3d_edge.bench`.
+targets: see ``benchmarks/README.md``, :mod:`i3d_edge.apps.bench` and ``benchmarks/targets.py``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from targets import targets  # noqa: E402  (benchmarks/targets.py: the verdicts, development-only)
 
 
 def _log(message: str) -> None:
@@ -51,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="also write the raw JSON reports here (default: beside the markdown, .json)")
     args = parser.parse_args(argv)
 
-    from i3d_edge.bench import BenchConfig, render_markdown, run_bench
+    from i3d_edge.apps.bench import BenchConfig, render_markdown, run_bench
     from i3d_edge.runtime import DEFAULT_BUNDLE
 
     threads = [int(t) for t in args.threads.split(",") if t.strip()]
@@ -70,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                 bundle = DEFAULT_BUNDLE
             if bundle is not None:
                 audio = args.audio or ("ljspeech" if ljspeech.is_dir() else "synthetic")
+                audio = str(ljspeech) if audio == "ljspeech" else audio
                 configs.append({"model": bundle, "checkpoint": args.checkpoint, "audio": audio,
                                 "name": f"default model ({bundle.name if bundle != DEFAULT_BUNDLE else 'embedded'})"})
             else:
@@ -88,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             cfg = BenchConfig.quick_preset(**values) if args.quick else BenchConfig(**values)
             _log(f"{cfg.name}, {n} thread(s)")
             report = run_bench(cfg, log=_log)
+            report["targets"] = targets(report)
             report["model"]["name"] = f"{report['model']['name']}, {n} thread{'s' if n > 1 else ''}"
             reports.append(report)
     command = shlex.join(["python", "benchmarks/run.py", *(sys.argv[1:] if argv is None else argv)])

@@ -13,6 +13,7 @@ __all__ = [
     "BundleError",
     "CheckpointError",
     "ConfigError",
+    "CorpusError",
     "ExportError",
     "I3dEdgeError",
     "SourceModelError",
@@ -37,6 +38,10 @@ class BundleError(I3dEdgeError, ValueError):
 
 class AudioError(I3dEdgeError, ValueError):
     """Audio that cannot be read or is unusable (empty, too short, NaN/Inf samples)."""
+
+
+class CorpusError(I3dEdgeError, ValueError):
+    """A corpus directory without a usable transcripts.tsv."""
 
 
 class ExportError(I3dEdgeError, RuntimeError):

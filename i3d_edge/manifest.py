@@ -48,6 +48,8 @@ import json
 import math
 import os
 import stat
+import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -60,7 +62,7 @@ from .tokens import TokenTable
 __all__ = [
     "BUNDLE_FORMAT", "BUNDLE_VERSION", "DECODER_KIND", "DEFAULT_BEAM_THRESHOLD",
     "GRAPH_IO", "MANIFEST_NAME", "DecoderSpec", "Manifest",
-    "Variant", "json_safe", "load_manifest", "local_gate_key", "sha256_file",
+    "Variant", "json_safe", "load_manifest", "local_gate_key", "sha256_file", "write_manifest",
 ]
 
 def json_safe(value: Any) -> Any:
@@ -205,6 +207,24 @@ class Manifest:
             raise BundleError(f"{self.root}: no {name!r} graphs in this bundle "
                               f"(has: {', '.join(sorted(self.variants))})")
         return self.variants[name]
+
+
+def write_manifest(root: str | os.PathLike[str], data: Mapping[str, Any]) -> Path:
+    """Write ``data`` as ``root/manifest.json``, atomically: a new file in ``root`` (mode 0644, its
+    name never a planted symlink), then renamed over the manifest, so a reader sees the old manifest
+    or the new one, never a part. The one writer of the format (export, LM attachment, benchmarks)."""
+    root = Path(root)
+    fd, name = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=root)
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(json_safe(dict(data)), indent=2, ensure_ascii=False) + "\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, root / MANIFEST_NAME)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return root / MANIFEST_NAME
 
 
 def _regular_size(path: Path) -> int:

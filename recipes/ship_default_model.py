@@ -52,7 +52,7 @@ def main() -> None:
     ap.add_argument("--word-score", type=float, default=1.0)
     args = ap.parse_args()
 
-    from i3d_edge.evaluation import evaluate_corpus
+    from i3d_edge.apps.evaluation import evaluate_corpus
     from i3d_edge.runtime import Runtime
 
     CARD_DIR.mkdir(parents=True, exist_ok=True)
@@ -128,7 +128,7 @@ def attach_and_tune_lm(corpus: Path, beam_size: int) -> None:
     """Attach a trigram LM to BUNDLE, then grid-search lm_weight x word_score on the dev sets
     (decoding with ``beam_size``, which becomes the bundle's default too)."""
     from i3d_edge.audio import load_audio
-    from i3d_edge.evaluation import read_corpus
+    from i3d_edge.corpus import read_corpus
     from i3d_edge.export.language_model import attach_language_model, set_decoder_settings
     from i3d_edge.features import batch_features, log_mel, normalize
     from i3d_edge.manifest import load_manifest

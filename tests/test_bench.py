@@ -60,7 +60,13 @@ def test_report_has_every_measurement(report):
 
 
 def test_targets_and_markdown(report):
+    from benchmarks.targets import targets
+    from i3d_edge.apps.bench import render_markdown
+
     data, markdown = report
+    assert "targets" not in data and "### Targets" not in markdown  # the package measures, benchmarks/ judges
+    data = {**data, "targets": targets(data)}
+    markdown = render_markdown([data], command="i3d-edge bench --model tiny")
     kinds = {t["target"] for t in data["targets"]}
     assert kinds == {"orchestration", "depth_scaling", "vs_eager", "int8_speed", "int8_size", "rss", "cold_start"}
     assert all(t["pass"] in (True, False) for t in data["targets"])
@@ -81,14 +87,14 @@ def test_composed_monolithic_matches_the_runtime(make_bundle, tmp_path):
 
     import onnxruntime as ort
 
-    from i3d_edge.bench import _complete_bundle
+    from i3d_edge.export.compose import complete_bundle
     from i3d_edge.manifest import load_manifest
     from i3d_edge.runtime import Runtime
     from i3d_edge.runtime.sessions import session_options
 
     bundle = make_bundle("global", 2)  # fp32 only, no monolithic
     notes: list[str] = []
-    done = _complete_bundle(bundle, tmp_path / "derived", notes, lambda _m: None)
+    done = complete_bundle(bundle, tmp_path / "derived", notes)
     manifest = load_manifest(done)
     assert set(manifest.variants) == {"fp32", "int8"} and len(notes) == 3
     feats = np.random.default_rng(0).standard_normal((2, 300, manifest.model_config.n_mels)).astype(np.float32)

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from i3d_edge.bench import TARGETS, verdict
+from benchmarks.targets import TARGETS, verdict
 
 # The targets of issue #6, written out here so that a changed operator or limit fails a test.
 EXPECTED_TARGETS = {

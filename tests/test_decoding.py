@@ -143,7 +143,7 @@ def test_reattach_replaces_the_model_and_a_failed_one_changes_nothing(lm_bundle,
     def disk_full(*_args):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(language_model, "_write_manifest", disk_full)
+    monkeypatch.setattr(language_model, "write_manifest", disk_full)
     with pytest.raises(BundleError, match="No space left"):
         attach_language_model(lm_bundle, sentences=["one two"] * 3, order=2)
     assert (lm_bundle / "manifest.json").read_bytes() == before
@@ -306,9 +306,9 @@ def test_cli_lm_then_transcribe(make_bundle, tmp_path):
 
 
 def test_bench_bundle_completion_keeps_the_lm(lm_bundle, tmp_path):
-    from i3d_edge.bench import _complete_bundle
+    from i3d_edge.export.compose import complete_bundle
 
-    derived = _complete_bundle(lm_bundle, tmp_path / "derived", [], lambda _msg: None)
+    derived = complete_bundle(lm_bundle, tmp_path / "derived", [])
     manifest = load_manifest(derived)
     assert "monolithic" in manifest.variant("int8").graphs
     assert manifest.decoder is not None

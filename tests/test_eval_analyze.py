@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 from typer.testing import CliRunner
 
-from i3d_edge.analysis import estimate_snr_db
+from i3d_edge.apps.analysis import estimate_snr_db
 from i3d_edge.cli import app
 from i3d_edge.scoring import edit_distance, score
 

@@ -22,7 +22,7 @@ def run_blocked(code: str) -> subprocess.CompletedProcess:
 def test_package_and_runtime_import_without_torch():
     proc = run_blocked(
         "import i3d_edge\nfrom i3d_edge import Runtime, Transcript\n"
-        "import i3d_edge.runtime, i3d_edge.audio, i3d_edge.features, i3d_edge.evaluation\n"
+        "import i3d_edge.runtime, i3d_edge.audio, i3d_edge.features, i3d_edge.apps.evaluation\n"
         "assert 'torch' not in sys.modules\nprint('ok')")
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
 

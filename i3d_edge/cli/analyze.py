@@ -23,7 +23,7 @@ def analyze_command(
                                help="Write PNG plots (needs matplotlib: pip install 'i3d-edge\\[plot]')."),
 ) -> None:
     """Gate heatmap, per-module execution rate, executed modules vs duration and SNR."""
-    from ..analysis import analyze
+    from ..apps.analysis import analyze
     from ..runtime import Runtime
 
     summary = analyze(Runtime(bundle, threshold=threshold, threads=threads), audio, output, plots=plots)

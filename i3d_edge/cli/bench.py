@@ -60,14 +60,14 @@ def bench_command(
                                        help="Length of the long file (default 600; 60 with --quick; 0 skips it)."),
     cold_runs: int = typer.Option(None, "--cold-runs", min=0, help="Fresh processes per cold-start variant."),
     audio: str = typer.Option("synthetic", "--audio",
-                              help="Test audio: synthetic, ljspeech (../shared/data/ljspeech-dev) or a directory."),
+                              help="Test audio: synthetic (speech-like), or a directory of audio files (real speech)."),
     cache_dir: Path = typer.Option(None, "--cache-dir",
                                    help="Where random-weight bundles are cached (default ~/.cache/i3d-edge/bench)."),
     output: Path = typer.Option(None, "-o", "--output", help="Write the markdown report to this file."),
     as_json: bool = typer.Option(False, "--json", help="Print the JSON report instead of the markdown."),
 ) -> None:
     """Benchmark a model: PyTorch eager, monolithic ONNX, the runtime at full depth and gated, fp32 and int8."""
-    from ..bench import BenchConfig, render_markdown, run_bench
+    from ..apps.bench import BenchConfig, render_markdown, run_bench
     from ..runtime import DEFAULT_BUNDLE
 
     random = random_layers is not None or random_d_model is not None

@@ -33,7 +33,7 @@ def eval_command(
     beam_size: int = typer.Option(None, "--beam-size", help="Beam size of LM decoding (default: the bundle's)."),
 ) -> None:
     """Score a bundle on a corpus: WER, CER, sentence accuracy, average executed modules, RTF."""
-    from ..evaluation import evaluate_corpus
+    from ..apps.evaluation import evaluate_corpus
     from ..runtime import Runtime
 
     rt = Runtime(model, threshold=threshold, max_modules=max_modules, full_depth=full_depth, threads=threads,

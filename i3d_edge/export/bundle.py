@@ -26,7 +26,7 @@ import onnx
 from .. import __version__
 from ..config import SUBSAMPLING
 from ..errors import ExportError
-from ..manifest import BUNDLE_FORMAT, BUNDLE_VERSION, MANIFEST_NAME, load_manifest, sha256_file
+from ..manifest import BUNDLE_FORMAT, BUNDLE_VERSION, MANIFEST_NAME, load_manifest, sha256_file, write_manifest
 from ..models.checkpoint import Checkpoint, load_checkpoint
 from ._signals import sigterm_as_interrupt
 from ._util import torch_threads
@@ -80,11 +80,11 @@ def export_bundle(
             manifest = _write_graphs(tmp, ckpt, specs, quantize=quantize, simplify=simplify, opset=opset)
             manifest["provenance"] = _provenance(opset, simplify, source)
             manifest["verification"] = {"status": "pending" if verify else "skipped"}
-            _write_manifest(tmp, manifest)  # the runtime reads it during verification
+            write_manifest(tmp, manifest)  # the runtime reads it during verification
             if verify:
                 manifest["verification"] = verify_bundle(tmp, model, specs, manifest["variants"],
                                                          ckpt.feature_config)
-                _write_manifest(tmp, manifest)
+                write_manifest(tmp, manifest)
             load_manifest(tmp)  # the bundle must satisfy the contract its readers enforce
     except OSError as exc:
         raise ExportError(f"{out}: cannot write the bundle ({exc.strerror or exc})") from None
@@ -190,10 +190,6 @@ def _provenance(opset: int, simplify: bool, source: dict[str, str | None]) -> di
         "created_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "source_checkpoint": source,
     }
-
-
-def _write_manifest(root: Path, manifest: dict[str, Any]) -> None:
-    (root / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 # ---------------------------------------------------------------------------- atomic output

@@ -11,7 +11,6 @@ as it was.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -24,12 +23,12 @@ from ..errors import BundleError, ConfigError
 from ..lm import MAX_ARPA_ORDER, MAX_WORD_CHARS, MIN_ARPA_ORDER, UNK, NgramStats, build_arpa, validate_arpa
 from ..manifest import (
     DEFAULT_BEAM_THRESHOLD,
-    MANIFEST_NAME,
     DecoderSpec,
     Manifest,
     load_manifest,
     parse_manifest,
     sha256_file,
+    write_manifest,
 )
 from ..tokens import SEPARATOR, normalize_text
 from ._signals import sigterm_as_interrupt
@@ -146,7 +145,7 @@ def _attach(manifest: Manifest, arpa: str | os.PathLike[str] | None, sentences: 
         parse_manifest(data, root)  # the new manifest satisfies the contract
         os.replace(tmp, root / rel)  # a new name: the current manifest never lists it
         tmp = None
-        _write_manifest(root, data)  # the commit point
+        write_manifest(root, data)  # the commit point
     except OSError as exc:
         _discard(tmp, root, manifest)
         raise BundleError(f"{root}: cannot write the language model ({exc.strerror or exc})") from None
@@ -172,7 +171,7 @@ def set_decoder_settings(bundle: str | os.PathLike[str], *, lm_weight: float | N
     data["decoder"] = {**data["decoder"], **spec.to_dict()}
     parse_manifest(data, manifest.root)
     try:
-        _write_manifest(manifest.root, data)
+        write_manifest(manifest.root, data)
     except OSError as exc:
         raise BundleError(f"{manifest.root}: cannot write the manifest ({exc.strerror or exc})") from None
     return dict(data["decoder"])
@@ -226,14 +225,3 @@ def _check_usable(path: Path, manifest: Manifest, name: str) -> None:
             check_language_model(path, manifest.tokens)
         except BundleError as exc:
             raise ConfigError(str(exc).replace(str(path), name)) from None
-
-
-def _write_manifest(root: Path, data: dict[str, Any]) -> None:
-    tmp = _temp(root, ".json")
-    try:
-        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, root / MANIFEST_NAME)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

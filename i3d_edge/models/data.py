@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from ..config import FeatureConfig
+from ..corpus import read_corpus
 from ..errors import I3dEdgeError
-from ..evaluation import read_corpus
 from ..features import log_mel, normalize, normalize_waveform
 from ..tokens import TokenTable
 

@@ -30,6 +30,7 @@ __all__ = ["DEFAULT_BUNDLE", "ItemResult", "Runtime"]
 DEFAULT_BUNDLE = Path(__file__).resolve().parent.parent / "assets" / "default"  # embedded model (package data)
 
 Progress = Callable[[float], None]  # called with the seconds of audio just processed
+Forward = Callable[[np.ndarray, np.ndarray], ForwardOutput]  # features (B, T, F), lens (B,) -> outputs
 
 
 @dataclass(frozen=True)
@@ -133,11 +134,14 @@ class Runtime:
                            eager=always, lazy=options.lazy)
         self._setup(manifest, pool, options, LmSlot(manifest))
 
-    def _setup(self, manifest: Manifest, pool: SessionPool, options: RuntimeOptions, lm: LmSlot) -> None:
+    def _setup(self, manifest: Manifest, pool: SessionPool, options: RuntimeOptions, lm: LmSlot,
+               forward: Forward | None = None) -> None:
         self._manifest = manifest
         self._pool = pool
         self._options = options
         self._encoder = Encoder(manifest, pool, options)
+        self._forward_override = forward  # with_encoder's forward, kept by with_options clones
+        self._forward = forward or self._encoder.forward
         self._lm = lm  # the bundle's language model, loaded at the first LM decode, shared by clones
         self._decoder_kind = resolve_decoder(options.decoder, manifest.decoder)
         self._decode_spans = make_decoder(self._decoder_kind, lm, lm_weight=options.lm_weight,
@@ -158,7 +162,16 @@ class Runtime:
         if fixed:
             raise ConfigError(f"{', '.join(sorted(fixed))} cannot change on a loaded Runtime; create a new one")
         clone = object.__new__(Runtime)
-        clone._setup(self._manifest, self._pool, self._options.replace(**changes), self._lm)
+        clone._setup(self._manifest, self._pool, self._options.replace(**changes), self._lm,
+                     self._forward_override)
+        return clone
+
+    def with_encoder(self, forward: Forward) -> Runtime:
+        """A Runtime sharing these sessions whose encoder forward is ``forward`` (features (B, T, F),
+        features_lens (B,) -> ForwardOutput): reading, cutting, batching and decoding stay this
+        Runtime's. For baselines run through the very same pipeline (a monolithic graph, PyTorch)."""
+        clone = object.__new__(Runtime)
+        clone._setup(self._manifest, self._pool, self._options, self._lm, forward)
         return clone
 
     # ------------------------------------------------------------------ introspection
@@ -215,7 +228,17 @@ class Runtime:
         """Encoder forward on a padded batch: features (B, T, F) float32, already normalised
         (``features.normalize``), features_lens (B,) int64 -> log-probs, lengths, gate
         probabilities and the gates applied."""
-        return self._encoder.forward(features, features_lens)
+        return self._forward(features, features_lens)
+
+    def decode(self, log_probs: np.ndarray, length: int | None = None) -> tuple[str, tuple[TokenTiming, ...]]:
+        """Decode one row of :meth:`forward`'s log-probs, (T, V) of which the first ``length`` frames
+        count, with this Runtime's decoder (greedy or the bundle's LM with these settings): the text
+        and its tokens, timed in seconds from the row's first frame."""
+        n = log_probs.shape[0] if length is None else int(length)
+        spans = self._decode_spans(log_probs, n)
+        table, fs = self._manifest.tokens, self._frame_seconds
+        tokens = tuple(TokenTiming(table.tokens[s.id], s.start * fs, s.end * fs) for s in spans)
+        return table.decode(s.id for s in spans), tokens
 
     def transcribe(self, audio: AudioSource, sample_rate: int | None = None) -> Transcript:
         """Transcribe a file path (wav, flac, ogg) or a numpy array (``sample_rate`` required)."""
@@ -319,11 +342,8 @@ class Runtime:
             progress(sum(q.samples for q in queue) / rate)
 
     def _decode(self, out: ForwardOutput, row: int, start: float, end: float) -> _Piece:
-        table = self._manifest.tokens.tokens
-        spans = self._decode_spans(out.log_probs[row], int(out.lens[row]))
-        fs = self._frame_seconds
-        tokens = tuple(TokenTiming(table[s.id], start + s.start * fs, start + s.end * fs) for s in spans)
-        text = self._manifest.tokens.decode(s.id for s in spans)
+        text, local = self.decode(out.log_probs[row], int(out.lens[row]))
+        tokens = tuple(TokenTiming(t.token, start + t.start, start + t.end) for t in local)
         probs, gates = out.gate_probs[row], out.gates[row]  # (2N,), (2N,)
         segment = Segment(start, end, text, *self._named(probs, gates))
         return _Piece(segment, tokens, probs, gates)

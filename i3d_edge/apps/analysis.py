@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .audio import load_audio
-from .errors import ConfigError, I3dEdgeError
-from .evaluation import AUDIO_EXTENSIONS
+from ..audio import load_audio
+from ..corpus import CORPUS_AUDIO_EXTENSIONS
+from ..errors import ConfigError, I3dEdgeError
 
 if TYPE_CHECKING:
-    from .runtime import Runtime
+    from ..runtime import Runtime
 
 __all__ = ["UtteranceGates", "analyze", "collect_audio", "estimate_snr_db"]
 
@@ -45,7 +45,7 @@ def collect_audio(paths: Sequence[Path]) -> list[Path]:
     found: list[Path] = []
     for p in paths:
         if p.is_dir():
-            found += sorted(f for f in p.rglob("*") if f.suffix.lower() in AUDIO_EXTENSIONS and f.is_file())
+            found += sorted(f for f in p.rglob("*") if f.suffix.lower() in CORPUS_AUDIO_EXTENSIONS and f.is_file())
         else:
             found.append(p)
     if not found:

@@ -1,7 +1,6 @@
 """Corpus evaluation with the runtime (torch-free): WER, CER, executed modules and RTF.
 
-A corpus directory holds ``transcripts.tsv`` (``id<TAB>text``) and audio files named by id,
-either next to the tsv or under ``audio/`` (wav, flac or ogg).
+The corpus layout is :mod:`i3d_edge.corpus`'s.
 """
 
 from __future__ import annotations
@@ -11,41 +10,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import I3dEdgeError
-from .scoring import score
+from ..corpus import read_corpus
+from ..scoring import score
 
 if TYPE_CHECKING:
-    from .runtime import Runtime
+    from ..runtime import Runtime
 
-__all__ = ["AUDIO_EXTENSIONS", "EvalReport", "evaluate_corpus", "read_corpus"]
-
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
-
-
-class CorpusError(I3dEdgeError, ValueError):
-    """A corpus directory without a usable transcripts.tsv."""
-
-
-def read_corpus(corpus: Path) -> list[tuple[str, Path, str]]:
-    """(id, audio path, text) for every line of ``corpus/transcripts.tsv`` whose audio exists."""
-    tsv = Path(corpus) / "transcripts.tsv"
-    if not tsv.is_file():
-        raise CorpusError(f"{tsv}: missing (a corpus needs transcripts.tsv and audio files named by id)")
-    items = []
-    for line in tsv.read_text(encoding="utf-8").splitlines():
-        utt, sep, text = line.partition("\t")
-        if not sep:
-            continue
-        for folder in (tsv.parent / "audio", tsv.parent):
-            found = next((folder / f"{utt}{ext}" for ext in AUDIO_EXTENSIONS if (folder / f"{utt}{ext}").is_file()),
-                         None)
-            if found:
-                items.append((utt, found, text))
-                break
-    if not items:
-        raise CorpusError(f"{tsv}: no line has a matching audio file")
-    return items
-
+__all__ = ["EvalReport", "evaluate_corpus"]
 
 @dataclass(frozen=True)
 class EvalReport:
