@@ -251,7 +251,8 @@ def test_runtime_decoder_choice(lm_bundle, make_bundle, monkeypatch):
     times = [(t.start, t.end) for t in result.tokens]
     assert times == sorted(times) and all(0 <= s <= e <= result.duration + 0.05 for s, e in times)
     greedy = rt.with_options(decoder="greedy")
-    assert greedy.decoder == "greedy" and greedy._lm is rt._lm  # the loaded LM is shared
+    assert rt.language_model_loaded and not Runtime(lm_bundle).language_model_loaded
+    assert greedy.decoder == "greedy" and greedy.language_model_loaded  # the loaded LM is shared
     assert Runtime(make_bundle("global")).decoder == "greedy"  # no LM in the bundle
     with pytest.raises(ConfigError, match="language model"):
         Runtime(make_bundle("global"), decoder="lm")

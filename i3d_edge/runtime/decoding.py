@@ -181,6 +181,10 @@ class LmSlot:
         self._lock = threading.Lock()
         self._lm: LanguageModel | None = None
 
+    @property
+    def loaded(self) -> bool:
+        return self._lm is not None
+
     def get(self) -> LanguageModel:
         with self._lock:
             if self._lm is None:

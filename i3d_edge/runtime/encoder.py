@@ -87,6 +87,7 @@ class Encoder:
         every = _all_rows(gates)  # per module: every row runs it (python bools: cheap in the loop)
         t_gates += perf_counter() - t1
         t_modules = 0.0
+        module_runs: dict[str, tuple[int, int]] = {}
         whole = t_max == x.shape[1]  # no padding beyond the longest row: all-rows runs need no gather
         for gate_key, mha, ffn in self._layers:
             if gate_key is not None:
@@ -101,28 +102,32 @@ class Encoder:
             tm = perf_counter()
             for module in (mha, ffn):
                 if every[module.gate] and whole:
-                    x = self._run(module, x, x_lens)  # the whole batch as is
+                    x = self._run(module, x, x_lens, module_runs)  # the whole batch as is
                 else:
-                    x = self._rows(module, x, x_lens, gates[:, module.gate])
+                    x = self._rows(module, x, x_lens, gates[:, module.gate], module_runs)
             t_modules += perf_counter() - tm
         t2 = perf_counter()
         log_probs = run("head", {"encoder_out": x})[0]  # (B, T', V)
         t3 = perf_counter()
         timings = {"frontend": t1 - t0, "gates": t_gates, "modules": t_modules, "head": t3 - t2}
-        return ForwardOutput(log_probs, x_lens, probs, gates, timings)
+        return ForwardOutput(log_probs, x_lens, probs, gates, timings, module_runs)
 
-    def _rows(self, module: _Module, x: np.ndarray, x_lens: np.ndarray, on: np.ndarray) -> np.ndarray:
+    def _rows(self, module: _Module, x: np.ndarray, x_lens: np.ndarray, on: np.ndarray,
+              runs: dict[str, tuple[int, int]]) -> np.ndarray:
         """x (B, T', D) after ``module`` on the rows where ``on`` (B,) is set; other rows untouched."""
         rows = np.flatnonzero(on)  # (R,)
         if rows.size == 0:
             return x  # no row needs it: the session is never run
         sub_lens = x_lens[rows]  # (R,)
         t = int(sub_lens.max())  # padding past the longest selected row is masked anyway
-        x[rows, :t] = self._run(module, x[rows, :t], sub_lens)  # gather (R, t, D), run, scatter back
+        x[rows, :t] = self._run(module, x[rows, :t], sub_lens, runs)  # gather (R, t, D), run, scatter back
         return x
 
-    def _run(self, module: _Module, x: np.ndarray, x_lens: np.ndarray) -> np.ndarray:
+    def _run(self, module: _Module, x: np.ndarray, x_lens: np.ndarray, runs: dict[str, tuple[int, int]]
+             ) -> np.ndarray:
+        """``module``'s session on x (R, t, D); records the (rows, frames) fed to it in ``runs``."""
         feeds = {"x": x, "x_lens": x_lens} if module.needs_lens else {"x": x}
+        runs[module.key] = (int(x.shape[0]), int(x.shape[1]))
         return self._pool.run(module.key, feeds)[0]
 
     def _check(self, features: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

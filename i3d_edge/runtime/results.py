@@ -23,6 +23,9 @@ class ForwardOutput:
     gate_probs: np.ndarray  # (B, 2N) float32 gate probabilities, module order (ones for vanilla bundles)
     gates: np.ndarray  # (B, 2N) bool: the modules that ran for each row
     timings: Mapping[str, float] = field(default_factory=dict)  # frontend/gates/modules/head -> seconds
+    # module key -> (rows, frames) of its one session run in this forward: the rows that selected
+    # it, trimmed to their longest valid length; a module no row selected is absent (never run)
+    module_runs: Mapping[str, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -213,6 +213,17 @@ class Runtime:
         return self._pool.runs
 
     @property
+    def sessions_created(self) -> Counter[str]:
+        """Graph key -> sessions created for it (1 for each loaded graph, also when threads race a
+        lazy creation)."""
+        return self._pool.created
+
+    @property
+    def language_model_loaded(self) -> bool:
+        """Whether the bundle's language model is loaded (at the first LM decode; shared by clones)."""
+        return self._lm.loaded
+
+    @property
     def loaded_sessions(self) -> tuple[str, ...]:
         """Graph keys whose sessions exist (with ``lazy``, only the modules used so far)."""
         return self._pool.loaded

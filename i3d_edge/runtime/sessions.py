@@ -86,6 +86,7 @@ class SessionPool:
         self._outputs = {key: list(GRAPH_IO[role_of(key)][1]) for key in variant.graphs}  # output names per graph
         self._lock = threading.Lock()  # guards lazy creation and the run counters
         self.runs: Counter[str] = Counter()  # graph key -> number of session runs
+        self.created: Counter[str] = Counter()  # graph key -> sessions created (1 each, whatever the race)
         for key in (eager if lazy else variant.graphs):
             if key != "monolithic":  # the single-graph variant is for other consumers
                 self._sessions[key] = self._create(key)
@@ -126,6 +127,7 @@ class SessionPool:
             raise BundleError(f"{path}: onnxruntime cannot load this graph: {reason}") from None
         self._check_io(key, path, session)
         check_interface(key, path, session, self.manifest.model_config)  # dtype, rank, dims, a probe run
+        self.created[key] += 1  # under the lock, or in __init__
         return session
 
     def _companions(self, rel: str) -> list[str]:
