@@ -28,7 +28,7 @@ import soundfile as sf
 import soxr
 
 from .config import FeatureConfig
-from .errors import AudioError, AudioWarning
+from .errors import AudioError, AudioWarning, first_line
 
 __all__ = ["ARRAY_NAME", "AUDIO_EXTENSIONS", "AudioInfo", "AudioSource", "audio_info", "describe", "formats_label",
            "load_audio", "readable_formats", "stream_audio", "to_float_mono"]
@@ -102,12 +102,7 @@ def _check_path(path: Path, name: str) -> None:
         if path.stat().st_size == 0:
             raise AudioError(f"{name}: empty file (0 bytes)")
     except OSError as exc:  # e.g. a name too long, a loop of symlinks: stat itself fails
-        raise AudioError(f"{name}: cannot access the file ({exc.strerror or _reason(exc)})") from None
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:200]
+        raise AudioError(f"{name}: cannot access the file ({exc.strerror or first_line(exc)})") from None
 
 
 def _open(path: Path, name: str) -> sf.SoundFile:
@@ -116,7 +111,7 @@ def _open(path: Path, name: str) -> sf.SoundFile:
         return sf.SoundFile(path)
     except (sf.SoundFileError, RuntimeError, OSError, ValueError, TypeError) as exc:
         raise AudioError(f"{name}: not a readable audio file (formats: {formats_label(5)}): "
-                         f"{_reason(exc)}") from None
+                         f"{first_line(exc)}") from None
 
 
 def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
@@ -229,13 +224,14 @@ def _file_blocks(path: Path, name: str, sample_rate: int | None, block_seconds: 
                 except (sf.SoundFileError, RuntimeError, OSError, ValueError) as exc:
                     rest, failed = _salvage(fh, read, block_frames)  # the block failed as a whole: read its
                     if read + rest.shape[0] == 0:                         # good start in small steps
-                        raise AudioError(f"{name}: corrupt or truncated audio: {_reason(exc)}") from None
+                        raise AudioError(f"{name}: corrupt or truncated audio: {first_line(exc)}") from None
                     if rest.shape[0]:
                         read += rest.shape[0]
                         yield _mono_float(rest)
                     if not failed and rest.shape[0]:
                         continue
-                    _warn_partial(name, f"damaged or truncated after {read / rate:.2f} s ({_reason(exc)})", read, rate)
+                    _warn_partial(name, f"damaged or truncated after {read / rate:.2f} s ({first_line(exc)})",
+                                  read, rate)
                     return
                 if data.shape[0] == 0:
                     declared = _declared_frames(fh)

@@ -13,8 +13,22 @@ from typing import Any, Literal
 
 from .errors import ConfigError
 
-__all__ = ["CONFIG_VERSION", "SUBSAMPLING", "FeatureConfig", "GatePredictor", "ModelConfig", "WaveformConfig",
-           "encoder_lengths"]
+__all__ = [
+    "CONFIG_VERSION",
+    "GATE_OBJECTIVES",
+    "SUBSAMPLING",
+    "FeatureConfig",
+    "GatePredictor",
+    "ModelConfig",
+    "TrainConfig",
+    "WaveformConfig",
+    "check_beam_size",
+    "check_lm_weight",
+    "check_threshold",
+    "check_word_score",
+    "encoder_lengths",
+    "field_help",
+]
 
 CONFIG_VERSION = 1  # bump when a field changes meaning; readers refuse unknown versions
 SUBSAMPLING = 4  # conv frontend reduces time by 4: one encoder frame per 4 feature frames
@@ -23,6 +37,50 @@ GatePredictor = Literal["global", "local", "none"]
 Frontend = Literal["logmel", "waveform"]
 Layout = Literal["pre_ln", "post_ln"]
 Activation = Literal["relu", "gelu"]
+
+
+# ---------------------------------------------------------------------------- shared settings
+# One range check per setting that several objects carry (the model's default threshold, a
+# bundle's manifest, RuntimeOptions; a bundle's decoder section and RuntimeOptions). Each returns
+# the value as the type it must have. No float() before the range test: a huge int must not overflow.
+def setting(default: Any, text: str) -> Any:
+    """A field with its user-facing help (the CLI shows it; ``field_help``)."""
+    return field(default=default, metadata={"help": text})
+
+
+def field_help(cls: type, name: str) -> str:
+    """The help text of dataclass field ``cls.name`` (RuntimeOptions, TrainConfig ...)."""
+    return str(next(f for f in dataclasses.fields(cls) if f.name == name).metadata.get("help", ""))
+
+
+def _number(value: Any, what: str, lo: float, hi: float, *, hi_open: bool = False) -> float:
+    inside = isinstance(value, (int, float)) and not isinstance(value, bool) and lo <= value \
+        and (value < hi if hi_open else value <= hi)
+    if not inside:
+        raise ConfigError(f"{what} must be in [{lo:g}, {hi:g}{')' if hi_open else ']'}, got {value!r}")
+    return float(value)
+
+
+def check_threshold(value: Any, what: str = "threshold") -> float:
+    """A gate threshold: run a module when its gate probability > this; in [0, 1)."""
+    return _number(value, what, 0.0, 1.0, hi_open=True)
+
+
+def check_lm_weight(value: Any, what: str = "lm_weight") -> float:
+    """Weight of the LM's log10 probability against the acoustic natural-log score; in [0, 1000]."""
+    return _number(value, what, 0.0, 1e3)
+
+
+def check_word_score(value: Any, what: str = "word_score") -> float:
+    """Bonus per emitted word (counters the LM's preference for few words); in [-1000, 1000]."""
+    return _number(value, what, -1e3, 1e3)
+
+
+def check_beam_size(value: Any, what: str = "beam_size") -> int:
+    """Hypotheses kept per frame of LM decoding; an integer in [1, 4096]."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 4096:
+        raise ConfigError(f"{what} must be an integer in [1, 4096], got {value!r}")
+    return value
 
 
 def _from_dict(cls: type, data: Any, what: str) -> Any:
@@ -121,14 +179,15 @@ class ModelConfig:
     """Dimensions of an I3D CTC encoder; the checkpoint carries its own copy."""
 
     n_mels: int = 80  # input feature dimension
-    d_model: int = 192  # encoder width D
-    n_heads: int = 4  # attention heads; must divide d_model
-    d_ff: int = 768  # hidden size of each feed-forward module
-    n_layers: int = 12  # N encoder layers, each with a gated MHA and a gated FFN (2N gates)
+    d_model: int = setting(192, "Encoder width D.")
+    n_heads: int = setting(4, "Attention heads (must divide the width).")
+    d_ff: int = setting(768, "Hidden size of each feed-forward module.")
+    n_layers: int = setting(12, "Encoder layers N, each with a gated MHA and a gated FFN module (2N gates).")
     conv_channels: int = 64  # channels of the two stride-2 conv subsampling layers
     vocab_size: int = 29  # CTC output size, blank included (index 0)
     dropout: float = 0.1  # dropout in attention weights and module outputs (training only)
-    gates: GatePredictor = "global"  # global: all 2N gates up front; local: per layer; none
+    gates: GatePredictor = setting(  # noqa: RUF009 (a dataclasses.field, as everywhere here)
+        "global", "Gate predictor: global (all 2N gates up front), local (one per layer) or none (a vanilla model).")
     gate_hidden: int = 64  # hidden width of the gate predictor MLP
     gate_threshold: float = 0.5  # default inference threshold: run a module when p > this
     # Imported (wav2vec2-style) models; the defaults are the native log-mel I3D model.
@@ -172,8 +231,7 @@ class ModelConfig:
         if self.gates not in ("global", "local", "none"):
             raise ConfigError(
                 f"model config: gates must be global, local or none, got {self.gates!r}")
-        if not 0.0 <= self.gate_threshold < 1.0:
-            raise ConfigError("model config: gate_threshold must be in [0, 1)")
+        object.__setattr__(self, "gate_threshold", check_threshold(self.gate_threshold, "model config: gate_threshold"))
 
     @property
     def n_gates(self) -> int:
@@ -273,6 +331,78 @@ class FeatureConfig:
     @classmethod
     def from_dict(cls, data: Any) -> FeatureConfig:
         return _from_dict(cls, data, "feature config")
+
+
+# ---------------------------------------------------------------------------- training
+# target: |batch mean p - gate_target| (one fixed subset satisfies it: gates tend to become static);
+# expected: mean p, the paper's form: every executed module costs lambda, whatever the input;
+# utterance: mean over utterances of max(0, p_u - gate_target): each utterance pays only for the
+#   compute it spends above the budget.
+GATE_OBJECTIVES = ("target", "expected", "utterance")
+# Each of these is minimised by one fixed subset of modules as well as by input-dependent gates, and
+# in practice (benchmarks/DEPTH.md) the predictor falls into a fixed subset. ``gate_diversity`` adds
+# the variance reward of Bengio et al. (2015, "Conditional computation in neural networks for faster
+# models", L_v): minus the mean over gates of the across-batch variance of the gate probabilities,
+# which is zero for a fixed subset and grows as gates open for some inputs and close for others.
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings (the model's dimensions live in ModelConfig), carried in checkpoints."""
+
+    lr: float = setting(1.5e-3, "Peak AdamW learning rate.")
+    weight_decay: float = 1e-2
+    warmup_steps: int = setting(800, "Linear learning-rate warm-up steps.")
+    max_steps: int = setting(30_000, "Steps: the cosine decay horizon and the hard stop.")
+    batch_frames: int = setting(24_000, "Padded feature frames per batch (24,000: about 240 s of audio).")
+    gate_warmup_steps: int = setting(2_000, "Steps with every gate open before the gates learn.")
+    gate_lambda: float = setting(2.0, "Weight of the gate regulariser.")
+    gate_target: float | None = setting(0.5, "Executed fraction the regulariser pulls towards, or the "
+                                              "per-utterance budget of the utterance objective (0: minimise).")
+    gate_objective: str = setting("target", "Gate regulariser: |batch mean - target| (target), the expected "
+                                             "executed fraction as in the I3D paper (expected), or each "
+                                             "utterance's fraction above the target (utterance).")
+    gate_diversity: float = setting(0.0, "Weight of a reward for gates that differ between the utterances of "
+                                          "a batch (0: off).")
+    gate_lr_scale: float = setting(1.0, "Learning rate of the gate predictor relative to the learning rate.")
+    temperature: float = setting(1.0, "Gumbel-sigmoid temperature when gating starts.")
+    temperature_end: float | None = setting(None, "Anneal the temperature geometrically to this by the last "
+                                                   "step (0: constant).")
+    train_only: str = setting("all", "all: every weight; gates: only the gate predictor of a trained model "
+                                      "(the rest frozen).")
+    reinit_gates: bool = setting(False, "Restart the gate predictor of the initial checkpoint with every gate "
+                                         "open (a saturated predictor does not learn).")
+    grad_clip: float = 5.0
+    eval_every: int = 250
+    save_every: int = 100
+    seed: int = setting(0, "Random seed.")
+    specaugment: bool = setting(True, "SpecAugment time and frequency masks on training batches.")
+    max_len: int = 2_000  # drop training utterances longer than this many frames (20 s)
+    fit_to_time: bool = setting(False, "Rescale the step schedule so that the run ends at its time limit.")
+    extra: dict[str, Any] = field(default_factory=dict)  # free-form notes kept with the run
+
+    def __post_init__(self) -> None:
+        for name in ("gate_target", "temperature_end"):  # 0 means none (minimise / constant), as on the CLI
+            if getattr(self, name) == 0:
+                object.__setattr__(self, name, None)
+        if self.lr <= 0 or self.max_steps < 1 or self.batch_frames < 100:
+            raise ConfigError("train config: lr > 0, max_steps >= 1 and batch_frames >= 100 are required")
+        if self.gate_target is not None and not 0.0 < self.gate_target <= 1.0:
+            raise ConfigError("train config: gate_target must be in (0, 1]")
+        if self.gate_objective not in GATE_OBJECTIVES:
+            raise ConfigError(f"train config: gate_objective must be one of {', '.join(GATE_OBJECTIVES)}, "
+                              f"got {self.gate_objective!r}")
+        if self.gate_objective == "utterance" and self.gate_target is None:
+            raise ConfigError("train config: the utterance objective needs a gate_target (the per-utterance budget)")
+        if self.train_only not in ("all", "gates"):
+            raise ConfigError(f"train config: train_only must be 'all' or 'gates', got {self.train_only!r}")
+        if not 0.0 < self.gate_lr_scale <= 100.0:
+            raise ConfigError("train config: gate_lr_scale must be in (0, 100]")
+        if not 0.0 <= self.gate_diversity <= 100.0:
+            raise ConfigError("train config: gate_diversity must be in [0, 100]")
+        for t in (self.temperature, self.temperature_end):
+            if t is not None and not 0.0 < t <= 100.0:
+                raise ConfigError("train config: temperatures must be in (0, 100]")
 
 
 def encoder_lengths(feature_lengths: Any) -> Any:

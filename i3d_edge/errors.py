@@ -17,6 +17,7 @@ __all__ = [
     "ExportError",
     "I3dEdgeError",
     "SourceModelError",
+    "first_line",
 ]
 
 
@@ -54,3 +55,10 @@ class SourceModelError(I3dEdgeError, ValueError):
 
 class AudioWarning(UserWarning):
     """Audio that was read, but not all of it (truncated or damaged): what could be read is used."""
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message (its type name when empty), at most ``limit``
+    characters: the cause part of every one-line error built from a library's exception."""
+    lines = str(exc).strip().splitlines()
+    return (lines[0] if lines else type(exc).__name__)[:limit]

@@ -3,7 +3,7 @@
 ``sliding_window_view`` frames the signal (no copy), ``rfft`` gives the power spectrum and a
 precomputed HTK mel filterbank projects it. No centre padding: ``T = 1 + (N - win) // hop``.
 
-Speed (issue #18): frames go through the FFT in blocks of ``_BLOCK`` rows of a reused float64
+Speed: frames go through the FFT in blocks of ``_BLOCK`` rows of a reused float64
 buffer (numpy's float64 FFT is about twice as fast as its float32 one, and a block stays in
 cache), and the filterbank is applied as the sparse sum it is (each band covers a contiguous
 run of bins: one gather and one ``add.reduceat``) instead of a dense matmul, so no BLAS call is

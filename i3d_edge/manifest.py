@@ -50,12 +50,12 @@ import os
 import stat
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .config import FeatureConfig, ModelConfig
-from .errors import BundleError, ConfigError, I3dEdgeError
+from .config import FeatureConfig, ModelConfig, check_beam_size, check_lm_weight, check_threshold, check_word_score
+from .errors import BundleError, ConfigError, I3dEdgeError, first_line
 from .limits import LIMITS, min_weights
 from .tokens import TokenTable
 
@@ -140,17 +140,13 @@ class DecoderSpec:
     beam_threshold: float  # drop hypotheses scoring this much below the best
 
     def __post_init__(self) -> None:
-        for name in ("lm_weight", "word_score", "beam_threshold"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not -1e3 <= value <= 1e3:
-                raise ConfigError(f"decoder {name} must be a number between -1000 and 1000, got {value!r}")
-            object.__setattr__(self, name, float(value))
-        if self.lm_weight < 0:
-            raise ConfigError(f"decoder lm_weight must be >= 0, got {self.lm_weight}")
-        if self.beam_threshold <= 0:
-            raise ConfigError(f"decoder beam_threshold must be > 0, got {self.beam_threshold}")
-        if isinstance(self.beam_size, bool) or not isinstance(self.beam_size, int) or not 1 <= self.beam_size <= 4096:
-            raise ConfigError(f"decoder beam_size must be an integer in [1, 4096], got {self.beam_size!r}")
+        object.__setattr__(self, "lm_weight", check_lm_weight(self.lm_weight, "decoder lm_weight"))
+        object.__setattr__(self, "word_score", check_word_score(self.word_score, "decoder word_score"))
+        check_beam_size(self.beam_size, "decoder beam_size")
+        value = self.beam_threshold
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1e3:
+            raise ConfigError(f"decoder beam_threshold must be a number in (0, 1000], got {value!r}")
+        object.__setattr__(self, "beam_threshold", float(value))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DecoderSpec:
@@ -179,8 +175,11 @@ class Manifest:
     default_variant: str
     variants: dict[str, Variant]
     files: dict[str, dict[str, Any]]  # RELPATH -> {"sha256", "bytes"}
-    data: dict[str, Any]  # the raw manifest, for inspect
+    data: dict[str, Any]  # the raw manifest: what bundle editors (LM attachment, completion) rewrite
     decoder: DecoderSpec | None = None  # language-model decoding, when the bundle has an LM
+    provenance: dict[str, Any] = field(default_factory=dict)  # export versions, date, source checkpoint
+    verification: dict[str, Any] = field(default_factory=dict)  # the export's parity report
+    lm_ngram: dict[str, Any] = field(default_factory=dict)  # the LM's n-gram counts and sources
 
     def resolve(self, rel: str) -> Path:
         """Absolute path of a bundle file, refusing anything that escapes the bundle."""
@@ -210,8 +209,8 @@ class Manifest:
 
 
 def write_manifest(root: str | os.PathLike[str], data: Mapping[str, Any]) -> Path:
-    """Write ``data`` as ``root/manifest.json``, atomically: a new file in ``root`` (mode 0644, its
-    name never a planted symlink), then renamed over the manifest, so a reader sees the old manifest
+    """Write ``data`` as ``root/manifest.json``, atomically: a new file in ``root`` (its name never a
+    planted symlink; readable as the umask allows), then renamed over the manifest, so a reader sees the old manifest
     or the new one, never a part. The one writer of the format (export, LM attachment, benchmarks)."""
     root = Path(root)
     fd, name = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=root)
@@ -219,7 +218,9 @@ def write_manifest(root: str | os.PathLike[str], data: Mapping[str, Any]) -> Pat
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(json.dumps(json_safe(dict(data)), indent=2, ensure_ascii=False) + "\n")
-        os.chmod(tmp, 0o644)
+        umask = os.umask(0o022)  # read it: mkstemp made the file 0600; a manifest is readable as the umask allows
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, root / MANIFEST_NAME)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -265,11 +266,6 @@ def _confined(root: Path, rel: str) -> Path:
     return path
 
 
-def _short(exc: BaseException) -> str:
-    """The first line of an exception's message, at most 200 characters."""
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-
-
 def _need(data: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
     if key not in data:
         raise BundleError(f"{where}: manifest has no {key!r}")
@@ -298,7 +294,7 @@ def parse_manifest(data: Any, root: Path) -> Manifest:
     except I3dEdgeError as exc:
         raise BundleError(f"{where}: {exc}") from None
     except (TypeError, ValueError, ArithmeticError) as exc:  # e.g. a feature mean float() rejects
-        raise BundleError(f"{where}: invalid model or feature config ({_short(exc)})") from None
+        raise BundleError(f"{where}: invalid model or feature config ({first_line(exc)})") from None
     if len(tokens) != model_config.vocab_size:
         raise BundleError(f"{where}: {len(tokens)} tokens but vocab_size {model_config.vocab_size}")
     if feature_config.n_mels != model_config.n_mels:
@@ -310,8 +306,10 @@ def parse_manifest(data: Any, root: Path) -> Manifest:
     modules = tuple(_need(gates, "modules", list, where))
     if predictor != model_config.gates or modules != model_config.module_names:
         raise BundleError(f"{where}: gate layout does not match the model config")
-    if isinstance(threshold, bool) or not 0.0 <= threshold < 1.0:  # no float(): a huge int would overflow
-        raise BundleError(f"{where}: threshold must be in [0, 1)")
+    try:
+        threshold = check_threshold(threshold, "gates threshold")
+    except ConfigError as exc:
+        raise BundleError(f"{where}: {exc}") from None
     files = _need(data, "files", dict, where)
     if len(files) > LIMITS.files:
         raise BundleError(f"{where}: lists {len(files)} files, more than the {LIMITS.files} a bundle may have")
@@ -361,8 +359,11 @@ def parse_manifest(data: Any, root: Path) -> Manifest:
             raise BundleError(f"{where}: {exc}") from None
         if decoder.lm not in files:
             raise BundleError(f"{where}: decoder lm points to an unlisted file {decoder.lm!r}")
-    return Manifest(root, model_config, feature_config, tokens, predictor, float(threshold),
-                    modules, default_variant, variants, files, data, decoder)
+    ngram = data["decoder"].get("ngram") if decoder is not None else None
+    return Manifest(root, model_config, feature_config, tokens, predictor, threshold,
+                    modules, default_variant, variants, files, data, decoder,
+                    provenance=dict(data.get("provenance") or {}), verification=dict(data.get("verification") or {}),
+                    lm_ngram=dict(ngram) if isinstance(ngram, dict) else {})
 
 
 def load_manifest(bundle: str | os.PathLike[str]) -> Manifest:
@@ -378,12 +379,18 @@ def load_manifest(bundle: str | os.PathLike[str]) -> Manifest:
     if not stat.S_ISDIR(mode):
         raise BundleError(f"{root}: not a directory (expected an i3d-edge bundle)")
     path = root / MANIFEST_NAME
-    if path.is_symlink():
+    try:
+        link = stat.S_ISLNK(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        link = False  # reported as missing below
+    except OSError as exc:  # e.g. a bundle directory the user may not search
+        raise BundleError(f"{path}: cannot read the manifest ({exc.strerror or exc})") from None
+    if link:
         raise BundleError(f"{path}: symlinks are not allowed in a bundle")
     try:
         data = json.loads(_read_manifest(path).decode("utf-8"))
     except (OSError, ValueError) as exc:  # ValueError: bad JSON, bad UTF-8, an integer of > 4300 digits
-        raise BundleError(f"{path}: unreadable manifest ({_short(exc)})") from None
+        raise BundleError(f"{path}: unreadable manifest ({first_line(exc)})") from None
     except RecursionError:
         raise BundleError(f"{path}: unreadable manifest (nested too deeply)") from None
     manifest = parse_manifest(data, root)

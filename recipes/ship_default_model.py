@@ -131,9 +131,7 @@ def attach_and_tune_lm(corpus: Path, beam_size: int) -> None:
     from i3d_edge.corpus import read_corpus
     from i3d_edge.export.language_model import attach_language_model, set_decoder_settings
     from i3d_edge.features import batch_features, log_mel, normalize
-    from i3d_edge.manifest import load_manifest
     from i3d_edge.runtime import Runtime
-    from i3d_edge.runtime.decoding import LmSlot, make_decoder
     from i3d_edge.scoring import score
     from i3d_edge.tokens import normalize_text
 
@@ -151,12 +149,10 @@ def attach_and_tune_lm(corpus: Path, beam_size: int) -> None:
             out = rt.forward(*batch_features([feats]))
             items.append((out.log_probs[0], int(out.lens[0]), text))
         dev[name] = items
-    manifest = load_manifest(BUNDLE)
-    slot, table = LmSlot(manifest), manifest.tokens
 
     def wer(items: list[tuple[np.ndarray, int, str]], weight: float, bonus: float) -> float:
-        decode = make_decoder("lm", slot, lm_weight=weight, word_score=bonus, beam_size=beam_size)
-        hyps = [table.decode(s.id for s in decode(lp, n)) for lp, n, _ in items]
+        lm = rt.with_options(decoder="lm", lm_weight=weight, word_score=bonus, beam_size=beam_size)
+        hyps = [lm.decode(lp, n)[0] for lp, n, _ in items]
         return score([t for _, _, t in items], hyps).wer
 
     grid = {}

@@ -13,7 +13,7 @@ from typing import Any
 import typer
 from typer.core import TyperArgument, TyperCommand, TyperOption
 
-__all__ = ["Command", "closed_stdout", "exit_quietly", "help_panel_safe", "missing_extra"]
+__all__ = ["Command", "closed_stdout", "exit_quietly", "from_field", "help_panel_safe", "missing_extra"]
 
 
 _READABLE = {"int": "N", "float": "NUMBER", "str": "TEXT", "path": "PATH", "Path": "PATH"}
@@ -98,3 +98,16 @@ def help_panel_safe(text: str) -> str:
 def exit_quietly() -> typer.Exit:
     closed_stdout()
     return typer.Exit(0)
+
+
+def from_field(cls: type, name: str, *flags: str, **extra: Any) -> Any:
+    """A typer.Option whose default and help are those of dataclass field ``cls.name``
+    (RuntimeOptions, TrainConfig, ModelConfig): the command line restates neither."""
+    import dataclasses
+
+    from ..config import field_help
+
+    field = next(f for f in dataclasses.fields(cls) if f.name == name)
+    default = None if field.default is dataclasses.MISSING else field.default
+    extra.setdefault("help", field_help(cls, name) or None)
+    return typer.Option(default, *flags, **extra)

@@ -8,6 +8,7 @@ import typer
 
 from . import app, handle_errors
 from ._common import Command
+from .runtime_options import THREADS, THRESHOLD
 
 
 @app.command("analyze", cls=Command)
@@ -16,9 +17,8 @@ def analyze_command(
     bundle: Path = typer.Argument(..., help="Bundle directory."),
     audio: list[Path] = typer.Argument(..., help="Audio files or directories of audio files."),
     output: Path = typer.Option(..., "-o", "--output", help="Directory for the PNG plots and summary.json."),
-    threshold: float = typer.Option(None, "--threshold", help="Gate threshold (default: the bundle's)."),
-    threads: int = typer.Option(None, "--threads", help="onnxruntime intra-op threads (default: onnxruntime's "
-                                "choice, one per physical core)."),
+    threshold: float = THRESHOLD,
+    threads: int = THREADS,
     plots: bool = typer.Option(True, "--plots/--no-plots",
                                help="Write PNG plots (needs matplotlib: pip install 'i3d-edge\\[plot]')."),
 ) -> None:

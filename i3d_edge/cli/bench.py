@@ -1,4 +1,4 @@
-"""``i3d-edge bench``: speed and memory against full-depth baselines (issue #6), one model per call.
+"""``i3d-edge bench``: speed and memory of one model against full-depth baselines.
 
 ``benchmarks/run.py`` runs the whole suite (default model and a larger random-weight model).
 """

@@ -9,37 +9,49 @@ import typer
 
 from . import app, handle_errors
 from ._common import Command
-from .transcribe import Decoder, Precision
+from .runtime_options import (
+    BATCH_SIZE,
+    BEAM_SIZE,
+    DECODER,
+    FULL_DEPTH,
+    LM_WEIGHT,
+    MAX_MODULES,
+    MODEL,
+    PRECISION,
+    THREADS,
+    THRESHOLD,
+    WORD_SCORE,
+    Decoder,
+    Precision,
+    runtime_knobs,
+)
 
 
 @app.command("eval", cls=Command)
 @handle_errors
 def eval_command(
+    ctx: typer.Context,
     corpus: Path = typer.Argument(..., help="Directory with transcripts.tsv (id<TAB>text) and audio named by id."),
-    model: Path = typer.Option(None, "--model", "-m", help="Bundle directory (default: the embedded model)."),
-    threshold: float = typer.Option(None, "--threshold", help="Gate threshold (default: the bundle's)."),
-    max_modules: int = typer.Option(None, "--max-modules", help="Run at most K modules per utterance."),
-    full_depth: bool = typer.Option(False, "--full-depth", help="Run every module."),
-    precision: Precision = typer.Option(None, "--precision", help="Graph variant (default: the bundle's)."),
-    threads: int = typer.Option(None, "--threads", help="onnxruntime intra-op threads (default: onnxruntime's "
-                                "choice, one per physical core)."),
-    batch_size: int = typer.Option(8, "--batch-size", help="Utterances per batch."),
+    model: Path = MODEL,
+    threshold: float = THRESHOLD,
+    max_modules: int = MAX_MODULES,
+    full_depth: bool = FULL_DEPTH,
+    precision: Precision = PRECISION,
+    threads: int = THREADS,
+    batch_size: int = BATCH_SIZE,
     limit: int = typer.Option(None, "--limit", help="Only the first N utterances."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-    decoder: Decoder = typer.Option(Decoder.auto, "--decoder", help="auto: the bundle's language model when it "
-                                    "has one (and flashlight-text is installed), else greedy."),
-    lm_weight: float = typer.Option(None, "--lm-weight", help="LM weight (default: the bundle's)."),
-    word_score: float = typer.Option(None, "--word-score", help="Bonus per word (default: the bundle's)."),
-    beam_size: int = typer.Option(None, "--beam-size", help="Beam size of LM decoding (default: the bundle's)."),
+    decoder: Decoder = DECODER,
+    lm_weight: float = LM_WEIGHT,
+    word_score: float = WORD_SCORE,
+    beam_size: int = BEAM_SIZE,
 ) -> None:
     """Score a bundle on a corpus: WER, CER, sentence accuracy, average executed modules, RTF."""
     from ..apps.evaluation import evaluate_corpus
     from ..runtime import Runtime
 
-    rt = Runtime(model, threshold=threshold, max_modules=max_modules, full_depth=full_depth, threads=threads,
-                 precision=None if precision is None else precision.value, decoder=decoder.value,
-                 lm_weight=lm_weight, word_score=word_score, beam_size=beam_size)
-    report = evaluate_corpus(rt, corpus, batch_size=batch_size, limit=limit)
+    rt = Runtime(model, **runtime_knobs(ctx.params))
+    report = evaluate_corpus(rt, corpus, batch_size=rt.options.batch_size, limit=limit)
     if as_json:
         typer.echo(json.dumps(report.to_dict()))
         return

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import sys
 import warnings
-from enum import Enum
 from pathlib import Path
 from typing import TextIO
 
@@ -18,19 +17,24 @@ from . import app, fail, handle_errors
 from ._common import Command
 from .inputs import STDIN, expand_inputs, stdin_file
 from .outputs import OutputFormat, Targets, parse_formats, plan_targets, render, write_atomic
+from .runtime_options import (
+    BATCH_SIZE,
+    BEAM_SIZE,
+    DECODER,
+    FULL_DEPTH,
+    LM_WEIGHT,
+    MAX_MODULES,
+    MODEL,
+    PRECISION,
+    THREADS,
+    THRESHOLD,
+    WORD_SCORE,
+    Decoder,
+    Precision,
+    runtime_knobs,
+)
 
-__all__ = ["Decoder", "OutputFormat", "Precision"]
-
-
-class Decoder(str, Enum):
-    auto = "auto"
-    greedy = "greedy"
-    lm = "lm"
-
-
-class Precision(str, Enum):
-    fp32 = "fp32"
-    int8 = "int8"
+__all__ = ["OutputFormat"]
 
 
 class _Progress:
@@ -127,6 +131,7 @@ def _check_options(formats: list[OutputFormat], output_dir: Path | None, output:
 @app.command("transcribe", cls=Command)
 @handle_errors
 def transcribe_command(
+    ctx: typer.Context,
     audio: list[str] = typer.Argument(
         ..., metavar="AUDIO", show_default=False,
         help=f"Audio files, directories (searched recursively) or - for standard input. Formats: {formats_label()}; "
@@ -148,21 +153,17 @@ def transcribe_command(
         None, "--glob", "-g", metavar="PATTERN",
         help="In directories, take only files matching PATTERN (file name or path below the directory, e.g. "
              "'*.mp3' or 'day1/*') instead of every audio extension; repeatable."),
-    model: str = typer.Option(None, "--model", "-m", metavar="DIR",
-                              help="Bundle directory (default: the embedded model)."),
-    threshold: float = typer.Option(None, "--threshold", help="Gate threshold in [0, 1) (default: the bundle's)."),
-    max_modules: int = typer.Option(None, "--max-modules", metavar="K",
-                                    help="Run at most K modules per utterance (default: no limit)."),
-    full_depth: bool = typer.Option(False, "--full-depth", help="Run every module, ignoring the gates."),
-    threads: int = typer.Option(None, "--threads", help="onnxruntime intra-op threads per session "
-                                "(default: onnxruntime's choice, one per physical core)."),
-    precision: Precision = typer.Option(None, "--precision", help="Graph variant (default: the bundle's)."),
-    batch_size: int = typer.Option(8, "--batch-size", help="Audio segments per batch."),
-    decoder: Decoder = typer.Option(Decoder.auto, "--decoder", help="auto: the bundle's language model when it "
-                                    "has one (and flashlight-text is installed), else greedy."),
-    lm_weight: float = typer.Option(None, "--lm-weight", help="LM weight (default: the bundle's)."),
-    word_score: float = typer.Option(None, "--word-score", help="Bonus per word (default: the bundle's)."),
-    beam_size: int = typer.Option(None, "--beam-size", help="Beam size of LM decoding (default: the bundle's)."),
+    model: str = MODEL,
+    threshold: float = THRESHOLD,
+    max_modules: int = MAX_MODULES,
+    full_depth: bool = FULL_DEPTH,
+    threads: int = THREADS,
+    precision: Precision = PRECISION,
+    batch_size: int = BATCH_SIZE,
+    decoder: Decoder = DECODER,
+    lm_weight: float = LM_WEIGHT,
+    word_score: float = WORD_SCORE,
+    beam_size: int = BEAM_SIZE,
 ) -> None:
     """Transcribe audio files with input-dependent depth.
 
@@ -192,11 +193,8 @@ def transcribe_command(
     plans = (plan_targets(inputs, formats, output_dir=output_dir, output=output, force=force,
                           skip_existing=skip_existing) if to_files else [Targets({}) for _ in inputs])
 
-    runtime = Runtime(model, threshold=threshold, max_modules=max_modules, full_depth=full_depth,
-                      threads=threads, precision=None if precision is None else precision.value,
-                      batch_size=batch_size, decoder=decoder.value, lm_weight=lm_weight, word_score=word_score,
-                      beam_size=beam_size)
-    if decoder is Decoder.auto and runtime.decoder == "greedy" and runtime.manifest.decoder is not None:
+    runtime = Runtime(model, **runtime_knobs(ctx.params))
+    if runtime.options.decoder == "auto" and runtime.decoder == "greedy" and runtime.manifest.decoder is not None:
         typer.echo("note: decoding greedily; install the [lm] extra (flashlight-text) to use this model's "
                    "language model", err=True)
 

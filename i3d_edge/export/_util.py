@@ -7,7 +7,7 @@ import logging
 import warnings
 from collections.abc import Iterator
 
-__all__ = ["first_line", "quiet", "torch_threads"]
+__all__ = ["quiet", "torch_threads"]
 
 
 @contextlib.contextmanager
@@ -27,12 +27,6 @@ def quiet() -> Iterator[None]:
         root.setLevel(saved[0])
         root.handlers[:] = saved[1]
         onnx_logger.setLevel(saved[2])
-
-
-def first_line(exc: BaseException, limit: int = 300) -> str:
-    """The first line of an exception's message (its type name when empty), for one-line errors."""
-    lines = str(exc).strip().splitlines()
-    return lines[0][:limit] if lines else type(exc).__name__
 
 
 @contextlib.contextmanager

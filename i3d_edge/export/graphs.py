@@ -16,10 +16,10 @@ from torch import Tensor, nn
 
 from .. import __version__
 from ..config import ModelConfig
-from ..errors import ExportError
+from ..errors import ExportError, first_line
 from ..manifest import GRAPH_IO, local_gate_key
 from ..models.i3d import I3DModel, padding_mask
-from ._util import first_line, quiet
+from ._util import quiet
 
 __all__ = ["ENCODER_TIME_TENSORS", "MAX_OPSET", "MIN_OPSET", "GraphSpec", "export_graph", "graph_specs", "set_metadata"]
 

@@ -13,7 +13,7 @@ import os
 from typing import Any
 
 from ..errors import BundleError
-from ..manifest import Manifest, json_safe, load_manifest, role_of
+from ..manifest import BUNDLE_FORMAT, BUNDLE_VERSION, Manifest, json_safe, load_manifest, role_of
 
 __all__ = ["format_bytes", "inspect_bundle", "render_text", "verification_summary"]
 
@@ -23,7 +23,6 @@ def inspect_bundle(bundle: str | os.PathLike[str]) -> dict[str, Any]:
     threshold, quantisation, provenance and the verification report of the bundle at ``bundle``."""
     manifest = load_manifest(bundle)
     runtime_check(manifest)
-    data = manifest.data
     variants = {}
     for name, variant in manifest.variants.items():
         graphs = [_graph_info(manifest, key, rel) for key, rel in variant.graphs.items()]
@@ -36,8 +35,8 @@ def inspect_bundle(bundle: str | os.PathLike[str]) -> dict[str, Any]:
         }
     return {
         "bundle": str(manifest.root),
-        "format": data["format"],
-        "version": data["version"],
+        "format": BUNDLE_FORMAT,  # load_manifest accepts no other
+        "version": BUNDLE_VERSION,
         "model_config": manifest.model_config.to_dict(),
         "feature_config": manifest.feature_config.to_dict(),
         "tokens": list(manifest.tokens.tokens),
@@ -45,11 +44,11 @@ def inspect_bundle(bundle: str | os.PathLike[str]) -> dict[str, Any]:
                   "modules": list(manifest.modules)},
         "default_variant": manifest.default_variant,
         "variants": variants,
-        "provenance": json_safe(data.get("provenance", {})),
-        "verification": json_safe(data.get("verification", {})),
+        "provenance": json_safe(manifest.provenance),
+        "verification": json_safe(manifest.verification),
         "decoder": None if manifest.decoder is None else {
             **manifest.decoder.to_dict(), "bytes": manifest.verify(manifest.decoder.lm).stat().st_size,
-            "ngram": ngram if isinstance(ngram := data["decoder"].get("ngram"), dict) else {}},
+            "ngram": manifest.lm_ngram},
     }
 
 

@@ -20,8 +20,8 @@ from typing import Any
 
 import onnx
 
-from ..errors import ExportError
-from ._util import first_line, quiet
+from ..errors import ExportError, first_line
+from ._util import quiet
 
 __all__ = ["INT8", "quantize_int8"]
 

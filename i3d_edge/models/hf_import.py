@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from ..config import FeatureConfig, ModelConfig, WaveformConfig
-from ..errors import ConfigError, SourceModelError
+from ..errors import ConfigError, SourceModelError, first_line
 from ..tokens import BLANK, SEPARATOR, TokenTable
 from .checkpoint import Checkpoint
 from .i3d import I3DModel
@@ -70,7 +70,7 @@ def _read_json(path: Path, required: bool) -> Any:
             raise _fail(path, "too large for a model's JSON file")
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError) as exc:
-        raise _fail(path, f"unreadable JSON ({str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__})"
+        raise _fail(path, f"unreadable JSON ({first_line(exc, 120)})"
                     ) from None
 
 

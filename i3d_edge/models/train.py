@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..config import FeatureConfig, ModelConfig
+from ..config import GATE_OBJECTIVES, FeatureConfig, ModelConfig, TrainConfig
 from ..ctc import greedy_decode
 from ..errors import ConfigError
 from ..scoring import score
@@ -33,69 +33,8 @@ from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .data import FeatureSet
 from .i3d import I3DModel
 
-__all__ = ["GATE_OBJECTIVES", "TrainConfig", "evaluate", "gate_diversity", "gate_loss", "reset_gate_predictor",
-           "train"]
-
-# target: |batch mean p - gate_target| (one fixed subset satisfies it: gates tend to become static);
-# expected: mean p, the paper's form: every executed module costs lambda, whatever the input;
-# utterance: mean over utterances of max(0, p_u - gate_target): each utterance pays only for the
-#   compute it spends above the budget.
-GATE_OBJECTIVES = ("target", "expected", "utterance")
-# Each of these is minimised by one fixed subset of modules as well as by input-dependent gates, and
-# in practice (benchmarks/DEPTH.md) the predictor falls into a fixed subset. ``gate_diversity`` adds
-# the variance reward of Bengio et al. (2015, "Conditional computation in neural networks for faster
-# models", L_v): minus the mean over gates of the across-batch variance of the gate probabilities,
-# which is zero for a fixed subset and grows as gates open for some inputs and close for others.
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation settings (the model's dimensions live in ModelConfig)."""
-
-    lr: float = 1.5e-3  # peak AdamW learning rate
-    weight_decay: float = 1e-2
-    warmup_steps: int = 800  # linear LR warm-up
-    max_steps: int = 30_000  # cosine decay horizon and hard stop
-    batch_frames: int = 24_000  # padded feature frames per batch (~240 s of audio)
-    gate_warmup_steps: int = 2_000  # all gates open until this step
-    gate_lambda: float = 2.0  # weight of the gate regulariser
-    gate_target: float | None = 0.5  # executed fraction the regulariser pulls towards (None: minimise)
-    gate_objective: str = "target"  # one of GATE_OBJECTIVES (target with gate_target None: expected)
-    gate_diversity: float = 0.0  # weight of the across-batch gate-variance reward (0: off)
-    gate_lr_scale: float = 1.0  # the gate predictor's learning rate relative to lr (slows saturation)
-    temperature: float = 1.0  # Gumbel-sigmoid temperature when gating starts
-    temperature_end: float | None = None  # anneal geometrically to this by max_steps (None: constant)
-    train_only: str = "all"  # "all": every weight; "gates": only the gate predictor(s)
-    reinit_gates: bool = False  # with --init: restart the gate predictor with every gate open
-    grad_clip: float = 5.0
-    eval_every: int = 250
-    save_every: int = 100
-    seed: int = 0
-    specaugment: bool = True
-    max_len: int = 2_000  # drop training utterances longer than this many frames (20 s)
-    fit_to_time: bool = False  # rescale max/warm-up/gate-warm-up steps so the run ends at max_minutes
-    extra: dict[str, Any] = field(default_factory=dict)  # free-form notes kept with the run
-
-    def __post_init__(self) -> None:
-        if self.lr <= 0 or self.max_steps < 1 or self.batch_frames < 100:
-            raise ConfigError("train config: lr > 0, max_steps >= 1 and batch_frames >= 100 are required")
-        if self.gate_target is not None and not 0.0 < self.gate_target <= 1.0:
-            raise ConfigError("train config: gate_target must be in (0, 1]")
-        if self.gate_objective not in GATE_OBJECTIVES:
-            raise ConfigError(f"train config: gate_objective must be one of {', '.join(GATE_OBJECTIVES)}, "
-                              f"got {self.gate_objective!r}")
-        if self.gate_objective == "utterance" and self.gate_target is None:
-            raise ConfigError("train config: the utterance objective needs a gate_target (the per-utterance budget)")
-        if self.train_only not in ("all", "gates"):
-            raise ConfigError(f"train config: train_only must be 'all' or 'gates', got {self.train_only!r}")
-        if not 0.0 < self.gate_lr_scale <= 100.0:
-            raise ConfigError("train config: gate_lr_scale must be in (0, 100]")
-        if not 0.0 <= self.gate_diversity <= 100.0:
-            raise ConfigError("train config: gate_diversity must be in [0, 100]")
-        for t in (self.temperature, self.temperature_end):
-            if t is not None and not 0.0 < t <= 100.0:
-                raise ConfigError("train config: temperatures must be in (0, 100]")
-
+__all__ = ["GATE_OBJECTIVES", "TrainConfig", "TrainState", "evaluate", "gate_diversity", "gate_loss",
+           "reset_gate_predictor", "train"]
 
 def gate_loss(gate_probs: torch.Tensor, target: float | None, objective: str = "target") -> torch.Tensor:
     """Gate regulariser on (B, G) gate probabilities; see ``GATE_OBJECTIVES``."""
@@ -209,6 +148,97 @@ def evaluate(model: I3DModel, data: FeatureSet, fcfg: FeatureConfig, tokens: Tok
             "distinct_counts": len(set(counts.tolist()))}
 
 
+@dataclass
+class TrainState:
+    """Where a run stands; saved in every checkpoint as ``train_state`` (the dict a resume reads)."""
+
+    train_config: dict[str, Any]  # the TrainConfig in effect (fit_to_time may have rescaled it)
+    step: int = 0
+    epoch: int = 0
+    batch: int = 0  # next batch of the epoch
+    best_cer: float = 1e9  # lowest dev CER so far (best.pt)
+    init: str | None = None  # the checkpoint a new run started from
+    module_mask: list[int] | None = None  # 0/1 per module: modules removed statically
+    optimizer: dict[str, Any] | None = None
+
+    @classmethod
+    def resume(cls, data: dict[str, Any], path: Path) -> TrainState:
+        if not isinstance(data.get("train_config"), dict) or not isinstance(data.get("step"), int):
+            raise ConfigError(f"{path}: cannot resume, the checkpoint holds no training state "
+                              "(use another run directory, and --init to start from its weights)")
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+def _start(run_dir: Path, model_config: ModelConfig, cfg: TrainConfig, fcfg: FeatureConfig, train_set: FeatureSet,
+           ckpt: Checkpoint | None, init: Path | None, log: Any) -> tuple[I3DModel, FeatureConfig, TrainConfig,
+                                                                         TrainState]:
+    """The model, feature config, train config and state a run starts with: resumed from
+    ``run_dir/last.pt``, initialised from ``init``'s weights, or new (feature statistics of the
+    training set)."""
+    last = run_dir / "last.pt"
+    if ckpt is not None and last.exists():  # resume: the run's own config, the new max_steps
+        state = TrainState.resume(ckpt.train_state, last)
+        known = {f.name for f in fields(TrainConfig)}
+        cfg = TrainConfig(**{**{k: v for k, v in state.train_config.items() if k in known},
+                             "max_steps": cfg.max_steps})
+        log(f"resuming {last} at step {state.step}")
+        return ckpt.build_model(), fcfg, cfg, state
+    if ckpt is not None:
+        model = ckpt.build_model()
+        if cfg.reinit_gates:
+            if ckpt.model_config.gates == "none":
+                raise ConfigError(f"{init}: --reinit-gates needs a model with a gate predictor")
+            torch.manual_seed(cfg.seed)
+            reset_gate_predictor(model)
+        log(f"initialised from {init}" + (" (gate predictor re-initialised, every gate open)"
+                                           if cfg.reinit_gates else ""))
+        return model, fcfg, cfg, TrainState(asdict(cfg), init=str(init))
+    mean, std = train_set.stats()
+    fcfg = FeatureConfig(n_mels=model_config.n_mels, mean=tuple(mean), std=tuple(std))
+    torch.manual_seed(cfg.seed)
+    return I3DModel(model_config), fcfg, cfg, TrainState(asdict(cfg))
+
+
+def _optimizer(model: I3DModel, cfg: TrainConfig, state: TrainState) -> torch.optim.Optimizer:
+    """AdamW over the trainable parameters (the gate predictor alone with ``train_only="gates"``,
+    the rest frozen), the gate predictor's group at ``gate_lr_scale``; resumed state loaded."""
+    trainable = list(model.parameters())
+    if cfg.train_only == "gates":
+        trainable = gate_parameters(model)
+        if not trainable:
+            raise ConfigError("train config: train_only='gates' needs a model with a gate predictor")
+        for p in model.parameters():
+            p.requires_grad_(False)
+        for p in trainable:
+            p.requires_grad_(True)
+    gate_ids = {id(p) for p in gate_parameters(model)}
+    groups = [{"params": [p for p in trainable if id(p) not in gate_ids], "lr_scale": 1.0},
+              {"params": [p for p in trainable if id(p) in gate_ids], "lr_scale": cfg.gate_lr_scale}]
+    opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if state.optimizer is not None:
+        opt.load_state_dict(state.optimizer)
+    return opt
+
+
+def _losses(model: I3DModel, batch: tuple[torch.Tensor, ...], cfg: TrainConfig, step: int,
+            mask: torch.Tensor | None) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Forward one batch (x, lens, targets, target_lens): the model output, the total loss and its
+    parts (CTC, gate regulariser, gate diversity; the gate terms are 0 during the gate warm-up)."""
+    x, lens, targets, target_lens = batch
+    gating = model.cfg.gates != "none" and step >= cfg.gate_warmup_steps
+    out = model(x, lens, full_depth=not gating, module_mask=mask)
+    ctc = F.ctc_loss(out.log_probs.transpose(0, 1), targets, out.lens, target_lens,
+                     blank=0, reduction="mean", zero_infinity=True)
+    zero = torch.zeros((), device=x.device)
+    reg = gate_loss(out.gate_probs, cfg.gate_target, cfg.gate_objective) if gating else zero
+    diversity = gate_diversity(out.gate_probs) if gating and cfg.gate_diversity else zero
+    return out, ctc + cfg.gate_lambda * reg - cfg.gate_diversity * diversity, ctc, reg, diversity
+
+
 def train(
     run_dir: Path,
     train_corpora: list[Path],
@@ -239,78 +269,33 @@ def train(
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     last = run_dir / "last.pt"
-    tokens = TokenTable()
-    fcfg = FeatureConfig(n_mels=model_config.n_mels)
     source = last if last.exists() else init  # its features and tokens (an imported model: waveform, own vocabulary)
     ckpt = load_checkpoint(source) if source is not None else None
-    if ckpt is not None:
-        fcfg, tokens = ckpt.feature_config, ckpt.tokens
+    fcfg, tokens = (ckpt.feature_config, ckpt.tokens) if ckpt else (FeatureConfig(n_mels=model_config.n_mels),
+                                                                    TokenTable())
+    model_config = ckpt.model_config if ckpt else model_config
     unit, min_frames = _frame_units(fcfg)
     train_set = FeatureSet.build(train_corpora, fcfg, run_dir / "cache", jobs=jobs)
     dev_set = FeatureSet.build(dev_corpora, fcfg, run_dir / "cache", jobs=jobs)
-    if ckpt is not None and last.exists():
-        model_config = ckpt.model_config
-        model = I3DModel(model_config)
-        model.load_state_dict(ckpt.state_dict)
-        state = ckpt.train_state
-        if not isinstance(state.get("train_config"), dict) or not isinstance(state.get("step"), int):
-            raise ConfigError(f"{last}: cannot resume, the checkpoint holds no training state "
-                              "(use another run directory, and --init to start from its weights)")
-        known = {f.name for f in fields(TrainConfig)}
-        cfg = TrainConfig(**{**{k: v for k, v in state["train_config"].items() if k in known},
-                             "max_steps": cfg.max_steps})
-        log(f"resuming {last} at step {state['step']}")
-    elif ckpt is not None:
-        model_config = ckpt.model_config
-        model = I3DModel(model_config)
-        model.load_state_dict(ckpt.state_dict)
-        if cfg.reinit_gates:
-            if model_config.gates == "none":
-                raise ConfigError(f"{init}: --reinit-gates needs a model with a gate predictor")
-            torch.manual_seed(cfg.seed)
-            reset_gate_predictor(model)
-        state = {"step": 0, "epoch": 0, "batch": 0, "best_cer": 1e9, "train_config": asdict(cfg),
-                 "init": str(init)}
-        log(f"initialised from {init}" + (" (gate predictor re-initialised, every gate open)"
-                                           if cfg.reinit_gates else ""))
-    else:
-        mean, std = train_set.stats()
-        fcfg = FeatureConfig(n_mels=model_config.n_mels, mean=tuple(mean), std=tuple(std))
-        torch.manual_seed(cfg.seed)
-        model = I3DModel(model_config)
-        state = {"step": 0, "epoch": 0, "batch": 0, "best_cer": 1e9, "train_config": asdict(cfg)}
     if len(tokens) != model_config.vocab_size:
         raise ConfigError(f"vocab_size {model_config.vocab_size} does not match the {len(tokens)}-token table")
+    model, fcfg, cfg, state = _start(run_dir, model_config, cfg, fcfg, train_set, ckpt, init, log)
     model.temperature = cfg.temperature
     if module_mask is not None:
         if len(module_mask) != model_config.n_gates:
             raise ConfigError(f"module mask has {len(module_mask)} entries, the model {model_config.n_gates} modules")
-        state["module_mask"] = [int(v) for v in module_mask]
-    mask = torch.tensor(state["module_mask"], dtype=torch.float32, device=dev) if "module_mask" in state else None
+        state.module_mask = [int(v) for v in module_mask]
+    mask = None if state.module_mask is None else torch.tensor(state.module_mask, dtype=torch.float32, device=dev)
     model.to(dev)
-    trainable = list(model.parameters())
-    if cfg.train_only == "gates":
-        trainable = gate_parameters(model)
-        if not trainable:
-            raise ConfigError("train config: train_only='gates' needs a model with a gate predictor")
-        for p in model.parameters():
-            p.requires_grad_(False)
-        for p in trainable:
-            p.requires_grad_(True)
-    gate_ids = {id(p) for p in gate_parameters(model)}
-    groups = [{"params": [p for p in trainable if id(p) not in gate_ids], "lr_scale": 1.0},
-              {"params": [p for p in trainable if id(p) in gate_ids], "lr_scale": cfg.gate_lr_scale}]
-    opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if "optimizer" in state:
-        opt.load_state_dict(state["optimizer"])
+    opt = _optimizer(model, cfg, state)
     n_params = sum(p.numel() for p in model.parameters())
     log(f"model: {n_params / 1e6:.2f}M parameters, {model_config.n_layers} layers, gates {model_config.gates}; "
         f"train {len(train_set)} utts ({train_set.lengths.sum() / unit / 360000:.1f} h), dev {len(dev_set)} utts")
 
     def snapshot() -> Checkpoint:
-        state["optimizer"] = opt.state_dict()
+        state.optimizer = opt.state_dict()
         sd = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        return Checkpoint(model_config, fcfg, tokens, sd, train_state=state)
+        return Checkpoint(model_config, fcfg, tokens, sd, train_state=state.to_dict())
 
     def set_train_mode() -> None:
         model.train()
@@ -321,39 +306,36 @@ def train(
     start = time.monotonic()
     logf = open(run_dir / "train.log", "a", encoding="utf-8")
     set_train_mode()
-    step = first_step = state["step"]
+    step = first_step = state.step
+    fitted = False  # the schedule has been fitted to max_minutes (fit_to_time)
     stop = False
     while step < cfg.max_steps and not stop:
-        rng = np.random.default_rng(cfg.seed * 1000 + state["epoch"])
+        rng = np.random.default_rng(cfg.seed * 1000 + state.epoch)
         batches = train_set.batches(cfg.batch_frames * unit, rng, min_frames=min_frames,
                                     max_len=cfg.max_len * unit)
-        for k in range(state["batch"], len(batches)):
-            gating = model_config.gates != "none" and step >= cfg.gate_warmup_steps
+        for k in range(state.batch, len(batches)):
             for group in opt.param_groups:
                 group["lr"] = lr_at(step, cfg) * group["lr_scale"]
             model.temperature = temperature_at(step, cfg)
             augment = rng if cfg.specaugment else None
-            x, lens, targets, target_lens = (t.to(dev) for t in train_set.collate(batches[k], fcfg, tokens, augment))
+            batch = tuple(t.to(dev) for t in train_set.collate(batches[k], fcfg, tokens, augment))
             t0 = time.monotonic()
-            out = model(x, lens, full_depth=not gating, module_mask=mask)
-            ctc = F.ctc_loss(out.log_probs.transpose(0, 1), targets, out.lens, target_lens,
-                             blank=0, reduction="mean", zero_infinity=True)
-            reg = gate_loss(out.gate_probs, cfg.gate_target, cfg.gate_objective) if gating \
-                else torch.zeros((), device=dev)
-            diversity = gate_diversity(out.gate_probs) if gating and cfg.gate_diversity else torch.zeros((), device=dev)
-            loss = ctc + cfg.gate_lambda * reg - cfg.gate_diversity * diversity
+            out, loss, ctc, reg, diversity = _losses(model, batch, cfg, step, mask)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
             step += 1
-            state.update(step=step, batch=k + 1)
-            if cfg.fit_to_time and max_minutes and step == first_step + 30:
-                cfg = _fit_schedule(cfg, step, time.monotonic() - start, max_minutes * 60, steps_timed=30)
-                state["train_config"] = asdict(cfg)
+            state.step, state.batch = step, k + 1
+            timed, elapsed = step - first_step, time.monotonic() - start
+            if cfg.fit_to_time and max_minutes and not fitted and timed >= 3 and \
+                    (timed >= 30 or elapsed >= 0.1 * max_minutes * 60):  # 30 steps or a tenth of the time
+                cfg = _fit_schedule(cfg, step, elapsed, max_minutes * 60, steps_timed=timed)
+                fitted = True
+                state.train_config = asdict(cfg)
                 log(f"schedule fitted to {max_minutes} min: max_steps {cfg.max_steps}, "
                     f"gate warm-up {cfg.gate_warmup_steps}, lr warm-up {cfg.warmup_steps}")
-            record = {"step": step, "epoch": state["epoch"], "loss": round(loss.item(), 4), "ctc": round(ctc.item(), 4),
+            record = {"step": step, "epoch": state.epoch, "loss": round(loss.item(), 4), "ctc": round(ctc.item(), 4),
                       "gate_reg": round(reg.item(), 4), "gate_var": round(diversity.item(), 5),
                       "gate_prob": round(out.gate_probs.mean().item(), 4),
                       "executed": round(out.gates.mean().item(), 4), "lr": round(lr_at(step, cfg), 6),
@@ -367,8 +349,8 @@ def train(
                 set_train_mode()
                 record["dev"] = metrics
                 log(json.dumps({"step": step, "dev": metrics}))
-                if metrics["cer"] < state["best_cer"]:
-                    state["best_cer"] = metrics["cer"]
+                if metrics["cer"] < state.best_cer:
+                    state.best_cer = metrics["cer"]
                     save_checkpoint(run_dir / "best.pt", snapshot())
             logf.write(json.dumps(record) + "\n")
             logf.flush()
@@ -379,7 +361,7 @@ def train(
                 stop = True
                 break
         else:
-            state.update(epoch=state["epoch"] + 1, batch=0)
+            state.epoch, state.batch = state.epoch + 1, 0
     save_checkpoint(last, snapshot())
     logf.close()
     if not (run_dir / "best.pt").exists():

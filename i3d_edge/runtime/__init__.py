@@ -19,9 +19,24 @@
 
 from __future__ import annotations
 
-from .options import RuntimeOptions
-from .results import ForwardOutput, Segment, TokenTiming, Transcript
-from .runtime import DEFAULT_BUNDLE, ItemResult, Runtime
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["DEFAULT_BUNDLE", "ForwardOutput", "ItemResult", "Runtime", "RuntimeOptions", "Segment", "TokenTiming",
            "Transcript"]
+
+if TYPE_CHECKING:
+    from .options import RuntimeOptions
+    from .results import ForwardOutput, Segment, TokenTiming, Transcript
+    from .runtime import DEFAULT_BUNDLE, ItemResult, Runtime
+
+_HOME = {"RuntimeOptions": "options", "ForwardOutput": "results", "Segment": "results", "TokenTiming": "results",
+         "Transcript": "results", "DEFAULT_BUNDLE": "runtime", "ItemResult": "runtime", "Runtime": "runtime"}
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: ``i3d_edge.runtime.options`` (the CLI's option declarations) loads without onnxruntime.
+    if name in _HOME:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,7 +17,7 @@ import numpy as np
 import onnxruntime as ort
 
 from ..config import ModelConfig
-from ..errors import BundleError
+from ..errors import BundleError, first_line
 from ..manifest import GRAPH_IO, role_of
 
 __all__ = ["check_interface"]
@@ -104,7 +104,7 @@ def check_interface(key: str, path: object, session: ort.InferenceSession, cfg: 
         quiet.log_severity_level = 4  # the failure is reported below, in one line; onnxruntime stays silent
         outputs = session.run(names, _feeds(role, cfg), quiet)
     except Exception as exc:  # onnxruntime raises its own exception types
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        reason = first_line(exc)
         raise BundleError(f"{path}: fails a probe run on inputs of the contract's shapes ({reason})") from None
     for name, value in zip(names, outputs, strict=True):
         want = _expected(name, key, cfg)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -20,7 +20,7 @@ from ..features import batch_features, extract_features
 from ..manifest import Manifest, load_manifest
 from .decoding import LmSlot, make_decoder, resolve_decoder
 from .encoder import Encoder
-from .options import DEFAULT_PROVIDERS, RuntimeOptions
+from .options import RuntimeOptions
 from .results import STAGES, ForwardOutput, Segment, TokenTiming, Transcript
 from .segment import SegmentPolicy, split_stream
 from .sessions import SessionPool
@@ -84,10 +84,6 @@ class _Queued:
     features: np.ndarray  # (T, F) float32 normalised log-mel
 
 
-def _as_tuple(providers: Sequence[str] | str) -> tuple[str, ...]:
-    return (providers,) if isinstance(providers, str) else tuple(providers)
-
-
 def _bundle_dir(model: str | os.PathLike[str] | None) -> Path:
     if model is not None:
         return Path(model)
@@ -104,29 +100,11 @@ class Runtime:
     >>> rt.transcribe("clip.wav").text                   # doctest: +SKIP
     """
 
-    def __init__(
-        self,
-        model: str | os.PathLike[str] | None = None,
-        *,
-        threshold: float | None = None,
-        max_modules: int | None = None,
-        full_depth: bool = False,
-        threads: int | None = None,
-        providers: Sequence[str] | str | None = None,
-        precision: str | None = None,
-        lazy: bool = False,
-        segment_seconds: float = 30.0,
-        batch_size: int = 8,
-        decoder: str = "auto",
-        lm_weight: float | None = None,
-        word_score: float | None = None,
-        beam_size: int | None = None,
-    ) -> None:
-        options = RuntimeOptions(
-            threshold=threshold, max_modules=max_modules, full_depth=full_depth, threads=threads,
-            providers=DEFAULT_PROVIDERS if providers is None else _as_tuple(providers),
-            precision=precision, lazy=lazy, segment_seconds=segment_seconds, batch_size=batch_size,
-            decoder=decoder, lm_weight=lm_weight, word_score=word_score, beam_size=beam_size)
+    def __init__(self, model: str | os.PathLike[str] | None = None, options: RuntimeOptions | None = None,
+                 **knobs: Any) -> None:
+        """Load the bundle at ``model`` (default: the embedded model). ``knobs`` are
+        :class:`RuntimeOptions` fields, applied over ``options``; an unknown name is a ConfigError."""
+        options = RuntimeOptions.build(**knobs) if options is None else options.replace(**knobs)
         manifest = load_manifest(_bundle_dir(model))
         variant = manifest.variant(options.precision)
         always = ["frontend", "head", *(k for k in variant.graphs if k == "gate" or k.endswith(".gate"))]
@@ -278,14 +256,13 @@ class Runtime:
             job = _Job(index, describe(source))
             jobs.append(job)
             segments = self._segments(source, sample_rate, job)
-            while True:
+            while job.error is None:  # (a batch that ran out of memory fails its inputs)
                 try:
                     queued = next(segments)
                 except StopIteration:
                     break
                 except AudioError as exc:
                     job.error = exc
-                    queue = [q for q in queue if q.job is not job]
                     break
                 if queue and not self._fits(queue, queued):
                     self._run_batch(queue, progress)
@@ -296,6 +273,8 @@ class Runtime:
                     self._run_batch(queue, progress)
                     queue = []
                     yield from self._finished(jobs)
+            if job.error is not None:  # its segments still queued need not run
+                queue = [q for q in queue if q.job is not job]
             job.done = True
             yield from self._finished(jobs)
         if queue:
@@ -326,7 +305,11 @@ class Runtime:
         fc = self._manifest.feature_config
         for seg in split_stream(self._blocks(source, sample_rate, job), fc.sample_rate, self._policy):
             t = perf_counter()
-            feats = extract_features(seg.audio, fc)  # (T, F)
+            try:
+                feats = extract_features(seg.audio, fc)  # (T, F)
+            except MemoryError:
+                raise AudioError(f"{job.name}: out of memory computing the features of a "
+                                 f"{seg.audio.shape[0] / fc.sample_rate:.0f} s segment") from None
             job.timings["features"] += perf_counter() - t
             job.pieces.append(None)
             job.pending += 1
@@ -338,8 +321,17 @@ class Runtime:
         return (len(queue) + 1) * frames * frames <= self._batch_budget
 
     def _run_batch(self, queue: list[_Queued], progress: Progress | None) -> None:
-        features, lens = batch_features([q.features for q in queue])  # (B, T, F), (B,)
-        out = self.forward(features, lens)
+        try:
+            features, lens = batch_features([q.features for q in queue])  # (B, T, F), (B,)
+            out = self.forward(features, lens)
+        except MemoryError:  # this batch's inputs fail, named; the others go on
+            seconds = max(q.samples for q in queue) / self._manifest.feature_config.sample_rate
+            for q in queue:
+                q.job.pending -= 1
+                q.job.error = q.job.error or AudioError(
+                    f"{q.job.name}: out of memory in the encoder (a batch of {len(queue)} segment(s) of up to "
+                    f"{seconds:.0f} s; try a smaller batch size or shorter segments)")
+            return
         share = lens / lens.sum()  # each row's part of the batch's shared stage time
         rate = self._manifest.feature_config.sample_rate
         for row, q in enumerate(queue):

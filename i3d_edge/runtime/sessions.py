@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import onnxruntime as ort
 
-from ..errors import BundleError, ConfigError
+from ..errors import BundleError, ConfigError, first_line
 from ..limits import LIMITS, thread_limit
 from ..manifest import GRAPH_IO, Manifest, Variant, role_of
 from .interface import check_interface
@@ -123,7 +123,7 @@ class SessionPool:
         try:
             session = ort.InferenceSession(str(path), self._options, providers=self._providers)
         except Exception as exc:  # onnxruntime raises its own exception types for bad graphs
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            reason = first_line(exc)
             raise BundleError(f"{path}: onnxruntime cannot load this graph: {reason}") from None
         self._check_io(key, path, session)
         check_interface(key, path, session, self.manifest.model_config)  # dtype, rank, dims, a probe run
