@@ -5,15 +5,19 @@ Imports only typer (and the standard library) at import time, like the command m
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import re
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import typer
 from typer.core import TyperArgument, TyperCommand, TyperOption
 
-__all__ = ["Command", "closed_stdout", "exit_quietly", "from_field", "help_panel_safe", "missing_extra"]
+__all__ = ["Command", "closed_stdout", "exit_quietly", "from_field", "help_panel_safe", "missing_extra",
+           "with_options"]
 
 
 _READABLE = {"int": "N", "float": "NUMBER", "str": "TEXT", "path": "PATH", "Path": "PATH"}
@@ -111,3 +115,25 @@ def from_field(cls: type, name: str, *flags: str, **extra: Any) -> Any:
     default = None if field.default is dataclasses.MISSING else field.default
     extra.setdefault("help", field_help(cls, name) or None)
     return typer.Option(default, *flags, **extra)
+
+
+def with_options(options: dict[str, tuple[Any, Any]], into: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Add shared options to a command: ``options`` maps a parameter name to (its type, its
+    typer.Option). The command declares one keyword parameter ``into`` instead, and receives the
+    values given (None: not given) there as a dict, so commands that share options declare them once."""
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        signature = inspect.signature(func)
+        own = [p for p in signature.parameters.values() if p.name != into]
+        added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind)
+                 for name, (kind, option) in options.items()]
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            values = {name: kwargs.pop(name) for name in options}
+            return func(*args, **kwargs, **{into: values})
+
+        wrapper.__signature__ = signature.replace(parameters=[*own, *added])  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate

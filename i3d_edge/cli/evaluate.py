@@ -4,53 +4,28 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from . import app, handle_errors
 from ._common import Command
-from .runtime_options import (
-    BATCH_SIZE,
-    BEAM_SIZE,
-    DECODER,
-    FULL_DEPTH,
-    LM_WEIGHT,
-    MAX_MODULES,
-    MODEL,
-    PRECISION,
-    THREADS,
-    THRESHOLD,
-    WORD_SCORE,
-    Decoder,
-    Precision,
-    runtime_knobs,
-)
+from .runtime_options import open_runtime, runtime_options
 
 
 @app.command("eval", cls=Command)
 @handle_errors
+@runtime_options()
 def eval_command(
-    ctx: typer.Context,
     corpus: Path = typer.Argument(..., help="Directory with transcripts.tsv (id<TAB>text) and audio named by id."),
-    model: Path = MODEL,
-    threshold: float = THRESHOLD,
-    max_modules: int = MAX_MODULES,
-    full_depth: bool = FULL_DEPTH,
-    precision: Precision = PRECISION,
-    threads: int = THREADS,
-    batch_size: int = BATCH_SIZE,
     limit: int = typer.Option(None, "--limit", help="Only the first N utterances."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-    decoder: Decoder = DECODER,
-    lm_weight: float = LM_WEIGHT,
-    word_score: float = WORD_SCORE,
-    beam_size: int = BEAM_SIZE,
+    shared: dict[str, Any] | None = None,  # the Runtime options (runtime_options.py)
 ) -> None:
     """Score a bundle on a corpus: WER, CER, sentence accuracy, average executed modules, RTF."""
     from ..apps.evaluation import evaluate_corpus
-    from ..runtime import Runtime
 
-    rt = Runtime(model, **runtime_knobs(ctx.params))
+    rt = open_runtime(shared or {})
     report = evaluate_corpus(rt, corpus, batch_size=rt.options.batch_size, limit=limit)
     if as_json:
         typer.echo(json.dumps(report.to_dict()))

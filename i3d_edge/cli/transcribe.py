@@ -7,7 +7,7 @@ import contextlib
 import sys
 import warnings
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import typer
 
@@ -17,22 +17,7 @@ from . import app, fail, handle_errors
 from ._common import Command
 from .inputs import STDIN, expand_inputs, stdin_file
 from .outputs import OutputFormat, Targets, parse_formats, plan_targets, render, write_atomic
-from .runtime_options import (
-    BATCH_SIZE,
-    BEAM_SIZE,
-    DECODER,
-    FULL_DEPTH,
-    LM_WEIGHT,
-    MAX_MODULES,
-    MODEL,
-    PRECISION,
-    THREADS,
-    THRESHOLD,
-    WORD_SCORE,
-    Decoder,
-    Precision,
-    runtime_knobs,
-)
+from .runtime_options import open_runtime, runtime_options
 
 __all__ = ["OutputFormat"]
 
@@ -130,8 +115,8 @@ def _check_options(formats: list[OutputFormat], output_dir: Path | None, output:
 
 @app.command("transcribe", cls=Command)
 @handle_errors
+@runtime_options()
 def transcribe_command(
-    ctx: typer.Context,
     audio: list[str] = typer.Argument(
         ..., metavar="AUDIO", show_default=False,
         help=f"Audio files, directories (searched recursively) or - for standard input. Formats: {formats_label()}; "
@@ -153,17 +138,7 @@ def transcribe_command(
         None, "--glob", "-g", metavar="PATTERN",
         help="In directories, take only files matching PATTERN (file name or path below the directory, e.g. "
              "'*.mp3' or 'day1/*') instead of every audio extension; repeatable."),
-    model: str = MODEL,
-    threshold: float = THRESHOLD,
-    max_modules: int = MAX_MODULES,
-    full_depth: bool = FULL_DEPTH,
-    threads: int = THREADS,
-    precision: Precision = PRECISION,
-    batch_size: int = BATCH_SIZE,
-    decoder: Decoder = DECODER,
-    lm_weight: float = LM_WEIGHT,
-    word_score: float = WORD_SCORE,
-    beam_size: int = BEAM_SIZE,
+    shared: dict[str, Any] | None = None,  # the Runtime options (runtime_options.py)
 ) -> None:
     """Transcribe audio files with input-dependent depth.
 
@@ -175,7 +150,6 @@ def transcribe_command(
     truncated or damaged but readable is transcribed with a 'warning:' line.
     """
     from ..audio import readable_formats
-    from ..runtime import Runtime
 
     try:
         formats = parse_formats(fmt, output)
@@ -193,7 +167,7 @@ def transcribe_command(
     plans = (plan_targets(inputs, formats, output_dir=output_dir, output=output, force=force,
                           skip_existing=skip_existing) if to_files else [Targets({}) for _ in inputs])
 
-    runtime = Runtime(model, **runtime_knobs(ctx.params))
+    runtime = open_runtime(shared or {})
     if runtime.options.decoder == "auto" and runtime.decoder == "greedy" and runtime.manifest.decoder is not None:
         typer.echo("note: decoding greedily; install the [lm] extra (flashlight-text) to use this model's "
                    "language model", err=True)
