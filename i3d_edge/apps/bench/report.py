@@ -36,6 +36,16 @@ def _x(value: float | None, digits: int = 2) -> str:
     return "-" if value is None or not np.isfinite(value) else f"{value:.{digits}f}x"
 
 
+def _header(*names: str) -> list[str]:
+    """A Markdown table's header and separator lines."""
+    return [_cells(*names), "|---" * len(names) + "|"]
+
+
+def _cells(*values: object) -> str:
+    """One Markdown table row."""
+    return "| " + " | ".join(map(str, values)) + " |"
+
+
 def _result(ok: bool | None) -> str:
     return "n/a" if ok is None else ("PASS" if ok else "**MISS**")
 
@@ -99,28 +109,26 @@ def _model_md(r: Mapping[str, Any]) -> list[str]:
             frac = f" [{100 * v['executed_fraction']:.0f}%]" if k.startswith("d") and "executed_fraction" in v else ""
             cells.append(f"{v['rtf']:.4f} ({_ms(v['median_s'])}){frac}")
         out.append(f"| {row['label']} | " + " | ".join(cells) + " |")
-    out += ["", "| audio | (a)/(b) | (a)/(c) | (a)/(c) int8 | (c)/(b) | (c)/(b) int8 | (b) fp32/int8 "
-            "| (c) fp32/int8 | (d) fp32/int8 | (c)/(d) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    ratios = {"a/b": "(a)/(b)", "a/c": "(a)/(c)", "a/c_int8": "(a)/(c) int8", "c/b": "(c)/(b)",
+              "c_int8/b_int8": "(c)/(b) int8", "b/b_int8": "(b) fp32/int8", "c/c_int8": "(c) fp32/int8",
+              "d/d_int8": "(d) fp32/int8", "c/d": "(c)/(d)"}
+    out += ["", *_header("audio", *ratios.values())]
     for row in rows:
-        q = row["ratios"]
-        out.append(f"| {row['label']} | {_x(q['a/b'])} | {_x(q['a/c'])} | {_x(q['a/c_int8'])} | {_x(q['c/b'], 3)} | "
-                   f"{_x(q['c_int8/b_int8'], 3)} | {_x(q['b/b_int8'])} | {_x(q['c/c_int8'])} | "
-                   f"{_x(q['d/d_int8'])} | {_x(q['c/d'])} |")
+        out.append(_cells(row["label"], *(_x(row["ratios"][k], 3 if k.startswith("c") and "/b" in k else 2)
+                                          for k in ratios)))
     # ---- sweep
     sw = r["sweep"]
     out += ["", f"### Encoder time against executed fraction ({sw['seconds']:g} s utterance, fp32)", "",
             "`threshold=0` plus `max_modules=round(f x 2N)` runs exactly that many modules (the most probable "
             "ones). Encoder time = gate predictor + modules (`ForwardOutput.timings`); forward adds frontend "
             "and head.", "",
-            "| f | modules (MHA + FFN) | encoder | / full depth | forward | / full depth |",
-            "|---|---|---|---|---|---|"]
+            *_header("f", "modules (MHA + FFN)", "encoder", "/ full depth", "forward", "/ full depth")]
     full = sw["full"]
-    out.append(f"| full depth | {full['mha'] + full['ffn']} ({full['mha']} + {full['ffn']}) | "
-               f"{_ms(full['encoder_median_s'])} | 1 | {_ms(full['forward_median_s'])} | 1 |")
-    for p in sw["points"]:
-        out.append(f"| {p['fraction']:g} | {p['max_modules']} ({p['mha']} + {p['ffn']}) | "
-                   f"{_ms(p['encoder_median_s'])} | {p['encoder_ratio']:.3f} | "
-                   f"{_ms(p['forward_median_s'])} | {p['forward_ratio']:.3f} |")
+    out.append(_cells("full depth", f"{full['mha'] + full['ffn']} ({full['mha']} + {full['ffn']})",
+                      _ms(full["encoder_median_s"]), 1, _ms(full["forward_median_s"]), 1))
+    out += [_cells(f"{p['fraction']:g}", f"{p['max_modules']} ({p['mha']} + {p['ffn']})", _ms(p["encoder_median_s"]),
+                   f"{p['encoder_ratio']:.3f}", _ms(p["forward_median_s"]), f"{p['forward_ratio']:.3f}")
+            for p in sw["points"]]
     # ---- per graph
     g = r["graphs"]
     out += ["", f"### Time per graph ({g['seconds']:g} s utterance, batch 1, median of direct session runs)", "",
