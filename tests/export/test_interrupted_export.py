@@ -22,8 +22,7 @@ torch = pytest.importorskip("torch")
 
 from i3d_edge.export import bundle as bundle_mod  # noqa: E402
 from i3d_edge.export import export_bundle  # noqa: E402
-
-from .conftest import signal_when  # noqa: E402
+from tests.conftest import signal_when  # noqa: E402
 
 TINY = {"d_model": 32, "d_ff": 64}
 

@@ -24,8 +24,7 @@ import i3d_edge.cli.transcribe  # noqa: F401  (registers the command)
 from i3d_edge.cli import app
 from i3d_edge.errors import AudioError, I3dEdgeError
 from i3d_edge.runtime import Runtime
-
-from .conftest import speechlike
+from tests.conftest import speechlike
 
 TINY = {"d_model": 32, "d_ff": 64}  # with make_bundle("global", 2): a 2-layer bundle of a few hundred KB
 

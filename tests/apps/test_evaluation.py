@@ -12,8 +12,7 @@ from typer.testing import CliRunner
 from i3d_edge.apps.analysis import estimate_snr_db
 from i3d_edge.cli import app
 from i3d_edge.scoring import edit_distance, score
-
-from .conftest import speechlike
+from tests.conftest import speechlike
 
 runner = CliRunner()
 

@@ -18,8 +18,7 @@ import pytest
 import soundfile as sf
 
 from i3d_edge.runtime import Runtime
-
-from .conftest import speechlike
+from tests.conftest import speechlike
 
 TINY = {"d_model": 32, "d_ff": 64}
 

@@ -20,10 +20,7 @@ from typer.testing import CliRunner
 from i3d_edge.cli import app
 from i3d_edge.runtime import DEFAULT_BUNDLE, Runtime
 from i3d_edge.runtime.subtitles import to_srt, to_vtt
-
-from .conftest import speechlike
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import ROOT, speechlike
 
 
 @pytest.fixture(scope="module")

@@ -27,8 +27,7 @@ from onnx import TensorProto, helper
 from i3d_edge.errors import BundleError, ConfigError
 from i3d_edge.manifest import MANIFEST_NAME, sha256_file
 from i3d_edge.runtime import Runtime
-
-from .conftest import ROOT, signal_when, speechlike
+from tests.conftest import ROOT, signal_when, speechlike
 
 TINY = {"d_model": 32, "d_ff": 64}  # 2 layers, 29 tokens: 4 gates
 MEMORY_MB = 1536  # address space of every CLI child (a normal transcribe or inspect fits in it)

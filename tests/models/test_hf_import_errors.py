@@ -16,8 +16,7 @@ pytest.importorskip("transformers")
 
 from i3d_edge.cli import app
 from i3d_edge.models.hf_import import import_hf_model
-
-from .hf_models import build_hf_model
+from tests.hf_models import build_hf_model
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,7 @@ from hypothesis import strategies as st
 
 from i3d_edge.runtime import Runtime
 from i3d_edge.runtime.segment import SegmentPolicy, find_cut, split_stream
-
-from .conftest import speechlike
+from tests.conftest import speechlike
 
 SR = 16000
 POLICY = SegmentPolicy(max_seconds=30.0, search_seconds=5.0)
@@ -119,7 +118,7 @@ def rss_growth(bundle, warmup, path) -> int:
     import sys
     from pathlib import Path
 
-    root = str(Path(__file__).resolve().parents[1])
+    root = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
     out = subprocess.run([sys.executable, "-c", _RSS_CHILD, str(bundle), str(warmup), str(path)], env=env,
                          capture_output=True, text=True, timeout=600, check=True)

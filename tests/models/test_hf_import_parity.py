@@ -20,8 +20,7 @@ from i3d_edge.features import batch_features, extract_features
 from i3d_edge.models.checkpoint import load_checkpoint, save_checkpoint
 from i3d_edge.models.hf_import import import_hf_model
 from i3d_edge.runtime import Runtime
-
-from .hf_models import KINDS, build_hf_model
+from tests.hf_models import KINDS, build_hf_model
 
 TOL = 1e-4
 LENGTHS = (400, 3217, 16000, 47999)  # samples: one encoder frame (the receptive field) to 3 s

@@ -24,8 +24,7 @@ from i3d_edge.cli import app
 from i3d_edge.errors import BundleError
 from i3d_edge.manifest import MANIFEST_NAME, sha256_file
 from i3d_edge.runtime import Runtime
-
-from .conftest import speechlike
+from tests.conftest import speechlike
 
 TINY = {"d_model": 32, "d_ff": 64}
 

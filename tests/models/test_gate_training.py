@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from .conftest import small_config
+from tests.conftest import small_config
 
 torch = pytest.importorskip("torch", reason="training needs the [export] extra")
 
@@ -22,7 +22,7 @@ from i3d_edge.models.train import (  # noqa: E402
     temperature_at,
     train,
 )
-from tests.test_train import corpus  # noqa: E402,F401  (the tiny speech-like corpus fixture)
+from tests.models.test_train import corpus  # noqa: E402,F401  (the tiny speech-like corpus fixture)
 
 PROBS = torch.tensor([[0.9, 0.9, 0.9, 0.9],   # utterance 0 runs 90% of the modules in expectation
                       [0.1, 0.1, 0.3, 0.1]])  # utterance 1 runs 15%

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .conftest import small_config, speechlike
+from tests.conftest import small_config, speechlike
 
 torch = pytest.importorskip("torch", reason="training needs the [export] extra")
 
