@@ -1,5 +1,5 @@
 """``i3d-edge`` as speech CLIs are used: directories, stdin, output files, missing extras, help,
-damaged audio, a closed stdout (issue #16). Everything goes through the command line."""
+damaged audio, a closed stdout. Everything goes through the command line."""
 
 from __future__ import annotations
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
+pytest.importorskip("torch", reason="importing models needs the [import] extra (torch)")
 pytest.importorskip("transformers")  # the [import] extra; CI installs it with [dev]
+
+import torch
 
 from i3d_edge.export import export_bundle
 from i3d_edge.features import batch_features, extract_features

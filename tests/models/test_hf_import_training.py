@@ -8,9 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
+pytest.importorskip("torch", reason="importing models needs the [import] extra (torch)")
 pytest.importorskip("transformers")
+
+import torch
 
 from i3d_edge.features import extract_features
 from i3d_edge.models.checkpoint import load_checkpoint, save_checkpoint

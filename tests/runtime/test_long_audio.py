@@ -98,15 +98,23 @@ rt = Runtime(sys.argv[1], batch_size=4)
 rt.transcribe(sys.argv[2])  # warm-up: sessions and arenas allocated
 proc, done = psutil.Process(), threading.Event()
 base = peak = proc.memory_info().rss
+failed = []  # a sampler that died would leave peak low: its exception fails the child instead
 def sample():
     global peak
-    while not done.wait(0.002):
-        peak = max(peak, proc.memory_info().rss)
+    try:
+        while not done.wait(0.002):
+            peak = max(peak, proc.memory_info().rss)
+    except BaseException as exc:
+        failed.append(exc)
 watcher = threading.Thread(target=sample)
 watcher.start()
-rt.transcribe(sys.argv[3])
-done.set()
-watcher.join()
+try:
+    rt.transcribe(sys.argv[3])
+finally:
+    done.set()
+    watcher.join()
+if failed:
+    raise failed[0]
 print(base, max(peak, proc.memory_info().rss))
 """
 
