@@ -13,8 +13,7 @@ from hypothesis import strategies as st
 from i3d_edge.audio import AudioInfo, audio_info, load_audio, stream_audio, to_float_mono
 from i3d_edge.config import FeatureConfig
 from i3d_edge.errors import AudioError
-
-from .conftest import speechlike
+from tests.conftest import speechlike
 
 MIN = FeatureConfig().min_samples  # 1360 samples = 85 ms at 16 kHz
 

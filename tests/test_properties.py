@@ -1,8 +1,8 @@
-"""Property-based tests (issue #7): audio loader, resampler, log-mel features, CTC decoder, manifest parser.
+"""Property-based tests: audio loader, resampler, log-mel features, CTC decoder, manifest parser.
 
 Each either returns what its contract says or raises the package's typed error, never anything
 else. (test_audio.py already checks that the block size never changes the samples and that int16
-scaling stays in range; test_runtime_long.py that segments tile the input.)
+scaling stays in range; runtime/test_long_audio.py that segments tile the input.)
 """
 
 from __future__ import annotations

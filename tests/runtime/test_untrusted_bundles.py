@@ -1,14 +1,13 @@
-"""Hardening (issue #7): tampered bundles are refused at load, with one line from the API and the CLI.
+"""Tampered bundles are refused at load, with one line from the API and the CLI.
 
-test_runtime_bundle.py already refuses a missing graph, a SHA-256 mismatch, an unknown version
-and a copied graph through the API (and test_transcribe_cli.py a SHA-256 mismatch through the
-CLI); here the CLI gets those too, and both get the escapes (``../``, absolute paths, symlinks),
-graphs swapped with their hashes fixed up, and manifests that lie about the model.
+test_damaged_bundles.py refuses a missing graph, a SHA-256 mismatch, an unknown version and a copied
+graph through the API (and cli/test_transcribe.py a SHA-256 mismatch through the CLI); here the CLI
+gets those too, and both get the escapes (``../``, absolute paths, symlinks), graphs swapped with
+their hashes fixed up, and manifests that lie about the model.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from collections.abc import Callable
@@ -24,31 +23,20 @@ from i3d_edge.cli import app
 from i3d_edge.errors import BundleError
 from i3d_edge.manifest import MANIFEST_NAME, sha256_file
 from i3d_edge.runtime import Runtime
-
-from .conftest import speechlike
-
-TINY = {"d_model": 32, "d_ff": 64}
-
-
-def _manifest(bundle: Path) -> dict:
-    return json.loads((bundle / MANIFEST_NAME).read_text())
-
-
-def _save(bundle: Path, data: dict) -> None:
-    (bundle / MANIFEST_NAME).write_text(json.dumps(data))
+from tests.conftest import TINY, manifest_json, save_manifest_json, speechlike
 
 
 def _graph(bundle: Path, key: str) -> Path:
-    return bundle / _manifest(bundle)["variants"]["fp32"]["graphs"][key]
+    return bundle / manifest_json(bundle)["variants"]["fp32"]["graphs"][key]
 
 
 def _point_head_at(bundle: Path, rel: str, target: Path) -> None:
     """List ``rel`` (with target's true hash) and make it the head graph: only path checks can refuse it."""
     shutil.copyfile(_graph(bundle, "head"), target)
-    data = _manifest(bundle)
+    data = manifest_json(bundle)
     data["files"][rel] = {"sha256": sha256_file(target), "bytes": target.stat().st_size}
     data["variants"]["fp32"]["graphs"]["head"] = rel
-    _save(bundle, data)
+    save_manifest_json(bundle, data)
 
 
 def _swap(bundle: Path, a: str, b: str) -> None:
@@ -58,17 +46,17 @@ def _swap(bundle: Path, a: str, b: str) -> None:
     pa.rename(tmp)
     pb.rename(pa)
     tmp.rename(pb)
-    data = _manifest(bundle)
+    data = manifest_json(bundle)
     for path in (pa, pb):
         data["files"][path.relative_to(bundle).as_posix()] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
-    _save(bundle, data)
+    save_manifest_json(bundle, data)
 
 
 def _edit(change: Callable[[dict], None]) -> Callable[[Path, Path], None]:
     def apply(bundle: Path, outside: Path) -> None:
-        data = _manifest(bundle)
+        data = manifest_json(bundle)
         change(data)
-        _save(bundle, data)
+        save_manifest_json(bundle, data)
 
     return apply
 
@@ -111,9 +99,9 @@ def _symlinked_manifest(bundle: Path, outside: Path) -> None:
 def _unloadable_graph(bundle: Path, outside: Path) -> None:
     path = _graph(bundle, "layer01.ffn")
     path.write_bytes(np.random.default_rng(3).bytes(2048))
-    data = _manifest(bundle)
+    data = manifest_json(bundle)
     data["files"]["fp32/layer01.ffn.onnx"] = {"sha256": sha256_file(path), "bytes": 2048}
-    _save(bundle, data)
+    save_manifest_json(bundle, data)
 
 
 def _deeply_nested(bundle: Path, outside: Path) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from .conftest import small_config
+from tests.conftest import small_config
 
 torch = pytest.importorskip("torch", reason="training needs the [export] extra")
 
@@ -22,7 +22,6 @@ from i3d_edge.models.train import (  # noqa: E402
     temperature_at,
     train,
 )
-from tests.test_train import corpus  # noqa: E402,F401  (the tiny speech-like corpus fixture)
 
 PROBS = torch.tensor([[0.9, 0.9, 0.9, 0.9],   # utterance 0 runs 90% of the modules in expectation
                       [0.1, 0.1, 0.3, 0.1]])  # utterance 1 runs 15%
@@ -104,7 +103,7 @@ def test_reset_gate_predictor_opens_every_gate_for_every_input(gates):
     assert int(out.gates.sum()) == 3 * 6
 
 
-def test_gate_only_training_changes_only_the_gate_predictor(tmp_path, corpus, make_checkpoint):  # noqa: F811
+def test_gate_only_training_changes_only_the_gate_predictor(tmp_path, corpus, make_checkpoint):
     src = make_checkpoint("global", 2)
     before = load_checkpoint(src).state_dict
     cfg = TrainConfig(max_steps=4, batch_frames=400, warmup_steps=1, gate_warmup_steps=0, eval_every=4,
@@ -123,7 +122,7 @@ def test_gate_only_training_changes_only_the_gate_predictor(tmp_path, corpus, ma
     assert float(after["gate.mlp.2.weight"].abs().max()) < 0.1
 
 
-def test_reinit_gates_needs_a_gated_model(tmp_path, corpus, make_checkpoint):  # noqa: F811
+def test_reinit_gates_needs_a_gated_model(tmp_path, corpus, make_checkpoint):
     cfg = TrainConfig(max_steps=1, batch_frames=400, reinit_gates=True)
     with pytest.raises(ConfigError, match="gate predictor"):
         train(tmp_path / "run", [corpus], [corpus], small_config("none"), cfg, init=make_checkpoint("none", 2),
@@ -186,7 +185,7 @@ def test_gates_learn_to_depend_on_the_input():
     assert float(probs[:, 0].max()) < 0.3, "the MHA gate is never needed"
 
 
-def test_resuming_from_a_checkpoint_without_training_state_is_one_clear_error(tmp_path, corpus, make_checkpoint):  # noqa: F811
+def test_resuming_from_a_checkpoint_without_training_state_is_one_clear_error(tmp_path, corpus, make_checkpoint):
     import shutil
 
     run = tmp_path / "run"

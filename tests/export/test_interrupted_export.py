@@ -1,36 +1,32 @@
-"""Hardening (issue #7): an interrupted export never leaves a half-written bundle.
+"""An interrupted export never leaves a half-written bundle.
 
-Already covered in test_export.py: a KeyboardInterrupt, an ExportError and an OSError during a
-fresh export (staging and created parents removed), a failed ``--force`` re-export (old bundle
-kept), and pickled checkpoints refused by ``load_checkpoint`` (test_checkpoint.py) and by
-``i3d-edge export`` (test_export.py). Added here: Ctrl-C while replacing a bundle (during the
-export and between the two renames of the commit), and a real SIGINT to ``i3d-edge export``.
+Covered in test_export.py: a KeyboardInterrupt, an ExportError and an OSError during a fresh export
+(staging and created parents removed), a failed ``--force`` re-export (old bundle kept), and
+pickled checkpoints refused by ``load_checkpoint`` (models/test_checkpoint.py) and by ``i3d-edge
+export`` (test_export.py). Here: Ctrl-C while replacing a bundle (during the export and between the
+two renames of the commit), a real SIGINT or SIGTERM to ``i3d-edge export``, and the staging
+folders of a killed export removed by the next one.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from i3d_edge.manifest import MANIFEST_NAME, load_manifest
 
-torch = pytest.importorskip("torch")
+torch = pytest.importorskip("torch", reason="export needs the [export] extra (torch)")
+pytest.importorskip("onnx", reason="export needs the [export] extra (onnx)")
 
 from i3d_edge.export import bundle as bundle_mod  # noqa: E402
 from i3d_edge.export import export_bundle  # noqa: E402
-
-from .conftest import signal_when  # noqa: E402
-
-TINY = {"d_model": 32, "d_ff": 64}
-
-
-def snapshot(root: Path) -> dict[str, bytes]:
-    """Every file of a bundle, by relative path."""
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+from tests.conftest import ROOT, TINY, signal_when, snapshot  # noqa: E402
 
 
 def leftovers(parent: Path, name: str) -> list[str]:
@@ -110,3 +106,26 @@ def test_sigint_to_the_export_command_leaves_nothing_behind(make_checkpoint, tmp
         assert snapshot(out) == before
     else:
         assert not out.exists()
+
+
+def test_the_staging_folders_of_a_killed_export_are_removed_by_the_next(make_checkpoint, tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    stale = tmp_path / f".b.partial-{int(dead.stdout)}-abcd1234"
+    live = tmp_path / f".b.partial-{os.getpid()}-efgh5678"  # an export still running (this process)
+    for folder in (stale, live):
+        (folder / "fp32").mkdir(parents=True)
+        (folder / "fp32" / "frontend.onnx").write_bytes(np.zeros(1 << 20, np.uint8).tobytes())
+    export_bundle(make_checkpoint("global", 2, **TINY), tmp_path / "b", verify=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["b", live.name])
+
+
+@pytest.mark.skipif(os.name != "posix", reason="sends SIGTERM")
+def test_sigterm_during_export_cleans_up_like_sigint(make_checkpoint, tmp_path):
+    out = tmp_path / "b"
+    args = [sys.executable, "-m", "i3d_edge", "export", str(make_checkpoint("local", 8)), "-o", str(out)]
+    code, stdout, stderr = signal_when(
+        args, lambda: any(any((s / "fp32").glob("*.onnx")) for s in tmp_path.glob(".b.partial-*")),
+        signal.SIGTERM, env={**os.environ, "PYTHONPATH": str(ROOT)}, what="export")
+    assert code == 130 and stderr == "error: interrupted\n" and "exported" not in stdout, stderr
+    assert list(tmp_path.iterdir()) == []

@@ -28,8 +28,7 @@ from i3d_edge.export.verify import _diverged_rows  # noqa: E402
 from i3d_edge.manifest import GRAPH_IO, MANIFEST_NAME, load_manifest, role_of, sha256_file  # noqa: E402
 from i3d_edge.models.checkpoint import load_checkpoint, random_checkpoint, save_checkpoint  # noqa: E402
 from i3d_edge.models.i3d import padding_mask  # noqa: E402
-
-from .conftest import small_config  # noqa: E402
+from tests.conftest import small_config  # noqa: E402
 
 FP32_ATOL = 1e-4  # exported fp32 graphs vs torch (CTC log-probs, activations of unit scale)
 LONG_ATOL = 5e-3  # 10-minute input: sinusoid implementations differ in the last bits at positions ~15k

@@ -8,26 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .conftest import small_config, speechlike
+from tests.conftest import small_config
 
 torch = pytest.importorskip("torch", reason="training needs the [export] extra")
 
 from i3d_edge.models.checkpoint import load_checkpoint  # noqa: E402
 from i3d_edge.models.train import TrainConfig, _fit_schedule, train  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
-    import soundfile as sf
-
-    root = tmp_path_factory.mktemp("corpus")
-    (root / "audio").mkdir()
-    texts = ["one two", "three", "four five six", "seven", "eight nine", "zero zero"]
-    with open(root / "transcripts.tsv", "w", encoding="utf-8") as fh:
-        for i, text in enumerate(texts):
-            sf.write(root / "audio" / f"u{i}.wav", speechlike(0.6 + 0.2 * i, seed=i), 16000)
-            fh.write(f"u{i}\t{text}\n")
-    return root
 
 
 def _cfg(**kw) -> TrainConfig:

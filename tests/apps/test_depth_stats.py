@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-_PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "depth_stats.py"
+_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "depth_stats.py"
 _spec = importlib.util.spec_from_file_location("depth_stats", _PATH)
 assert _spec is not None and _spec.loader is not None
 depth_stats = importlib.util.module_from_spec(_spec)

@@ -9,15 +9,16 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
+pytest.importorskip("torch", reason="importing models needs the [import] extra (torch)")
 pytest.importorskip("transformers")
+
+import torch
 
 from i3d_edge.cli import app
 from i3d_edge.models.hf_import import import_hf_model
-
-from .hf_models import build_hf_model
+from tests.hf_models import build_hf_model
 
 
 @pytest.fixture(scope="module")

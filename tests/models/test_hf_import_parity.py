@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
+pytest.importorskip("torch", reason="importing models needs the [import] extra (torch)")
 pytest.importorskip("transformers")  # the [import] extra; CI installs it with [dev]
+
+import torch
 
 from i3d_edge.export import export_bundle
 from i3d_edge.features import batch_features, extract_features
 from i3d_edge.models.checkpoint import load_checkpoint, save_checkpoint
 from i3d_edge.models.hf_import import import_hf_model
 from i3d_edge.runtime import Runtime
-
-from .hf_models import KINDS, build_hf_model
+from tests.hf_models import KINDS, build_hf_model
 
 TOL = 1e-4
 LENGTHS = (400, 3217, 16000, 47999)  # samples: one encoder frame (the receptive field) to 3 s

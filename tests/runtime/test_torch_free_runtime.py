@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from .conftest import speechlike
+from tests.conftest import speechlike
 
 PARITY_ATOL = 1e-4
 

@@ -12,8 +12,7 @@ from hypothesis import strategies as st
 
 from i3d_edge.runtime import Runtime
 from i3d_edge.runtime.segment import SegmentPolicy, find_cut, split_stream
-
-from .conftest import speechlike
+from tests.conftest import speechlike
 
 SR = 16000
 POLICY = SegmentPolicy(max_seconds=30.0, search_seconds=5.0)
@@ -99,15 +98,23 @@ rt = Runtime(sys.argv[1], batch_size=4)
 rt.transcribe(sys.argv[2])  # warm-up: sessions and arenas allocated
 proc, done = psutil.Process(), threading.Event()
 base = peak = proc.memory_info().rss
+failed = []  # a sampler that died would leave peak low: its exception fails the child instead
 def sample():
     global peak
-    while not done.wait(0.002):
-        peak = max(peak, proc.memory_info().rss)
+    try:
+        while not done.wait(0.002):
+            peak = max(peak, proc.memory_info().rss)
+    except BaseException as exc:
+        failed.append(exc)
 watcher = threading.Thread(target=sample)
 watcher.start()
-rt.transcribe(sys.argv[3])
-done.set()
-watcher.join()
+try:
+    rt.transcribe(sys.argv[3])
+finally:
+    done.set()
+    watcher.join()
+if failed:
+    raise failed[0]
 print(base, max(peak, proc.memory_info().rss))
 """
 
@@ -119,7 +126,7 @@ def rss_growth(bundle, warmup, path) -> int:
     import sys
     from pathlib import Path
 
-    root = str(Path(__file__).resolve().parents[1])
+    root = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
     out = subprocess.run([sys.executable, "-c", _RSS_CHILD, str(bundle), str(warmup), str(path)], env=env,
                          capture_output=True, text=True, timeout=600, check=True)

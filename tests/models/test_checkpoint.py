@@ -13,8 +13,7 @@ torch = pytest.importorskip("torch")
 
 from i3d_edge.errors import CheckpointError  # noqa: E402
 from i3d_edge.models.checkpoint import load_checkpoint, random_checkpoint, save_checkpoint  # noqa: E402
-
-from .conftest import small_config  # noqa: E402
+from tests.conftest import small_config  # noqa: E402
 
 
 def test_round_trip_and_config_travels_with_weights(tmp_path):

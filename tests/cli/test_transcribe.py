@@ -17,8 +17,7 @@ from typer.testing import CliRunner
 import i3d_edge.cli.transcribe  # noqa: F401  (registers the command)
 from i3d_edge.cli import app
 from i3d_edge.runtime import Runtime
-
-from .conftest import speechlike
+from tests.conftest import speechlike
 
 JSON_KEYS = {"audio", "text", "tokens", "modules_executed", "modules_total", "duration", "rtf",
              "executed_modules", "gate_probs", "timings"}

@@ -12,8 +12,7 @@ import pytest
 from i3d_edge.errors import BundleError
 from i3d_edge.manifest import MANIFEST_NAME, sha256_file
 from i3d_edge.runtime import Runtime
-
-from .conftest import speechlike
+from tests.conftest import speechlike
 
 
 @pytest.fixture

@@ -8,17 +8,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
+pytest.importorskip("torch", reason="importing models needs the [import] extra (torch)")
 pytest.importorskip("transformers")
+
+import torch
 
 from i3d_edge.features import extract_features
 from i3d_edge.models.checkpoint import load_checkpoint, save_checkpoint
 from i3d_edge.models.hf_import import import_hf_model
 from i3d_edge.models.train import TrainConfig, train
-
-from .conftest import speechlike
-from .hf_models import build_hf_model
+from tests.conftest import speechlike
+from tests.hf_models import build_hf_model
 
 
 @pytest.fixture(scope="module")

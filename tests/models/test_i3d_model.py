@@ -14,8 +14,7 @@ from i3d_edge.models.checkpoint import random_checkpoint  # noqa: E402
 from i3d_edge.models.i3d import I3DModel  # noqa: E402
 from i3d_edge.models.i3d import select_gates as torch_select_gates  # noqa: E402
 from i3d_edge.models.train import gate_loss  # noqa: E402
-
-from .conftest import small_config  # noqa: E402
+from tests.conftest import small_config  # noqa: E402
 
 GATES = ["global", "local", "none"]
 

@@ -12,8 +12,7 @@ import pytest
 from i3d_edge.errors import BundleError, ConfigError
 from i3d_edge.features import batch_features, log_mel, normalize
 from i3d_edge.runtime import Runtime
-
-from .conftest import speechlike
+from tests.conftest import speechlike
 
 torch = pytest.importorskip("torch")
 

@@ -18,8 +18,7 @@ from i3d_edge.manifest import load_manifest
 from i3d_edge.runtime import Runtime, decoding
 from i3d_edge.runtime.decoding import LmSlot, make_decoder
 from i3d_edge.tokens import DEFAULT_TOKENS, TokenTable
-
-from .conftest import speechlike
+from tests.conftest import speechlike
 
 pytest.importorskip("flashlight.lib.text", reason="LM decoding needs the [lm] extra (flashlight-text)")
 

@@ -1,5 +1,5 @@
 """``i3d-edge`` as speech CLIs are used: directories, stdin, output files, missing extras, help,
-damaged audio, a closed stdout (issue #16). Everything goes through the command line."""
+damaged audio, a closed stdout. Everything goes through the command line."""
 
 from __future__ import annotations
 
@@ -20,10 +20,7 @@ from typer.testing import CliRunner
 from i3d_edge.cli import app
 from i3d_edge.runtime import DEFAULT_BUNDLE, Runtime
 from i3d_edge.runtime.subtitles import to_srt, to_vtt
-
-from .conftest import speechlike
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import ROOT, speechlike
 
 
 @pytest.fixture(scope="module")
