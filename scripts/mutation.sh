@@ -25,14 +25,14 @@ MODULES=(
   "gating|i3d_edge/gating.py|i3d_edge.gating.*|tests/test_reference_values.py"
   "ctc|i3d_edge/ctc.py|i3d_edge.ctc.*|tests/test_reference_values.py tests/test_features.py"
   "scoring|i3d_edge/scoring.py|i3d_edge.scoring.*|tests/test_reference_values.py tests/test_scoring.py"
-  "features|i3d_edge/features.py|i3d_edge.features.*|tests/test_reference_values.py tests/test_features.py"
+  "features|i3d_edge/features.py|i3d_edge.features.*|tests/test_reference_values.py tests/test_features.py tests/runtime/test_runtime.py tests/models/test_hf_import_parity.py"
   # bench verdicts: benchmarks/targets.py is outside the package (mutmut mutates i3d_edge only);
   # tests/apps/test_bench_verdicts.py covers it
-  "results|i3d_edge/runtime/results.py|i3d_edge.runtime.results.*|tests/runtime/test_runtime.py::test_transcript_fields tests/cli/test_transcribe.py::test_json_lines_have_the_documented_keys"
+  "results|i3d_edge/runtime/results.py|i3d_edge.runtime.results.*|tests/runtime/test_runtime.py tests/cli/test_transcribe.py tests/test_default_model.py"
   "evaluation|i3d_edge/apps/evaluation.py|i3d_edge.apps.evaluation.*|tests/test_default_model.py::test_eval_scores_a_hand_computed_corpus tests/apps/test_evaluation.py::test_eval_json tests/apps/test_evaluation.py::test_eval_missing_transcripts_is_one_line_error"
   "decoding|i3d_edge/runtime/decoding.py|i3d_edge.runtime.decoding.*|tests/runtime/test_lm_decoding.py"
   "encoder|i3d_edge/runtime/encoder.py|i3d_edge.runtime.encoder.*|tests/runtime/test_runtime.py"
-  "manifest|i3d_edge/manifest.py|i3d_edge.manifest.*|tests/runtime/test_untrusted_bundles.py tests/runtime/test_damaged_bundles.py"
+  "manifest|i3d_edge/manifest.py|i3d_edge.manifest.*|tests/runtime/test_untrusted_bundles.py tests/runtime/test_damaged_bundles.py tests/runtime/test_declared_sizes.py tests/test_properties.py"
 )
 
 if [[ ! -x $MUTVENV/bin/mutmut ]]; then  # mutmut and its dependencies beside, not inside, the project venv

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import gzip
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from i3d_edge import lm as lm_module
 from i3d_edge.errors import ConfigError
 from i3d_edge.lm import build_arpa, read_arpa_vocab
 
@@ -164,14 +166,19 @@ def test_bad_options_are_config_errors(tmp_path, kwargs, message):
         build_arpa(CORPUS, tmp_path / "lm.arpa", **kwargs)
 
 
-def test_failed_write_leaves_no_file(tmp_path, monkeypatch):
-    def boom(p: float) -> float:
-        raise RuntimeError("disk full")
-
-    monkeypatch.setattr(lm_module, "_log10", boom)
-    with pytest.raises(RuntimeError, match="disk full"):
-        build_arpa(CORPUS, tmp_path / "lm.arpa")
-    assert not list(tmp_path.iterdir())
+def test_failed_write_leaves_no_file(tmp_path):
+    """The disk fills up while the model is written (a child with a 600-byte file-size limit)."""
+    script = ("import resource, signal, sys\n"
+              "from i3d_edge.lm import build_arpa\n"
+              "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit raises OSError instead\n"
+              "resource.setrlimit(resource.RLIMIT_FSIZE, (600, 600))\n"
+              "try:\n"
+              f"    build_arpa({CORPUS!r}, {str(tmp_path / 'lm.arpa')!r})\n"
+              "except OSError as exc:\n"
+              "    print(exc.errno)\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == str(errno.EFBIG)  # the write failed ...
+    assert not list(tmp_path.iterdir())  # ... and left nothing behind
 
 
 def test_read_arpa_vocab_rejects_non_arpa(tmp_path):

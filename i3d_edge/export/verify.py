@@ -33,7 +33,7 @@ from ..runtime import Runtime
 from ..runtime.sessions import session_options
 from .graphs import ENCODER_TIME_TENSORS, GraphSpec
 
-__all__ = ["TIE_MARGIN", "TOLERANCE", "Case", "verification_cases", "verify_bundle"]
+__all__ = ["TIE_MARGIN", "TOLERANCE", "Case", "diverged_rows", "verification_cases", "verify_bundle"]
 
 TOLERANCE = 1e-4  # fp32: max abs diff of CTC log-probs (per graph: times the output's scale, >= 1)
 TIE_MARGIN = 1e-5  # a gate probability this close to the threshold may decide either way
@@ -181,7 +181,7 @@ def _e2e_settings(model: I3DModel) -> dict[str, dict[str, Any]]:
             "full_depth": {"full_depth": True}}
 
 
-def _diverged_rows(want: np.ndarray, got: np.ndarray, probs: np.ndarray, threshold: float,
+def diverged_rows(want: np.ndarray, got: np.ndarray, probs: np.ndarray, threshold: float,
                    local: bool) -> tuple[np.ndarray, np.ndarray, int]:
     """Rows whose gate decisions differ: (tied rows, failed rows) as (B,) bool, and the number
     of differing decisions. A row is a tie when its first differing gate is within TIE_MARGIN
@@ -213,7 +213,7 @@ def _check_end_to_end(root: Path, variant: str, model: I3DModel, cases: list[Cas
             if not np.array_equal(got.lens, want.lens):
                 failures.append(f"{variant} end-to-end ({setting}, {case.name}): output lengths differ")
                 continue
-            tied, failed, n_differ = _diverged_rows(want.gates, got.gates, want.gate_probs, threshold, local)
+            tied, failed, n_differ = diverged_rows(want.gates, got.gates, want.gate_probs, threshold, local)
             decisions += want.gates.size
             mismatches += n_differ
             ties += int(tied.sum())

@@ -250,9 +250,9 @@ class I3DModel(nn.Module):
             else:
                 g = ones
             if not removed[2 * i]:
-                x = self._gated(x, valid, g[:, 0], self.mha[i])
+                x = self.gated(x, valid, g[:, 0], self.mha[i])
             if not removed[2 * i + 1]:
-                x = self._gated(x, valid, g[:, 1], self.ffn[i])
+                x = self.gated(x, valid, g[:, 1], self.ffn[i])
         gate_probs = torch.cat(probs_all, dim=1) if probs_all else x.new_ones(b, cfg.n_gates)
         gates = torch.cat(gates_all, dim=1) if gates_all else x.new_ones(b, cfg.n_gates)
         if module_mask is not None:
@@ -270,7 +270,7 @@ class I3DModel(nn.Module):
             return _StraightThrough.apply(soft)
         return select_gates(probs, threshold, max_modules).to(probs.dtype)
 
-    def _gated(self, x: Tensor, valid: Tensor, g: Tensor, module: _Residual) -> Tensor:
+    def gated(self, x: Tensor, valid: Tensor, g: Tensor, module: _Residual) -> Tensor:
         """x + g * (y - x) with y the module's output; in eval a gate of 0 returns x itself (exact
         identity) and the module only runs on the rows whose gate is on."""
         if self.training:

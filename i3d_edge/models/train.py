@@ -33,8 +33,8 @@ from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .data import FeatureSet
 from .i3d import I3DModel
 
-__all__ = ["GATE_OBJECTIVES", "TrainConfig", "TrainState", "evaluate", "gate_diversity", "gate_loss",
-           "reset_gate_predictor", "train"]
+__all__ = ["GATE_OBJECTIVES", "TrainConfig", "TrainState", "evaluate", "fit_schedule", "gate_diversity",
+           "gate_loss", "reset_gate_predictor", "train"]
 
 def gate_loss(gate_probs: torch.Tensor, target: float | None, objective: str = "target") -> torch.Tensor:
     """Gate regulariser on (B, G) gate probabilities; see ``GATE_OBJECTIVES``."""
@@ -82,7 +82,7 @@ def reset_gate_predictor(model: I3DModel, open_bias: float = 2.0) -> None:
         torch.nn.init.constant_(out.bias, open_bias)
 
 
-def _fit_schedule(cfg: TrainConfig, step: int, elapsed_s: float, budget_s: float,
+def fit_schedule(cfg: TrainConfig, step: int, elapsed_s: float, budget_s: float,
                   steps_timed: int | None = None) -> TrainConfig:
     """Rescale the step schedule so that the run ends when ``budget_s`` is spent.
 
@@ -330,7 +330,7 @@ def train(
             timed, elapsed = step - first_step, time.monotonic() - start
             if cfg.fit_to_time and max_minutes and not fitted and timed >= 3 and \
                     (timed >= 30 or elapsed >= 0.1 * max_minutes * 60):  # 30 steps or a tenth of the time
-                cfg = _fit_schedule(cfg, step, elapsed, max_minutes * 60, steps_timed=timed)
+                cfg = fit_schedule(cfg, step, elapsed, max_minutes * 60, steps_timed=timed)
                 fitted = True
                 state.train_config = asdict(cfg)
                 log(f"schedule fitted to {max_minutes} min: max_steps {cfg.max_steps}, "

@@ -31,7 +31,7 @@ from ..manifest import DecoderSpec, Manifest
 from ..tokens import BLANK, SEPARATOR, TokenTable
 from .lm_probe import probe_language_model
 
-__all__ = ["Decoder", "LanguageModel", "LmSlot", "lm_available", "make_decoder", "resolve_decoder"]
+__all__ = ["Decoder", "LanguageModel", "LmSlot", "lm_available", "make_decoder", "path_spans", "resolve_decoder"]
 
 # (log_probs (T, V) float32, valid frames) -> token spans
 Decoder = Callable[[np.ndarray, int], list[TokenSpan]]
@@ -158,10 +158,10 @@ class _BeamDecoder:
             return []
         # tokens: one per frame, framed by a separator before the first frame and after the last
         path = np.asarray(results[0].tokens, dtype=np.int64)[1: length + 1]  # (T,)
-        return _spans(path, self._blank, self._separator)
+        return path_spans(path, self._blank, self._separator)
 
 
-def _spans(path: np.ndarray, blank: int, separator: int) -> list[TokenSpan]:
+def path_spans(path: np.ndarray, blank: int, separator: int) -> list[TokenSpan]:
     """Frame-level token path (T,) -> CTC-collapsed spans, one separator between words, none at the ends."""
     spans: list[TokenSpan] = []
     for run in runs(path):

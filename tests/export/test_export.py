@@ -24,7 +24,7 @@ from i3d_edge.cli import app  # noqa: E402
 from i3d_edge.errors import CheckpointError, ExportError  # noqa: E402
 from i3d_edge.export import bundle as bundle_mod  # noqa: E402
 from i3d_edge.export import export_bundle  # noqa: E402
-from i3d_edge.export.verify import _diverged_rows  # noqa: E402
+from i3d_edge.export.verify import diverged_rows  # noqa: E402
 from i3d_edge.manifest import GRAPH_IO, MANIFEST_NAME, load_manifest, role_of, sha256_file  # noqa: E402
 from i3d_edge.models.checkpoint import load_checkpoint, random_checkpoint, save_checkpoint  # noqa: E402
 from i3d_edge.models.i3d import padding_mask  # noqa: E402
@@ -443,7 +443,7 @@ def test_gate_ties_are_not_failures():
     got[0, 0] = ~got[0, 0]  # within the tie margin
     got[1, 1] = ~got[1, 1]  # within the tie margin
     got[2, 0] = ~got[2, 0]  # a real difference
-    tied, failed, n = _diverged_rows(want, got, probs, 0.5, local=False)
+    tied, failed, n = diverged_rows(want, got, probs, 0.5, local=False)
     assert tied.tolist() == [True, True, False] and failed.tolist() == [False, False, True] and n == 3
 
 

@@ -31,11 +31,11 @@ def test_gate_zero_is_exact_identity(gates):
     for training in (False, True):
         model.train(training)
         off = torch.zeros(3)
-        assert torch.equal(model._gated(x, valid, off, model.mha[0]), x)
-        assert torch.equal(model._gated(x, valid, off, model.ffn[0]), x)
+        assert torch.equal(model.gated(x, valid, off, model.mha[0]), x)
+        assert torch.equal(model.gated(x, valid, off, model.ffn[0]), x)
     model.eval()
     mixed = torch.tensor([1.0, 0.0, 1.0])
-    y = model._gated(x, valid, mixed, model.mha[0])
+    y = model.gated(x, valid, mixed, model.mha[0])
     assert torch.equal(y[1], x[1]) and not torch.equal(y[0], x[0])
 
 

@@ -13,7 +13,7 @@ from tests.conftest import small_config
 torch = pytest.importorskip("torch", reason="training needs the [export] extra")
 
 from i3d_edge.models.checkpoint import load_checkpoint  # noqa: E402
-from i3d_edge.models.train import TrainConfig, _fit_schedule, train  # noqa: E402
+from i3d_edge.models.train import TrainConfig, fit_schedule, train  # noqa: E402
 
 
 def _cfg(**kw) -> TrainConfig:
@@ -75,9 +75,9 @@ def test_module_mask_length_is_checked(tmp_path, corpus):
               log=lambda m: None)
 
 
-def test_fit_schedule_scales_to_budget():
+def testfit_schedule_scales_to_budget():
     cfg = TrainConfig(max_steps=1000, warmup_steps=100, gate_warmup_steps=400)
-    fitted = _fit_schedule(cfg, step=30, elapsed_s=3.0, budget_s=60.0)  # 10 steps/s, 57 s left
+    fitted = fit_schedule(cfg, step=30, elapsed_s=3.0, budget_s=60.0)  # 10 steps/s, 57 s left
     assert 30 + 0.9 * 570 <= fitted.max_steps <= 30 + 570
     ratio = fitted.max_steps / cfg.max_steps
     assert fitted.gate_warmup_steps == round(400 * ratio)
@@ -95,14 +95,14 @@ def test_fit_to_time_rewrites_saved_schedule(tmp_path, corpus):
     assert np.isfinite(json.loads((run / "train.log").read_text().splitlines()[-1])["loss"])
 
 
-def test_fit_schedule_never_moves_a_finished_warmup():
+def testfit_schedule_never_moves_a_finished_warmup():
     cfg = TrainConfig(max_steps=1000, warmup_steps=100, gate_warmup_steps=400)
     # resumed at step 500 (both warm-ups over), 30 steps timed in 3 s, 600 s budget: a longer horizon
-    fitted = _fit_schedule(cfg, step=500, elapsed_s=3.0, budget_s=600.0, steps_timed=30)
+    fitted = fit_schedule(cfg, step=500, elapsed_s=3.0, budget_s=600.0, steps_timed=30)
     assert fitted.max_steps > 1000
     assert fitted.gate_warmup_steps == 400 and fitted.warmup_steps == 100  # gates stay on
     # a warm-up still ahead is rescaled but never moved before the current step
-    early = _fit_schedule(cfg, step=50, elapsed_s=50.0, budget_s=60.0, steps_timed=30)
+    early = fit_schedule(cfg, step=50, elapsed_s=50.0, budget_s=60.0, steps_timed=30)
     assert early.gate_warmup_steps >= 50 and early.max_steps < 1000
 
 

@@ -55,7 +55,7 @@ def text_of(spans) -> str:
 def test_spans_collapse_blanks_repeats_and_separators():
     b, sp = 0, INDEX[" "]
     path = np.array([sp, b, INDEX["o"], INDEX["o"], b, INDEX["n"], sp, b, sp, INDEX["e"], sp, sp])
-    spans = decoding._spans(path, b, sp)
+    spans = decoding.path_spans(path, b, sp)
     assert [(DEFAULT_TOKENS[s.id], s.start, s.end) for s in spans] == [("o", 2, 4), ("n", 5, 6), (" ", 6, 7),
                                                                          ("e", 9, 10)]
 
