@@ -20,7 +20,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -29,9 +29,8 @@ from ..errors import BundleError, ConfigError
 from ..lm import UNK, read_arpa_vocab
 from ..manifest import DecoderSpec, Manifest
 from ..tokens import BLANK, SEPARATOR, TokenTable
-from .lm_probe import probe_language_model
 
-__all__ = ["Decoder", "LanguageModel", "LmSlot", "lm_available", "make_decoder", "path_spans", "resolve_decoder"]
+__all__ = ["Decoder", "LanguageModel", "LmSource", "lm_available", "make_decoder", "path_spans", "resolve_decoder"]
 
 # (log_probs (T, V) float32, valid frames) -> token spans
 Decoder = Callable[[np.ndarray, int], list[TokenSpan]]
@@ -124,7 +123,7 @@ class _BeamDecoder:
     """flashlight's LexiconDecoder over the bundle's LanguageModel, built at the first decode (a
     Runtime that never decodes never loads the LM); one decode at a time (the decoder keeps state)."""
 
-    def __init__(self, slot: LmSlot, settings: DecoderSpec) -> None:
+    def __init__(self, slot: LmSource, settings: DecoderSpec) -> None:
         self._slot = slot
         self._settings = settings
         self._decoder: Any = None  # flashlight LexiconDecoder
@@ -173,27 +172,12 @@ def path_spans(path: np.ndarray, blank: int, separator: int) -> list[TokenSpan]:
     return spans
 
 
-class LmSlot:
-    """Loads a bundle's LanguageModel on first use (under a lock); shared by Runtime clones."""
+class LmSource(Protocol):
+    """Where a decoder gets the bundle's LanguageModel (``lm_probe.LmSlot``: probed, then loaded once)."""
 
-    def __init__(self, manifest: Manifest) -> None:
-        self.manifest = manifest
-        self._lock = threading.Lock()
-        self._lm: LanguageModel | None = None
+    manifest: Manifest
 
-    @property
-    def loaded(self) -> bool:
-        return self._lm is not None
-
-    def get(self) -> LanguageModel:
-        with self._lock:
-            if self._lm is None:
-                spec = self.manifest.decoder
-                if spec is None:
-                    raise ConfigError(f"{self.manifest.root}: this bundle has no language model "
-                                      "(attach one with `i3d-edge lm`, or use decoder='greedy')")
-                self._lm = LanguageModel(probe_language_model(self.manifest, spec.lm), self.manifest.tokens)
-            return self._lm
+    def get(self) -> LanguageModel: ...
 
 
 def resolve_decoder(choice: str, spec: DecoderSpec | None) -> str:
@@ -208,7 +192,7 @@ def resolve_decoder(choice: str, spec: DecoderSpec | None) -> str:
     return "lm" if spec is not None and lm_available() else "greedy"
 
 
-def make_decoder(kind: str, slot: LmSlot, *, lm_weight: float | None = None, word_score: float | None = None,
+def make_decoder(kind: str, slot: LmSource, *, lm_weight: float | None = None, word_score: float | None = None,
                  beam_size: int | None = None) -> Decoder:
     """The decoder function for ``kind`` (from :func:`resolve_decoder`) over the bundle of ``slot``;
     LM settings default to the bundle's."""

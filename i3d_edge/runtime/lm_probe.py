@@ -29,11 +29,12 @@ from importlib import metadata
 from pathlib import Path
 
 from .. import __version__
-from ..errors import BundleError, I3dEdgeError
+from ..errors import BundleError, ConfigError, I3dEdgeError
 from ..manifest import Manifest, sha256_file
 from ..tokens import TokenTable
+from .decoding import LanguageModel
 
-__all__ = ["check_language_model", "probe_language_model"]
+__all__ = ["LmSlot", "check_language_model", "probe_language_model"]
 
 _VERDICTS: dict[str, str | None] = {}  # key -> None (loads) or the one-line reason it does not
 _LOCK = threading.Lock()  # one probe at a time; later callers reuse its verdict
@@ -139,11 +140,34 @@ def _probe(path: Path, tokens: TokenTable, key: str) -> str | None:
     return lines[-1][:400] if lines else f"not a usable ARPA language model (loader exit status {proc.returncode})"
 
 
+class LmSlot:
+    """Loads a bundle's LanguageModel on first use (under a lock); shared by Runtime clones."""
+
+    def __init__(self, manifest: Manifest) -> None:
+        self.manifest = manifest
+        self._lock = threading.Lock()
+        self._lm: LanguageModel | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._lm is not None
+
+    def get(self) -> LanguageModel:
+        with self._lock:
+            if self._lm is None:
+                spec = self.manifest.decoder
+                if spec is None:
+                    raise ConfigError(f"{self.manifest.root}: this bundle has no language model "
+                                      "(attach one with `i3d-edge lm`, or use decoder='greedy')")
+                self._lm = LanguageModel(probe_language_model(self.manifest, spec.lm), self.manifest.tokens)
+            return self._lm
+
+
+
 def _main() -> int:
     path = Path(sys.argv[1])
     try:
         from ..lm import validate_arpa
-        from .decoding import LanguageModel
 
         tokens = TokenTable.from_list(json.loads(sys.stdin.read()))
         validate_arpa(path)

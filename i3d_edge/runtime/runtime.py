@@ -18,8 +18,9 @@ from ..config import FeatureConfig
 from ..errors import AudioError, BundleError, ConfigError
 from ..features import batch_features, extract_features
 from ..manifest import Manifest, load_manifest
-from .decoding import LmSlot, make_decoder, resolve_decoder
+from .decoding import make_decoder, resolve_decoder
 from .encoder import Encoder
+from .lm_probe import LmSlot
 from .options import RuntimeOptions
 from .results import STAGES, ForwardOutput, Segment, TokenTiming, Transcript
 from .segment import SegmentPolicy, split_stream

@@ -16,7 +16,8 @@ from i3d_edge.ctc import greedy_decode
 from i3d_edge.errors import BundleError, ConfigError
 from i3d_edge.manifest import load_manifest
 from i3d_edge.runtime import Runtime, decoding
-from i3d_edge.runtime.decoding import LmSlot, make_decoder
+from i3d_edge.runtime.decoding import make_decoder
+from i3d_edge.runtime.lm_probe import LmSlot
 from i3d_edge.tokens import DEFAULT_TOKENS, TokenTable
 from tests.conftest import speechlike
 
