@@ -28,7 +28,6 @@ import threading
 from importlib import metadata
 from pathlib import Path
 
-from .. import __version__
 from ..errors import BundleError, ConfigError, I3dEdgeError
 from ..manifest import Manifest, sha256_file
 from ..tokens import TokenTable
@@ -65,12 +64,15 @@ def _check(path: Path, sha256: str, tokens: TokenTable) -> None:
         raise BundleError(verdict if verdict.startswith(str(path)) else f"{path}: {verdict}")
 
 
-def _key(sha256: str, tokens: TokenTable) -> str:
+def _version(dist: str) -> str:
     try:
-        flashlight = metadata.version("flashlight-text")
-    except metadata.PackageNotFoundError:
-        flashlight = "none"
-    extra = json.dumps([list(tokens.tokens), __version__, flashlight]).encode()
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:  # not installed (or run from a checkout)
+        return "none"
+
+
+def _key(sha256: str, tokens: TokenTable) -> str:
+    extra = json.dumps([list(tokens.tokens), _version("i3d-edge"), _version("flashlight-text")]).encode()
     return f"{sha256[:32]}-{hashlib.sha256(extra).hexdigest()[:16]}"
 
 
