@@ -16,7 +16,7 @@ import numpy as np
 from ..audio import AudioSource, describe, stream_audio
 from ..config import FeatureConfig
 from ..errors import AudioError, BundleError, ConfigError
-from ..features import batch_features, extract_features
+from ..features import batch_features, extract_features, num_frames
 from ..manifest import Manifest, load_manifest
 from .decoding import LmSlot, make_decoder, resolve_decoder
 from .encoder import Encoder
@@ -80,7 +80,7 @@ class _Queued:
     slot: int  # index into job.pieces
     start: int  # first sample of the segment in the whole input
     samples: int  # segment length (samples)
-    features: np.ndarray  # (T, F) float32 normalised log-mel
+    features: np.ndarray  # (T, F) float32 normalised log-mel, or (N, 1) samples (waveform frontend)
 
 
 def _as_tuple(providers: Sequence[str] | str) -> tuple[str, ...]:
@@ -148,7 +148,11 @@ class Runtime:
         # Attention memory grows with rows x frames^2: a batch may need no more than one segment of
         # the maximum length (measured, 10-min file, 12 layers d_model 192: peak RSS 493 MB with
         # 8 x 30 s per batch, 191 MB with one, and no slower; 10 s clips still go 8 at a time).
-        self._batch_budget = (options.segment_seconds * fc.sample_rate / fc.hop_length) ** 2  # frames^2
+        # Frames are encoder frames, from the model's own input-length formula: one per 4 log-mel
+        # frames, or per conv stride of samples (320 for wav2vec2) for a waveform frontend.
+        self._encoder_frames = manifest.model_config.encoder_lengths  # input rows -> encoder frames
+        longest = num_frames(int(options.segment_seconds * fc.sample_rate), fc)  # input rows of a longest segment
+        self._batch_budget = int(self._encoder_frames(longest)) ** 2  # rows x encoder frames^2
 
     def with_options(self, **changes: Any) -> Runtime:
         """A Runtime sharing these sessions (and the loaded LM) with other knobs (threshold,
@@ -299,8 +303,8 @@ class Runtime:
             yield _Queued(job, len(job.pieces) - 1, seg.start, seg.audio.shape[0], feats)
 
     def _fits(self, queue: list[_Queued], item: _Queued) -> bool:
-        """Whether ``item`` may join the batch ``queue`` under the rows x frames^2 budget."""
-        frames = max(item.features.shape[0], *(q.features.shape[0] for q in queue))
+        """Whether ``item`` may join the batch ``queue`` under the rows x encoder frames^2 budget."""
+        frames = int(self._encoder_frames(max(item.features.shape[0], *(q.features.shape[0] for q in queue))))
         return (len(queue) + 1) * frames * frames <= self._batch_budget
 
     def _run_batch(self, queue: list[_Queued], progress: Progress | None) -> None:
