@@ -151,8 +151,13 @@ class Runtime:
         # Frames are encoder frames, from the model's own input-length formula: one per 4 log-mel
         # frames, or per conv stride of samples (320 for wav2vec2) for a waveform frontend.
         self._encoder_frames = manifest.model_config.encoder_lengths  # input rows -> encoder frames
-        longest = num_frames(int(options.segment_seconds * fc.sample_rate), fc)  # input rows of a longest segment
-        self._batch_budget = int(self._encoder_frames(longest)) ** 2  # rows x encoder frames^2
+        longest = int(self._encoder_frames(num_frames(int(options.segment_seconds * fc.sample_rate), fc)))
+        self._batch_budget = longest ** 2  # rows x encoder frames^2
+        # A waveform frontend's conv activations grow with rows x samples (512 channels at a fifth
+        # of the sample rate for wav2vec2; measured, wav2vec2-base, fp32: peak RSS 2.75 GB for 8 x
+        # 10 s clips in one batch, 1.49 GB for a 10-min file in 30 s segments), so its batches
+        # also hold no more frames (rows x encoder frames) than one segment of the maximum length.
+        self._frame_budget = longest if manifest.model_config.waveform is not None else None
 
     def with_options(self, **changes: Any) -> Runtime:
         """A Runtime sharing these sessions (and the loaded LM) with other knobs (threshold,
@@ -303,9 +308,13 @@ class Runtime:
             yield _Queued(job, len(job.pieces) - 1, seg.start, seg.audio.shape[0], feats)
 
     def _fits(self, queue: list[_Queued], item: _Queued) -> bool:
-        """Whether ``item`` may join the batch ``queue`` under the rows x encoder frames^2 budget."""
+        """Whether ``item`` may join the batch ``queue`` under the rows x encoder frames^2 budget
+        (and, for a waveform frontend, the rows x encoder frames one)."""
         frames = int(self._encoder_frames(max(item.features.shape[0], *(q.features.shape[0] for q in queue))))
-        return (len(queue) + 1) * frames * frames <= self._batch_budget
+        rows = len(queue) + 1
+        if self._frame_budget is not None and rows * frames > self._frame_budget:
+            return False
+        return rows * frames * frames <= self._batch_budget
 
     def _run_batch(self, queue: list[_Queued], progress: Progress | None) -> None:
         features, lens = batch_features([q.features for q in queue])  # (B, T, F), (B,)

@@ -1,5 +1,6 @@
 """Segments share batches under one budget for both frontends: rows x encoder frames^2 of a batch
-never exceeds that of one maximum-length segment.
+never exceeds that of one maximum-length segment, and for a waveform frontend (whose conv
+activations grow with the samples) neither do rows x encoder frames.
 
 A waveform bundle's input rows are raw samples (320 per encoder frame for a wav2vec2-style conv
 stack), a log-mel bundle's are 10 ms frames (4 per encoder frame); the budget counts encoder
@@ -17,14 +18,15 @@ import pytest
 from i3d_edge.runtime import Runtime, Transcript
 from tests.conftest import speechlike
 
-# (name, segment_seconds, clip seconds, number of clips, frontend runs) -- the same for both
-# frontends. With segment_seconds 6 the longest segment has 300 (waveform) / 148 (log-mel)
-# encoder frames: 3.2 s clips (160 / 78 frames) go 3 per batch, 5 s clips (250 / 123) alone.
+# (name, segment_seconds, clip seconds, number of clips, frontend runs: waveform, log-mel).
+# With segment_seconds 6 the longest segment has 300 (waveform) / 148 (log-mel) encoder frames.
 CASES = (
-    ("1s-x10", 30.0, 1.0, 10, 2),  # batch_size 8: 8 + 2 (before this budget: 10 waveform batches)
-    ("3.2s-x7", 6.0, 3.2, 7, 3),  # 3 + 3 + 1 (4 x 160^2 > 300^2)
-    ("5s-x2", 6.0, 5.0, 2, 2),  # 2 x 250^2 > 300^2: one per batch
+    ("1s-x10", 30.0, 1.0, 10, 2, 2),  # batch_size 8: 8 + 2 (before the encoder-frame budget: 10 waveform batches)
+    ("1.4s-x7", 6.0, 1.4, 7, 2, 1),  # waveform 70 frames: 4 x 70 <= 300 < 5 x 70 -> 4 + 3; log-mel (33): all 7
+    ("3.2s-x7", 6.0, 3.2, 7, 7, 3),  # waveform 160: 2 x 160 > 300 -> alone; log-mel 78: 3 x 78^2 <= 148^2 < 4 x
+    ("5s-x2", 6.0, 5.0, 2, 2, 2),  # 2 x 250^2 > 300^2 (log-mel 2 x 123^2 > 148^2): one per batch
 )
+IDS = [c[0] for c in CASES]
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +66,7 @@ def _same(a: list[Transcript], b: list[Transcript]) -> None:
         assert np.allclose(list(ta.gate_probs.values()), list(tb.gate_probs.values()), atol=1e-5)
 
 
-@pytest.mark.parametrize(("segment_seconds", "seconds", "count", "batches"), [c[1:] for c in CASES],
-                         ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(("segment_seconds", "seconds", "count", "batches"), [c[1:5] for c in CASES], ids=IDS)
 def test_waveform_segments_share_batches(waveform_bundle: Path, segment_seconds: float, seconds: float,
                                          count: int, batches: int) -> None:
     clips = _clips(seconds, count)
@@ -76,8 +77,8 @@ def test_waveform_segments_share_batches(waveform_bundle: Path, segment_seconds:
     _same(batched, alone)
 
 
-@pytest.mark.parametrize(("segment_seconds", "seconds", "count", "batches"), [c[1:] for c in CASES],
-                         ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(("segment_seconds", "seconds", "count", "batches"), [(*c[1:4], c[5]) for c in CASES],
+                         ids=IDS)
 def test_log_mel_batching_is_unchanged(make_bundle, segment_seconds: float, seconds: float, count: int,
                                        batches: int) -> None:
     # the counts of the former budget (rows x log-mel frames^2), e.g. 3.2 s: 3 x 318^2 <= 600^2 < 4 x 318^2
