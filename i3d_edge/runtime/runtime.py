@@ -242,9 +242,10 @@ class Runtime:
         """Yield one ItemResult per input, in input order, as soon as it is complete.
 
         Inputs are streamed and cut into segments; up to ``batch_size`` segments (of any inputs)
-        run through :meth:`forward` together, fewer when rows x frames^2 would exceed that of one
-        segment of the maximum length, so memory is bounded by one full segment, not by the
-        length of the audio. A bad input yields its AudioError; the others go on.
+        run through :meth:`forward` together, fewer when rows x encoder frames^2 (for a waveform
+        frontend also rows x frames) would exceed that of one segment of the maximum length, so
+        memory is bounded by one full segment, not by the length of the audio. A bad input yields
+        its AudioError; the others go on.
         """
         size = (self._options if batch_size is None else self._options.replace(batch_size=batch_size)).batch_size
         jobs: deque[_Job] = deque()
