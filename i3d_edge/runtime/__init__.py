@@ -14,7 +14,8 @@
   module no row needs is never run. ``session_runs`` counts runs per graph.
 * **Long audio** is streamed and cut at low-energy points into segments of at most
   ``segment_seconds``; segments of all inputs share padded batches of up to ``batch_size``,
-  fewer when batch rows x frames^2 (attention memory) would exceed one maximum-length segment's.
+  fewer when batch rows x encoder frames^2 (attention memory) would exceed one maximum-length
+  segment's, or, for a waveform frontend (conv activations grow with the samples), rows x frames.
 """
 
 from __future__ import annotations

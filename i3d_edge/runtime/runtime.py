@@ -16,7 +16,7 @@ import numpy as np
 from ..audio import AudioSource, describe, stream_audio
 from ..config import FeatureConfig
 from ..errors import AudioError, BundleError, ConfigError
-from ..features import batch_features, extract_features
+from ..features import batch_features, extract_features, num_frames
 from ..manifest import Manifest, load_manifest
 from .decoding import make_decoder, resolve_decoder
 from .encoder import Encoder
@@ -82,7 +82,7 @@ class _Queued:
     slot: int  # index into job.pieces
     start: int  # first sample of the segment in the whole input
     samples: int  # segment length (samples)
-    features: np.ndarray  # (T, F) float32 normalised log-mel
+    features: np.ndarray  # (T, F) float32 normalised log-mel, or (N, 1) samples (waveform frontend)
 
 
 def _bundle_dir(model: str | os.PathLike[str] | None) -> Path:
@@ -131,7 +131,16 @@ class Runtime:
         # Attention memory grows with rows x frames^2: a batch may need no more than one segment of
         # the maximum length (measured, 10-min file, 12 layers d_model 192: peak RSS 493 MB with
         # 8 x 30 s per batch, 191 MB with one, and no slower; 10 s clips still go 8 at a time).
-        self._batch_budget = (options.segment_seconds * fc.sample_rate / fc.hop_length) ** 2  # frames^2
+        # Frames are encoder frames, from the model's own input-length formula: one per 4 log-mel
+        # frames, or per conv stride of samples (320 for wav2vec2) for a waveform frontend.
+        self._encoder_frames = manifest.model_config.encoder_lengths  # input rows -> encoder frames
+        longest = int(self._encoder_frames(num_frames(int(options.segment_seconds * fc.sample_rate), fc)))
+        self._batch_budget = longest ** 2  # rows x encoder frames^2
+        # A waveform frontend's conv activations grow with rows x samples (512 channels at a fifth
+        # of the sample rate for wav2vec2; measured, wav2vec2-base, fp32: peak RSS 2.75 GB for 8 x
+        # 10 s clips in one batch, 1.49 GB for a 10-min file in 30 s segments), so its batches
+        # also hold no more frames (rows x encoder frames) than one segment of the maximum length.
+        self._frame_budget = longest if manifest.model_config.waveform is not None else None
 
     def with_options(self, **changes: Any) -> Runtime:
         """A Runtime sharing these sessions (and the loaded LM) with other knobs (threshold,
@@ -246,9 +255,10 @@ class Runtime:
         """Yield one ItemResult per input, in input order, as soon as it is complete.
 
         Inputs are streamed and cut into segments; up to ``batch_size`` segments (of any inputs)
-        run through :meth:`forward` together, fewer when rows x frames^2 would exceed that of one
-        segment of the maximum length, so memory is bounded by one full segment, not by the
-        length of the audio. A bad input yields its AudioError; the others go on.
+        run through :meth:`forward` together, fewer when rows x encoder frames^2 (for a waveform
+        frontend also rows x frames) would exceed that of one segment of the maximum length, so
+        memory is bounded by one full segment, not by the length of the audio. A bad input yields
+        its AudioError; the others go on.
         """
         size = (self._options if batch_size is None else self._options.replace(batch_size=batch_size)).batch_size
         jobs: deque[_Job] = deque()
@@ -317,9 +327,13 @@ class Runtime:
             yield _Queued(job, len(job.pieces) - 1, seg.start, seg.audio.shape[0], feats)
 
     def _fits(self, queue: list[_Queued], item: _Queued) -> bool:
-        """Whether ``item`` may join the batch ``queue`` under the rows x frames^2 budget."""
-        frames = max(item.features.shape[0], *(q.features.shape[0] for q in queue))
-        return (len(queue) + 1) * frames * frames <= self._batch_budget
+        """Whether ``item`` may join the batch ``queue`` under the rows x encoder frames^2 budget
+        (and, for a waveform frontend, the rows x encoder frames one)."""
+        frames = int(self._encoder_frames(max(item.features.shape[0], *(q.features.shape[0] for q in queue))))
+        rows = len(queue) + 1
+        if self._frame_budget is not None and rows * frames > self._frame_budget:
+            return False
+        return rows * frames * frames <= self._batch_budget
 
     def _run_batch(self, queue: list[_Queued], progress: Progress | None) -> None:
         try:

@@ -1,6 +1,6 @@
 """Gate learning for an imported model: gate-only fine-tuning (``train --init ckpt.pt --train-only
-gates``) reads raw audio for a waveform-frontend model, changes the gate probabilities and leaves
-every imported weight untouched."""
+gates``) reads raw audio for a waveform-frontend model, moves the gate probabilities in the direction
+of the gate objective (a low target closes gates) and leaves every imported weight untouched."""
 
 from __future__ import annotations
 
@@ -49,18 +49,30 @@ def _gate_probs(ckpt_path: Path, corpus: Path) -> np.ndarray:
     return np.stack(rows)  # (U, 2N)
 
 
+def _fine_tune(init: Path, corpus: Path, run: Path, target: float) -> Path:
+    """Gate-only fine-tuning with the ``target`` objective pulling the executed fraction to ``target``."""
+    cfg = TrainConfig(max_steps=20, batch_frames=400, warmup_steps=1, gate_warmup_steps=0, eval_every=20,
+                      save_every=10, lr=0.05, gate_lambda=20.0, gate_objective="target", gate_target=target,
+                      train_only="gates")
+    return train(run, [corpus], [corpus], load_checkpoint(init).model_config, cfg, init=init, threads=1, jobs=1,
+                 log=lambda _m: None)
+
+
 def test_gate_only_fine_tuning_of_an_imported_model(tmp_path: Path, corpus: Path) -> None:
     build_hf_model("Wav2Vec2ForCTC", False, tmp_path / "hf")
     init = tmp_path / "imported.pt"
     save_checkpoint(init, import_hf_model(tmp_path / "hf"))
-    cfg = TrainConfig(max_steps=6, batch_frames=400, warmup_steps=1, gate_warmup_steps=0, eval_every=6,
-                      save_every=3, lr=0.05, gate_lambda=5.0, gate_target=0.2, train_only="gates")
-    best = train(tmp_path / "run", [corpus], [corpus], load_checkpoint(init).model_config, cfg, init=init,
-                 threads=1, jobs=1, log=lambda _m: None)
-    before, after = _gate_probs(init, corpus), _gate_probs(tmp_path / "run" / "last.pt", corpus)
+    best = _fine_tune(init, corpus, tmp_path / "low", 0.2)
+    _fine_tune(init, corpus, tmp_path / "high", 1.0)  # the same run but for the target: the control
+    before = _gate_probs(init, corpus)
+    after, high = _gate_probs(tmp_path / "low" / "last.pt", corpus), _gate_probs(tmp_path / "high" / "last.pt", corpus)
     assert np.allclose(before, 1 / (1 + np.exp(-3.0)), atol=1e-6)  # imported: every gate open, p = sigmoid(3)
-    assert np.abs(after - before).max() > 5e-3  # the predictor learned (6 steps: saturated sigmoid, small moves)
-    assert np.ptp(after, axis=0).max() > 1e-4  # and its output now depends on the input
+    assert np.ptp(after, axis=0).max() > 1e-4  # the predictor's output now depends on the input
+    # a low target closes gates: the mean gate probability (the expected executed fraction) falls,
+    # for every utterance, and well below that of the same run with target 1.0 (the CTC loss of a
+    # random model closes some gates too: the control separates the objective's pull from it)
+    assert after.mean() < before.mean() - 0.1
+    assert (after.mean(axis=1) < high.mean(axis=1) - 0.05).all()
     a, b = load_checkpoint(init).state_dict, load_checkpoint(best).state_dict
     frozen = [k for k in a if not k.startswith("gate.")]
     assert frozen and all(torch.equal(a[k], b[k]) for k in frozen)  # only the gate predictor learned
