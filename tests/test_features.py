@@ -8,8 +8,17 @@ import pytest
 from i3d_edge.config import FeatureConfig, encoder_lengths
 from i3d_edge.ctc import greedy_decode
 from i3d_edge.errors import ConfigError
-from i3d_edge.features import batch_features, log_mel, mel_filterbank, normalize, num_frames
+from i3d_edge.features import (
+    batch_features,
+    extract_features,
+    log_mel,
+    mel_filterbank,
+    normalize,
+    normalize_waveform,
+    num_frames,
+)
 from i3d_edge.tokens import TokenTable, normalize_text
+from tests.conftest import speechlike
 
 CFG = FeatureConfig()
 
@@ -119,3 +128,36 @@ def test_greedy_decode_collapses_and_times():
     assert [(s.id, s.start, s.end) for s in spans] == [(3, 1, 3), (3, 4, 5), (4, 5, 7)]
     assert greedy_decode(log_probs, length=3)[0].end == 3
     assert greedy_decode(log_probs[:0]) == []
+
+
+def test_normalize_waveform_by_hand():
+    x = np.array([1.0, 2.0, 3.0, 4.0], dtype=np.float32)  # mean 2.5, variance 1.25
+    out = normalize_waveform(x)
+    assert out.dtype == np.float32 and out.shape == (4,)
+    np.testing.assert_allclose(out, (x - 2.5) / np.sqrt(1.25 + 1e-7), rtol=1e-6)
+    assert normalize_waveform(np.array([5.0])).tolist() == [0.0]  # one sample: zero, not NaN
+    assert normalize_waveform(np.zeros(0)).shape == (0,)
+
+
+def test_normalize_waveform_matches_the_hugging_face_feature_extractor():
+    transformers = pytest.importorskip("transformers")
+    audio = (3.0 * speechlike(1.3, seed=4) + 0.1).astype(np.float32)
+    extractor = transformers.Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0,
+                                                      do_normalize=True, return_attention_mask=False)
+    reference = extractor(audio, sampling_rate=16000, return_tensors="np").input_values[0]  # (N,)
+    np.testing.assert_allclose(normalize_waveform(audio), reference, atol=2e-5)
+
+
+@pytest.mark.parametrize("do_normalize", [False, True])
+def test_waveform_features_are_the_samples(do_normalize):
+    cfg = FeatureConfig(kind="waveform", n_mels=1, win_length=400, n_fft=400, hop_length=320,
+                        do_normalize=do_normalize)
+    audio = (2.0 * speechlike(0.5, seed=5) + 0.05).astype(np.float64)
+    feats = extract_features(audio, cfg)
+    assert feats.shape == (audio.size, 1) and feats.dtype == np.float32 and feats.flags.c_contiguous
+    want = normalize_waveform(audio) if do_normalize else audio.astype(np.float32)
+    np.testing.assert_array_equal(feats[:, 0], want)
+    if do_normalize:
+        assert abs(float(feats.mean())) < 1e-4 and abs(float(feats.std()) - 1.0) < 1e-3
+    assert num_frames(audio.size, cfg) == audio.size  # one frame per sample
+    assert num_frames(399, cfg) == 399  # even below one window (the log-mel rule would say 0)
