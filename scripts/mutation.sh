@@ -26,8 +26,7 @@ MODULES=(
   "ctc|i3d_edge/ctc.py|i3d_edge.ctc.*|tests/test_reference_values.py tests/test_features.py"
   "scoring|i3d_edge/scoring.py|i3d_edge.scoring.*|tests/test_reference_values.py tests/test_scoring.py"
   "features|i3d_edge/features.py|i3d_edge.features.*|tests/test_reference_values.py tests/test_features.py tests/runtime/test_runtime.py tests/models/test_hf_import_parity.py"
-  # bench verdicts: benchmarks/targets.py is outside the package (mutmut mutates i3d_edge only);
-  # tests/apps/test_bench_verdicts.py covers it
+  "bench_verdicts|benchmarks/targets.py|benchmarks.targets.*|tests/apps/test_bench_verdicts.py"
   "results|i3d_edge/runtime/results.py|i3d_edge.runtime.results.*|tests/runtime/test_runtime.py tests/cli/test_transcribe.py tests/test_default_model.py"
   "evaluation|i3d_edge/apps/evaluation.py|i3d_edge.apps.evaluation.*|tests/test_default_model.py::test_eval_scores_a_hand_computed_corpus tests/apps/test_evaluation.py::test_eval_json tests/apps/test_evaluation.py::test_eval_missing_transcripts_is_one_line_error"
   "decoding|i3d_edge/runtime/decoding.py|i3d_edge.runtime.decoding.*|tests/runtime/test_lm_decoding.py"
@@ -58,10 +57,11 @@ for spec in "${MODULES[@]}"; do
   (cd "$ROOT" && git ls-files -co --exclude-standard -z | xargs -0 tar -cf - --) | tar -xf - -C "$dir"
   {
     echo "[mutmut]"
-    echo "source_paths = i3d_edge"
+    source=${file%%/*}  # i3d_edge, or benchmarks for the verdicts
+    echo "source_paths = $source"
     echo "only_mutate = $file"
     echo "also_copy ="
-    printf '    %s\n' samples recipes benchmarks
+    for d in samples recipes benchmarks i3d_edge; do [[ $d == "$source" ]] || printf '    %s\n' "$d"; done
     echo "pytest_add_cli_args ="
     printf '    %s\n' -p no:cacheprovider
     # forkserver: mutants are not forked from the process that ran the tests, so no lru_cache
