@@ -37,8 +37,12 @@ class EvalReport:
         return asdict(self)
 
 
-def evaluate_corpus(runtime: Runtime, corpus: Path, batch_size: int = 8, limit: int | None = None) -> EvalReport:
+def evaluate_corpus(runtime: Runtime, corpus: Path, batch_size: int | None = None,
+                    limit: int | None = None) -> EvalReport:
+    """Transcribe the first ``limit`` utterances of ``corpus`` (``batch_size`` files per call,
+    default the runtime's) and score them."""
     items = read_corpus(corpus)[:limit]
+    batch_size = batch_size or runtime.options.batch_size
     refs, hyps, executed = [], [], []
     audio_s = 0.0
     start = time.perf_counter()
