@@ -29,21 +29,6 @@ CASES = (
 IDS = [c[0] for c in CASES]
 
 
-@pytest.fixture(scope="module")
-def waveform_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("transformers")  # the [import] extra; CI installs it with [dev]
-    from i3d_edge.export import export_bundle
-    from i3d_edge.models.checkpoint import save_checkpoint
-    from i3d_edge.models.hf_import import import_hf_model
-    from tests.hf_models import build_hf_model
-
-    root = tmp_path_factory.mktemp("wave")
-    build_hf_model("Wav2Vec2ForCTC", False, root / "hf")  # conv strides 5 x 4 x 4 x 4 = 320 samples per frame
-    save_checkpoint(root / "ckpt.pt", import_hf_model(root / "hf"))
-    export_bundle(root / "ckpt.pt", root / "bundle", simplify=False)
-    return root / "bundle"
-
-
 def _clips(seconds: float, count: int) -> list[np.ndarray]:
     # slightly different lengths (and content) so that batches are padded
     return [speechlike(seconds - 0.01 * i, seed=i) for i in range(count)]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
-from i3d_edge.errors import BundleError, ConfigError
+from i3d_edge.errors import AudioError, BundleError, ConfigError
 from i3d_edge.features import batch_features, log_mel, normalize
 from i3d_edge.runtime import Runtime
 from tests.conftest import speechlike
@@ -240,6 +241,39 @@ def test_padding_beyond_the_longest_row_changes_nothing(make_bundle):
     a, b = rt.forward(feats, lens), rt.forward(padded, lens)
     np.testing.assert_array_equal(a.gates, b.gates)
     assert valid_max_abs(a.log_probs, b.log_probs, a.lens) <= BATCH_ATOL
+    for i, name in enumerate(rt.module_names):  # each module ran on its rows' valid frames, never the padding
+        rows = np.flatnonzero(b.gates[:, i])
+        assert b.module_runs.get(name) == ((rows.size, int(b.lens[rows].max())) if rows.size else None), name
+    assert dict(b.module_runs) == dict(a.module_runs)
+
+
+@pytest.mark.parametrize(("gates", "full_depth"), [("global", False), ("global", True), ("local", False),
+                                                    ("none", False)])
+def test_forward_output_types_and_stage_times(make_bundle, gates, full_depth):
+    rt = Runtime(make_bundle(gates, LAYERS), threshold=0.5, full_depth=full_depth)
+    feats, lens = batch(rt.feature_config)
+    started = time.perf_counter()
+    out = rt.forward(feats, lens)
+    wall = time.perf_counter() - started
+    b, n = feats.shape[0], rt.modules_total
+    assert out.log_probs.dtype == np.float32 and out.log_probs.shape[:2] == (b, int(out.lens.max()))
+    assert out.lens.dtype == np.int64 and out.lens.shape == (b,)
+    assert out.gate_probs.dtype == np.float32 and out.gate_probs.shape == (b, n)
+    assert out.gates.dtype == np.bool_ and out.gates.shape == (b, n)
+    if full_depth or gates == "none":
+        assert out.gates.all()
+    assert set(out.timings) == {"frontend", "gates", "modules", "head"}
+    assert all(0.0 <= t for t in out.timings.values()) and sum(out.timings.values()) <= wall
+
+
+def test_a_waveform_input_shorter_than_the_receptive_field_is_refused(waveform_bundle):
+    rt = Runtime(waveform_bundle)
+    field = 140  # the test model's conv stack (kernels 10-3-3-2, strides 5-4-4-4), by hand:
+    # one frame of the last layer needs 2 inputs, then 1*4+3 = 7, 6*4+3 = 27, 26*5+10 = 140 samples
+    assert rt.manifest.model_config.waveform.receptive_field == field
+    assert rt.forward(np.zeros((1, field, 1), np.float32), np.array([field])).lens.tolist() == [1]
+    with pytest.raises(AudioError, match=f"between {field} \\(one encoder frame\\)"):
+        rt.forward(np.zeros((1, field, 1), np.float32), np.array([field - 1]))
 
 
 @pytest.mark.parametrize(("shape", "lens", "match"), [
