@@ -266,6 +266,17 @@ def test_forward_output_types_and_stage_times(make_bundle, gates, full_depth):
     assert all(0.0 <= t for t in out.timings.values()) and sum(out.timings.values()) <= wall
 
 
+def test_inputs_of_other_dtypes_are_converted(make_bundle):
+    rt = Runtime(make_bundle("global", LAYERS), threshold=0.5)
+    feats, lens = batch(rt.feature_config)  # float32, int64
+    ref = rt.forward(feats, lens)
+    out = rt.forward(feats.astype(np.float64), lens.astype(np.int32))  # converted, not refused by onnxruntime
+    np.testing.assert_array_equal(out.gates, ref.gates)
+    np.testing.assert_allclose(out.log_probs, ref.log_probs, atol=1e-5)
+    shortest = np.array([7], np.int64)  # 7 log-mel frames: exactly one encoder frame, accepted
+    assert rt.forward(feats[:1, :7], shortest).lens.tolist() == [1]
+
+
 def test_a_waveform_input_shorter_than_the_receptive_field_is_refused(waveform_bundle):
     rt = Runtime(waveform_bundle)
     field = 140  # the test model's conv stack (kernels 10-3-3-2, strides 5-4-4-4), by hand:
@@ -277,10 +288,11 @@ def test_a_waveform_input_shorter_than_the_receptive_field_is_refused(waveform_b
 
 
 @pytest.mark.parametrize(("shape", "lens", "match"), [
-    ((2, 50, 80), [50, 50, 50], "features_lens: expected shape"),
-    ((2, 50, 40), [50, 50], "expected shape"),
-    ((2, 50, 80), [50, 6], "between 7"),
-    ((2, 50, 80), [51, 50], "between 7"),
+    ((2, 50, 80), [50, 50, 50], r"^features_lens: expected shape \(2,\) with batch >= 1, got \(3,\)$"),
+    ((2, 50, 40), [50, 50], r"^features: expected shape \(batch, frames, 80\), got \(2, 50, 40\)$"),
+    ((2, 50, 80), [50, 6], r"^features_lens: each length must be between 7 \(one encoder frame\) and 50 frames, "
+                           r"got \[50, 6\]$"),
+    ((2, 50, 80), [51, 50], r"between 7 \(one encoder frame\) and 50 frames, got \[51, 50\]$"),
     ((0, 50, 80), [], "batch >= 1"),
 ])
 def test_forward_refuses_bad_input(make_bundle, shape, lens, match):
