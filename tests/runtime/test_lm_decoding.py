@@ -315,3 +315,27 @@ def test_bench_bundle_completion_keeps_the_lm(lm_bundle, tmp_path):
     assert "monolithic" in manifest.variant("int8").graphs
     assert manifest.decoder is not None
     manifest.verify(manifest.decoder.lm)
+
+
+def test_language_model_refusals_name_the_file_once(tmp_path):
+    arpa = tmp_path / "words.arpa"
+    arpa.write_text("\\data\\\nngram 1=4\nngram 2=1\n\n\\1-grams:\n-1\t<s>\t0\n-1\t</s>\n-1\tone\n-1\ttwo\n\n"
+                    "\\2-grams:\n-1\t<s> one\n\n\\end\\\n")
+    no_separator = TokenTable.from_list([t for t in DEFAULT_TOKENS if t != " "])
+    with pytest.raises(BundleError) as info:
+        decoding.LanguageModel(arpa, no_separator)
+    assert str(info.value) == f"{arpa}: the token table has no word separator ' ': no LM decoding"
+    text = tmp_path / "text.arpa"
+    text.write_text("one two three\n")
+    with pytest.raises(BundleError) as info:
+        decoding.LanguageModel(text, TokenTable())
+    message = str(info.value)
+    assert message.startswith(f"{text}: not a usable ARPA language model (") and message.count(str(text)) == 1
+
+
+def test_words_the_tokens_cannot_spell_stay_out_of_the_lexicon(tmp_path):
+    arpa = tmp_path / "words.arpa"  # "r2d2" (digits) and "é" cannot be spelled with the default tokens
+    arpa.write_text("\\data\\\nngram 1=6\nngram 2=1\n\n\\1-grams:\n-1\t<s>\t0\n-1\t</s>\n-1\tone\n-1\tr2d2\n"
+                    "-1\t\u00e9\n-1\ttwo\n\n\\2-grams:\n-1\t<s> one\n\n\\end\\\n")
+    lm = decoding.LanguageModel(arpa, TokenTable())
+    assert lm.vocab_size == 2  # one, two
