@@ -339,3 +339,9 @@ def test_words_the_tokens_cannot_spell_stay_out_of_the_lexicon(tmp_path):
                     "-1\t\u00e9\n-1\ttwo\n\n\\2-grams:\n-1\t<s> one\n\n\\end\\\n")
     lm = decoding.LanguageModel(arpa, TokenTable())
     assert lm.vocab_size == 2  # one, two
+    digits = tmp_path / "digits.arpa"
+    digits.write_text("\\data\\\nngram 1=4\nngram 2=1\n\n\\1-grams:\n-1\t<s>\t0\n-1\t</s>\n-1\t42\n-1\t7\n\n"
+                      "\\2-grams:\n-1\t<s> 42\n\n\\end\\\n")
+    with pytest.raises(BundleError) as info:
+        decoding.LanguageModel(digits, TokenTable())
+    assert str(info.value) == f"{digits}: no word of the language model can be spelled with the model's tokens"
