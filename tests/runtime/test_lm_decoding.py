@@ -345,3 +345,14 @@ def test_words_the_tokens_cannot_spell_stay_out_of_the_lexicon(tmp_path):
     with pytest.raises(BundleError) as info:
         decoding.LanguageModel(digits, TokenTable())
     assert str(info.value) == f"{digits}: no word of the language model can be spelled with the model's tokens"
+
+
+def test_a_model_kenlm_refuses_is_one_line_with_kenlm_s_reason(tmp_path):
+    """KenLM's message is several lines (a source location that 'threw', then the reason): the
+    reason is the line kept."""
+    unigram = tmp_path / "unigram.arpa"
+    unigram.write_text("\\data\\\nngram 1=3\n\n\\1-grams:\n-1\t<s>\n-1\t</s>\n-1\tone\n\n\\end\\\n")
+    with pytest.raises(BundleError) as info:
+        decoding.LanguageModel(unigram, TokenTable())
+    assert str(info.value) == (f"{unigram}: not a usable ARPA language model "
+                               "(This ngram implementation assumes at least a bigram model. Byte: 18)")
