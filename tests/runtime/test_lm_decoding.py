@@ -72,6 +72,7 @@ def test_lm_corrects_a_misspelling_greedy_keeps(lm_bundle):
     assert text_of(greedy_decode(em, len(frames))) == "wne twu"
     spans = decode(em, len(frames))
     assert text_of(spans) == "one two"
+    assert [DEFAULT_TOKENS[s.id] for s in spans] == list("one two")  # no separator before, between twice, after
     assert all(a.end <= b.start for a, b in itertools.pairwise(spans))  # ordered, disjoint frames
     assert spans[0].start >= 1 and spans[-1].end <= len(frames)
 
@@ -356,3 +357,15 @@ def test_a_model_kenlm_refuses_is_one_line_with_kenlm_s_reason(tmp_path):
         decoding.LanguageModel(unigram, TokenTable())
     assert str(info.value) == (f"{unigram}: not a usable ARPA language model "
                                "(This ngram implementation assumes at least a bigram model. Byte: 18)")
+
+
+def test_a_one_frame_utterance_is_decoded_and_no_lm_is_a_clear_error(make_bundle, tmp_path):
+    bundle = shutil.copytree(make_bundle("global"), tmp_path / "bundle")
+    with pytest.raises(ConfigError) as info:
+        LmSlot(load_manifest(bundle)).get()
+    assert str(info.value) == (f"{load_manifest(bundle).root}: this bundle has no language model "
+                               "(attach one with `i3d-edge lm`, or use decoder='greedy')")
+    attach_language_model(bundle, sentences=["a b", "b a", "a"], order=2)
+    decode = make_decoder("lm", LmSlot(load_manifest(bundle)))
+    assert text_of(decode(emissions(["a"]), 1)) == "a"  # one frame, one word
+    assert decode(emissions(["a"]), 0) == []
