@@ -388,7 +388,11 @@ def load_manifest(bundle: str | os.PathLike[str]) -> Manifest:
     if link:
         raise BundleError(f"{path}: symlinks are not allowed in a bundle")
     try:
-        data = json.loads(_read_manifest(path).decode("utf-8"))
+        raw = _read_manifest(path)  # its own one-line BundleErrors: missing, not a regular file, too large
+    except OSError as exc:
+        raise BundleError(f"{path}: unreadable manifest ({exc.strerror or exc})") from None
+    try:
+        data = json.loads(raw.decode("utf-8"))
     except (OSError, ValueError) as exc:  # ValueError: bad JSON, bad UTF-8, an integer of > 4300 digits
         raise BundleError(f"{path}: unreadable manifest ({first_line(exc)})") from None
     except RecursionError:
