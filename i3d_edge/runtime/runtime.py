@@ -120,7 +120,6 @@ class Runtime:
         self._options = options
         self._encoder = Encoder(manifest, pool, options)
         self._forward_override = forward  # with_encoder's forward, kept by with_options clones
-        self._forward = forward or self._encoder.forward
         self._lm = lm  # the bundle's language model, loaded at the first LM decode, shared by clones
         self._decoder_kind = resolve_decoder(options.decoder, manifest.decoder)
         self._decode_spans = make_decoder(self._decoder_kind, lm, lm_weight=options.lm_weight,
@@ -149,17 +148,17 @@ class Runtime:
         fixed = {"threads", "providers", "precision", "lazy"} & set(changes)
         if fixed:
             raise ConfigError(f"{', '.join(sorted(fixed))} cannot change on a loaded Runtime; create a new one")
-        clone = object.__new__(Runtime)
-        clone._setup(self._manifest, self._pool, self._options.replace(**changes), self._lm,
-                     self._forward_override)
-        return clone
+        return self._clone(self._options.replace(**changes), self._forward_override)
 
     def with_encoder(self, forward: Forward) -> Runtime:
         """A Runtime sharing these sessions whose encoder forward is ``forward`` (features (B, T, F),
         features_lens (B,) -> ForwardOutput): reading, cutting, batching and decoding stay this
         Runtime's. For baselines run through the very same pipeline (a monolithic graph, PyTorch)."""
+        return self._clone(self._options, forward)
+
+    def _clone(self, options: RuntimeOptions, forward: Forward | None) -> Runtime:
         clone = object.__new__(Runtime)
-        clone._setup(self._manifest, self._pool, self._options, self._lm, forward)
+        clone._setup(self._manifest, self._pool, options, self._lm, forward)
         return clone
 
     # ------------------------------------------------------------------ introspection
@@ -227,7 +226,7 @@ class Runtime:
         """Encoder forward on a padded batch: features (B, T, F) float32, already normalised
         (``features.normalize``), features_lens (B,) int64 -> log-probs, lengths, gate
         probabilities and the gates applied."""
-        return self._forward(features, features_lens)
+        return (self._forward_override or self._encoder.forward)(features, features_lens)
 
     def decode(self, log_probs: np.ndarray, length: int | None = None) -> tuple[str, tuple[TokenTiming, ...]]:
         """Decode one row of :meth:`forward`'s log-probs, (T, V) of which the first ``length`` frames
