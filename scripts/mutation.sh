@@ -63,7 +63,7 @@ for spec in "${MODULES[@]}"; do
     echo "also_copy ="
     for d in samples recipes benchmarks i3d_edge; do [[ $d == "$source" ]] || printf '    %s\n' "$d"; done
     echo "pytest_add_cli_args ="
-    printf '    %s\n' -p no:cacheprovider
+    printf '    %s\n' -p no:cacheprovider -n 0  # mutmut tracks tests in its own process: no xdist workers
     # forkserver: mutants are not forked from the process that ran the tests, so no lru_cache
     # (features._filterbank, features._window) hides a mutant behind an already computed value
     echo "process_isolation = forkserver"
