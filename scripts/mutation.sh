@@ -31,7 +31,7 @@ MODULES=(
   "evaluation|i3d_edge/apps/evaluation.py|i3d_edge.apps.evaluation.*|tests/test_default_model.py::test_eval_scores_a_hand_computed_corpus tests/apps/test_evaluation.py"
   "decoding|i3d_edge/runtime/decoding.py|i3d_edge.runtime.decoding.*|tests/runtime/test_lm_decoding.py tests/test_reference_values.py tests/test_default_model.py"
   "encoder|i3d_edge/runtime/encoder.py|i3d_edge.runtime.encoder.*|tests/runtime/test_runtime.py"
-  "manifest|i3d_edge/manifest.py|i3d_edge.manifest.*|tests/test_manifest.py tests/runtime/test_lm_decoding.py tests/runtime/test_untrusted_bundles.py tests/runtime/test_damaged_bundles.py tests/runtime/test_declared_sizes.py tests/test_properties.py"
+  "manifest|i3d_edge/manifest.py|i3d_edge.manifest.*|tests/test_manifest.py tests/runtime/test_lm_decoding.py tests/runtime/test_untrusted_bundles.py tests/runtime/test_damaged_bundles.py tests/runtime/test_declared_sizes.py::test_declared_sizes_are_one_line_errors_through_the_api tests/test_properties.py"
 )
 
 if [[ ! -x $MUTVENV/bin/mutmut ]]; then  # mutmut and its dependencies beside, not inside, the project venv

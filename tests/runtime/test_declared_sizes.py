@@ -107,8 +107,14 @@ def test_declared_sizes_are_refused_before_allocating(bundle, wav, case):
     assert sorted(p.name for p in bundle.parent.iterdir()) == before
 
 
-def test_declared_sizes_are_one_line_errors_through_the_api(bundle):
-    _set("model_config", "n_layers", 10**9)(bundle)
-    with pytest.raises(BundleError, match="n_layers 1000000000 is beyond the ceiling") as info:
+@pytest.mark.parametrize("case", list(DECLARED))
+def test_declared_sizes_are_one_line_errors_through_the_api(bundle, case):
+    """The same cases in process: ``Runtime`` raises one BundleError line naming the bundle."""
+    damage, fragments = DECLARED[case]
+    damage(bundle)
+    with pytest.raises(BundleError) as info:
         Runtime(bundle)
-    assert "\n" not in str(info.value)
+    message = str(info.value)
+    assert "\n" not in message and str(bundle.resolve()) in message
+    for fragment in fragments:
+        assert fragment in message
