@@ -18,6 +18,7 @@ __all__ = [
     "I3dEdgeError",
     "SourceModelError",
     "first_line",
+    "native_reason",
 ]
 
 
@@ -62,3 +63,13 @@ def first_line(exc: BaseException, limit: int = 200) -> str:
     characters: the cause part of every one-line error built from a library's exception."""
     lines = str(exc).strip().splitlines()
     return (lines[0] if lines else type(exc).__name__)[:limit]
+
+
+def native_reason(exc: BaseException, limit: int = 200) -> str:
+    """The cause line of a C++ library's exception (KenLM, flashlight), whose message starts with
+    a source location (``/src/lm/read_arpa.hh:65 in void lm::...() threw FormatLoadException.``):
+    the first line that neither starts with ``/`` nor says "threw", else the first line, else
+    the type name; stripped, at most ``limit`` characters."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    causes = [ln for ln in lines if "threw" not in ln and not ln.startswith("/")]
+    return (causes or lines or [type(exc).__name__])[0][:limit]

@@ -22,6 +22,7 @@ MAX_CHILDREN=${MAX_CHILDREN:-1}
 
 # name | file to mutate | mutant name patterns | tests (pytest arguments, space-separated)
 MODULES=(
+  "errors|i3d_edge/errors.py|i3d_edge.errors.*|tests/test_errors.py"
   "gating|i3d_edge/gating.py|i3d_edge.gating.*|tests/test_reference_values.py"
   "ctc|i3d_edge/ctc.py|i3d_edge.ctc.*|tests/test_reference_values.py tests/test_features.py"
   "scoring|i3d_edge/scoring.py|i3d_edge.scoring.*|tests/test_reference_values.py tests/test_scoring.py"

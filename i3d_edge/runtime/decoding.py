@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..ctc import TokenSpan, greedy_decode, runs
-from ..errors import BundleError, ConfigError
+from ..errors import BundleError, ConfigError, native_reason
 from ..lm import UNK, read_arpa_vocab
 from ..manifest import DecoderSpec, Manifest
 from ..tokens import BLANK, SEPARATOR, TokenTable
@@ -111,10 +111,7 @@ class LanguageModel:
                 self.trie.insert(spelling, word_id, self.kenlm.score(start, word_id)[1])
             self.trie.smear(fl.SmearingMode.MAX)  # a prefix's score: its best completion's unigram score
         except (RuntimeError, ValueError) as exc:  # KenLM's format errors, flashlight's checks
-            lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
-            reason = next((ln for ln in lines if "threw" not in ln and not ln.startswith("/")), lines[0] if lines
-                          else type(exc).__name__)[:200]
-            raise BundleError(f"{path}: not a usable ARPA language model ({reason})") from None
+            raise BundleError(f"{path}: not a usable ARPA language model ({native_reason(exc)})") from None
         self.unk = self.words.get_index(UNK)
         self.vocab_size = len(spellings)
 

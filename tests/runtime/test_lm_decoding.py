@@ -369,3 +369,49 @@ def test_a_one_frame_utterance_is_decoded_and_no_lm_is_a_clear_error(make_bundle
     decode = make_decoder("lm", LmSlot(load_manifest(bundle)))
     assert text_of(decode(emissions(["a"]), 1)) == "a"  # one frame, one word
     assert decode(emissions(["a"]), 0) == []
+
+
+def test_trie_scores_are_the_lm_s_scores_at_the_start_of_a_sentence(tmp_path):
+    """Each word's score in the lexicon trie is log10 P(word | <s>) read by hand from the ARPA
+    file (a bigram where there is one, else unigram + the backoff of <s>), and a prefix carries
+    the best score of its completions (max smearing), as torchaudio's ctc_decoder builds it."""
+    arpa = tmp_path / "start.arpa"
+    arpa.write_text("\\data\\\nngram 1=5\nngram 2=2\n\n\\1-grams:\n-1.0\t</s>\n-99\t<s>\t-0.5\n-0.3\ta\t-0.2\n"
+                    "-0.7\tb\t0\n-1.1\tab\t0\n\n\\2-grams:\n-0.05\t<s> b\n-0.9\t<s> a\n\n\\end\\\n")
+    lm = decoding.LanguageModel(arpa, TokenTable())
+    a, b = INDEX["a"], INDEX["b"]
+    words = {"a": [a], "b": [b], "ab": [a, b]}
+    scores = {w: tuple(lm.trie.search([*spelling, lm.separator]).scores) for w, spelling in words.items()}
+    assert list(scores) == ["a", "b", "ab"] and all(len(s) == 1 for s in scores.values())
+    assert [s[0] for s in scores.values()] == pytest.approx([-0.9, -0.05, -1.6])  # not -0.3 / -0.7 / -1.1
+    assert lm.trie.search([a]).max_score == pytest.approx(-0.9)  # best of "a" (-0.9) and "ab" (-1.6)
+    assert lm.vocab_size == 3 and lm.words.get_index("ab") != lm.unk
+
+
+def _best_single_path(log_probs: np.ndarray, symbols: list[int], words: set[str]) -> str:
+    """Brute force over every frame-level path of ``symbols`` (T frames, then the separator frame
+    the decoder appends): the text of the most probable single path whose words are all in ``words``."""
+    best, text = -np.inf, ""
+    for path in itertools.product(symbols, repeat=len(log_probs)):
+        tokens = [k for i, k in enumerate([*path, INDEX[" "]]) if i == 0 or k != path[i - 1]]  # CTC: repeats
+        spoken = "".join(DEFAULT_TOKENS[k] for k in tokens if k != INDEX["<blank>"]).split()  # then blanks
+        score = float(sum(log_probs[t, k] for t, k in enumerate(path)))
+        if all(w in words for w in spoken) and score > best + 1e-6:
+            best, text = score, " ".join(spoken)
+    return text
+
+
+def test_lm_decoding_without_lm_weight_is_the_best_single_path(make_bundle, tmp_path):
+    """With lm_weight 0 and word_score 0 the beam search must return the text of the most probable
+    single frame-level path over the lexicon (hypotheses merged by max, not by summing their
+    probabilities: summing picks another text in about a third of these random cases)."""
+    bundle = shutil.copytree(make_bundle("global"), tmp_path / "bundle")
+    attach_language_model(bundle, sentences=["a b", "b a", "a a", "b b"], order=2, lm_weight=0.0,
+                          word_score=0.0, beam_size=500, beam_threshold=1000.0)
+    decode = make_decoder("lm", LmSlot(load_manifest(bundle)))
+    symbols = [INDEX[c] for c in ("a", "b", "<blank>", " ")]
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        log_probs = np.full((4, len(DEFAULT_TOKENS)), -1e4, dtype=np.float32)  # (T, V): only 4 symbols live
+        log_probs[:, symbols] = np.log(rng.dirichlet(np.full(4, 0.7), size=4))
+        assert text_of(decode(log_probs, 4)) == _best_single_path(log_probs, symbols, {"a", "b"}), log_probs
