@@ -125,9 +125,6 @@ class Variant:
     quantization: dict[str, Any] | None  # None for fp32; e.g. {"method": "dynamic", "weight_type": "int8"}
     graphs: dict[str, str]  # ROLE_KEY -> relative path
 
-    def has(self, key: str) -> bool:
-        return key in self.graphs
-
 
 @dataclass(frozen=True)
 class DecoderSpec:

@@ -7,6 +7,8 @@ import json
 import math
 import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -27,6 +29,32 @@ def test_write_manifest_bytes_mode_and_no_leftovers(tmp_path, umask, mode):
     expected = {"format": "x", "name": "caf\u00e9", "nested": {"values": [1.5, None, None]}}  # no NaN / Infinity
     assert path.read_text(encoding="utf-8") == json.dumps(expected, indent=2, ensure_ascii=False) + "\n"
     assert path.stat().st_mode & 0o777 == mode
+
+
+def test_write_manifest_onto_its_own_filesystem(tmp_path):
+    """A bundle on another filesystem than the temporary folder (an SD card, a tmpfs): the new
+    manifest is staged beside the old one, so the final rename never crosses filesystems."""
+    root = tmp_path / "mounted"
+    root.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(root)], capture_output=True).returncode:
+        pytest.skip("needs permission to mount a tmpfs")
+    try:
+        write_manifest(root, {"version": 1})
+        assert json.loads((root / MANIFEST_NAME).read_text()) == {"version": 1}
+        assert [p.name for p in root.iterdir()] == [MANIFEST_NAME]
+    finally:
+        subprocess.run(["umount", str(root)], check=True)
+
+
+def test_the_manifest_is_utf8_whatever_the_locale(tmp_path):
+    """Written as UTF-8 also where the locale's encoding is ASCII (C locale, UTF-8 mode off)."""
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+    code = ("import sys; from i3d_edge.manifest import write_manifest; "
+            "write_manifest(sys.argv[1], {'name': 'caf\\u00e9'})")
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / MANIFEST_NAME).read_bytes() == b'{\n  "name": "caf\xc3\xa9"\n}\n'
 
 
 def test_a_failed_write_keeps_the_old_manifest_and_leaves_nothing(tmp_path):
@@ -76,6 +104,8 @@ def test_decoder_section_defaults_and_round_trip():
     again = DecoderSpec.from_dict(full)
     assert again.to_dict() == {**full, "word_score": -2.0, "beam_threshold": 12.0}
     assert isinstance(again.word_score, float) and isinstance(again.beam_threshold, float)
+    ints = DecoderSpec.from_dict({**full, "lm_weight": 2, "word_score": 3})  # JSON integers become floats
+    assert type(ints.lm_weight) is float and type(ints.word_score) is float and ints.lm_weight == 2.0
 
 
 @pytest.mark.parametrize(("section", "message"), [
