@@ -142,3 +142,4 @@ def test_decoder_section_edges_are_accepted():
     assert DecoderSpec.from_dict(edges).to_dict() == {**edges, "lm_weight": 0.0, "word_score": 1000.0,
                                                       "beam_threshold": 1000.0}
     assert DecoderSpec.from_dict({**edges, "beam_size": 1, "word_score": -1000}).beam_size == 1
+    assert DecoderSpec.from_dict({**edges, "beam_threshold": 0.5}).beam_threshold == 0.5  # (0, 1000]: not from 1
