@@ -143,3 +143,23 @@ def test_decoder_section_edges_are_accepted():
                                                       "beam_threshold": 1000.0}
     assert DecoderSpec.from_dict({**edges, "beam_size": 1, "word_score": -1000}).beam_size == 1
     assert DecoderSpec.from_dict({**edges, "beam_threshold": 0.5}).beam_threshold == 0.5  # (0, 1000]: not from 1
+
+
+def test_variant_and_verify_messages(make_bundle, tmp_path):
+    bundle = shutil.copytree(make_bundle("global"), tmp_path / "b")
+    manifest = load_manifest(bundle)
+    root = bundle.resolve()
+    with pytest.raises(BundleError) as info:
+        manifest.variant("bf16")
+    assert str(info.value) == f"{root}: no 'bf16' graphs in this bundle (has: {', '.join(sorted(manifest.variants))})"
+    assert manifest.variant().name == manifest.default_variant and manifest.variant(None) == manifest.variant()
+    with pytest.raises(BundleError) as info:
+        manifest.verify("fp32/extra.onnx")
+    assert str(info.value) == f"{root}: fp32/extra.onnx is not listed in {MANIFEST_NAME}"
+    head = manifest.variant().graphs["head"]
+    assert manifest.verify(head) == root / head
+    (root / head).write_bytes((root / head).read_bytes() + b"\0")
+    with pytest.raises(BundleError) as info:
+        manifest.verify(head)
+    assert str(info.value) == f"{root / head}: SHA-256 mismatch (file modified or corrupt)"
+
