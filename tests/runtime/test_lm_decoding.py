@@ -75,6 +75,11 @@ def test_lm_corrects_a_misspelling_greedy_keeps(lm_bundle):
     assert [DEFAULT_TOKENS[s.id] for s in spans] == list("one two")  # no separator before, between twice, after
     assert all(a.end <= b.start for a, b in itertools.pairwise(spans))  # ordered, disjoint frames
     assert spans[0].start >= 1 and spans[-1].end <= len(frames)
+    # separators before the first word, between words (two frames) and after the last are not spans
+    frames = [" ", "o", "n", "e", " ", "<blank>", " ", "t", "w", "o", " ", " "]
+    spans = decode(emissions(frames), len(frames))
+    assert [DEFAULT_TOKENS[s.id] for s in spans] == list("one two")
+    assert [(s.start, s.end) for s in spans] == [(1, 2), (2, 3), (3, 4), (4, 5), (7, 8), (8, 9), (9, 10)]
 
 
 def test_only_valid_frames_are_decoded(lm_bundle):
