@@ -163,3 +163,22 @@ def test_variant_and_verify_messages(make_bundle, tmp_path):
         manifest.verify(head)
     assert str(info.value) == f"{root / head}: SHA-256 mismatch (file modified or corrupt)"
 
+
+
+def test_bundle_directory_messages(make_bundle, tmp_path):
+    file = tmp_path / "file"
+    file.write_text("x")
+    for path, message in [
+        (file, f"{file}: not a directory (expected an i3d-edge bundle)"),
+        (tmp_path / "absent", f"{tmp_path / 'absent'}: no such bundle directory"),
+        (tmp_path / ("d" * 300), f"{tmp_path / ('d' * 300)}: cannot access the bundle directory (File name too long)"),
+    ]:
+        with pytest.raises(BundleError) as info:
+            load_manifest(path)
+        assert str(info.value) == message
+    bundle = shutil.copytree(make_bundle("global"), tmp_path / "b")
+    (bundle / MANIFEST_NAME).rename(tmp_path / "elsewhere.json")
+    (bundle / MANIFEST_NAME).symlink_to(tmp_path / "elsewhere.json")
+    with pytest.raises(BundleError) as info:
+        load_manifest(bundle)
+    assert str(info.value) == f"{bundle.resolve() / MANIFEST_NAME}: symlinks are not allowed in a bundle"
