@@ -92,21 +92,37 @@ def speechlike(seconds: float, sr: int = 16000, seed: int = 0) -> np.ndarray:
     return audio.astype(np.float32)
 
 
-@pytest.fixture
-def block_torch(monkeypatch):
-    """Make ``import torch`` fail for the duration of a test (modules already imported are hidden)."""
+def block_imports(monkeypatch, *packages: str) -> None:
+    """Make ``import`` of each of ``packages`` (and their submodules) fail for the duration of a
+    test (modules already imported are hidden)."""
     import importlib.abc
+
+    def blocked(name: str) -> bool:
+        return name.split(".")[0] in packages
 
     class Block(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path=None, target=None):
-            if name == "torch" or name.startswith("torch."):
-                raise ImportError("torch is blocked in this test")
+            if blocked(name):
+                raise ImportError(f"{name} is blocked in this test")
             return None
 
     for name in list(sys.modules):
-        if name == "torch" or name.startswith("torch."):
+        if blocked(name):
             monkeypatch.delitem(sys.modules, name)
     monkeypatch.setattr(sys, "meta_path", [Block(), *sys.meta_path])
+
+
+@pytest.fixture
+def block_torch(monkeypatch):
+    """``import torch`` fails for the duration of a test."""
+    block_imports(monkeypatch, "torch")
+    yield
+
+
+@pytest.fixture
+def block_flashlight(monkeypatch):
+    """``import flashlight`` (the [lm] extra) fails for the duration of a test."""
+    block_imports(monkeypatch, "flashlight")
     yield
 
 

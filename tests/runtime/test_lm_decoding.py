@@ -420,3 +420,28 @@ def test_lm_decoding_without_lm_weight_is_the_best_single_path(make_bundle, tmp_
         log_probs = np.full((4, len(DEFAULT_TOKENS)), -1e4, dtype=np.float32)  # (T, V): only 4 symbols live
         log_probs[:, symbols] = np.log(rng.dirichlet(np.full(4, 0.7), size=4))
         assert text_of(decode(log_probs, 4)) == _best_single_path(log_probs, symbols, {"a", "b"}), log_probs
+
+
+def test_the_decoder_asked_for_is_the_one_that_runs(lm_bundle):
+    """``greedy`` on a bundle with an LM decodes greedily; ``lm`` on a bundle without one is one
+    clear error."""
+    manifest = load_manifest(lm_bundle)
+    frames = ["<blank>", "w", "n", "<blank>", "e", " ", "t", "w", "w", "u", "<blank>"]
+    em = emissions(frames, confidence=0.6)
+    em[1, INDEX["o"]] = em[9, INDEX["o"]] = np.log(0.3)
+    assert text_of(make_decoder("greedy", LmSlot(manifest))(em, len(frames))) == "wne twu"
+    assert text_of(make_decoder("lm", LmSlot(manifest))(em, len(frames))) == "one two"
+    with pytest.raises(ConfigError) as info:
+        decoding.resolve_decoder("lm", None)
+    assert str(info.value) == "decoder='lm' needs a bundle with a language model (attach one with `i3d-edge lm`)"
+    assert decoding.resolve_decoder("auto", None) == "greedy" and decoding.resolve_decoder("greedy", manifest.decoder) \
+        == "greedy" and decoding.resolve_decoder("auto", manifest.decoder) == "lm"
+
+
+def test_without_flashlight_lm_decoding_is_one_clear_error(block_flashlight, lm_bundle):
+    assert decoding.lm_available() is False
+    with pytest.raises(ConfigError) as info:
+        Runtime(lm_bundle, decoder="lm")
+    assert str(info.value) == ("language-model decoding needs the flashlight-text package: "
+                               "pip install 'i3d-edge[lm]' (or use decoder='greedy')")
+    assert Runtime(lm_bundle).decoder == "greedy"  # "auto" falls back
