@@ -182,3 +182,61 @@ def test_bundle_directory_messages(make_bundle, tmp_path):
     with pytest.raises(BundleError) as info:
         load_manifest(bundle)
     assert str(info.value) == f"{bundle.resolve() / MANIFEST_NAME}: symlinks are not allowed in a bundle"
+
+
+def _with_file(rel: str):
+    def edit(data: dict) -> None:
+        data["files"][rel] = {"sha256": "0" * 64, "bytes": 1}
+
+    return edit
+
+
+def _without(key: str):
+    return lambda data: data.pop(key)
+
+
+LONG = "a" * 250 + "/" + "b" * 250 + "/"  # 502 characters in components the filesystem accepts
+# case -> (edit of the raw manifest, the whole message; {root} = the bundle, {manifest} = its manifest.json)
+DAMAGED = {
+    "path_of_512_characters": (_with_file(LONG + "c" * 10), None),  # at the limit: accepted
+    "path_of_513_characters": (_with_file(LONG + "c" * 11), "{root}: manifest path '" + "a" * 80 + "'... is longer "
+                               "than 512 characters or 8 components"),
+    "path_of_8_components": (_with_file("/".join("p" * 8)), None),
+    "path_of_9_components": (_with_file("/".join("p" * 9)), "{root}: manifest path 'p/p/p/p/p/p/p/p/p'... is longer "
+                             "than 512 characters or 8 components"),
+    "component_too_long": (_with_file("fp32/" + "h" * 300), "{root}: manifest path 'fp32/" + "h" * 75 + "' is not "
+                           "usable (File name too long)"),
+    "escape": (_with_file("../outside.onnx"), "{root}: manifest path '../outside.onnx' escapes the bundle"),
+    "no_tokens": (_without("tokens"), "{manifest}: manifest has no 'tokens'"),
+    "tokens_not_a_list": (lambda d: d.__setitem__("tokens", "abc"), "{manifest}: manifest field 'tokens' has the "
+                          "wrong type"),
+    "other_format": (lambda d: d.__setitem__("format", "onnx-asr"), "{manifest}: not an i3d-edge bundle manifest"),
+}
+
+
+@pytest.mark.parametrize("case", list(DAMAGED))
+def test_damaged_manifests_by_their_whole_message(make_bundle, tmp_path, case):
+    edit, message = DAMAGED[case]
+    bundle = shutil.copytree(make_bundle("global"), tmp_path / "b")
+    data = json.loads((bundle / MANIFEST_NAME).read_text())
+    edit(data)
+    (bundle / MANIFEST_NAME).write_text(json.dumps(data))
+    if message is None:
+        assert load_manifest(bundle).root == bundle.resolve()
+        return
+    with pytest.raises(BundleError) as info:
+        load_manifest(bundle)
+    root = bundle.resolve()
+    assert str(info.value) == message.format(root=root, manifest=root / MANIFEST_NAME)
+
+
+@pytest.mark.parametrize(("raw", "cause"), [
+    (b"[]", "not an i3d-edge bundle manifest"),
+    (b"{", "unreadable manifest (Expecting property name enclosed in double quotes: line 1 column 2 (char 1))"),
+    (b"\xff{}", "unreadable manifest ('utf-8' codec can't decode byte 0xff in position 0: invalid start byte)"),
+])
+def test_unparsable_manifests_by_their_whole_message(tmp_path, raw, cause):
+    (tmp_path / MANIFEST_NAME).write_bytes(raw)
+    with pytest.raises(BundleError) as info:
+        load_manifest(tmp_path)
+    assert str(info.value) == f"{tmp_path.resolve() / MANIFEST_NAME}: {cause}"
