@@ -240,3 +240,69 @@ def test_unparsable_manifests_by_their_whole_message(tmp_path, raw, cause):
     with pytest.raises(BundleError) as info:
         load_manifest(tmp_path)
     assert str(info.value) == f"{tmp_path.resolve() / MANIFEST_NAME}: {cause}"
+
+
+def _set(path: str, value):
+    """An edit setting data[a][b]... (path "a.b") to value, or deleting it when value is DELETE."""
+    def edit(data: dict) -> None:
+        *parents, last = path.split(".")
+        for key in parents:
+            data = data[key]
+        if value is DELETE:
+            del data[last]
+        else:
+            data[last] = value
+
+    return edit
+
+
+DELETE = object()
+# case -> (edit of the embedded default model's manifest, the message after "<manifest.json>: ")
+PARSE = {
+    **{f"no_{key}": (_set(key, DELETE), f"manifest has no {key!r}")
+       for key in ("model_config", "feature_config", "tokens", "gates", "files", "variants")},
+    **{f"{key}_wrong_type": (_set(key, 7), f"manifest field {key!r} has the wrong type")
+       for key in ("model_config", "feature_config", "tokens", "gates", "files", "variants", "decoder")},
+    **{f"no_gates_{key}": (_set(f"gates.{key}", DELETE), f"manifest has no {key!r}")
+       for key in ("predictor", "threshold", "modules")},
+    **{f"gates_{key}_wrong_type": (_set(f"gates.{key}", None), f"manifest field {key!r} has the wrong type")
+       for key in ("predictor", "threshold", "modules")},
+    "version_2": (_set("version", 2),
+                  "unsupported bundle version 2 (this build reads 1); re-export or upgrade i3d-edge"),
+    "bad_model_config": (_set("model_config.n_layers", 0), "model config: n_layers must be a positive integer, got 0"),
+    "bad_feature_value": (_set("feature_config.mean", ["x"] * 80),
+                          "invalid model or feature config (could not convert string to float: 'x')"),
+    "vocab_mismatch": (_set("tokens", ["<blank>", " "]), "2 tokens but vocab_size 29"),
+    "n_mels_mismatch": (_set("model_config.n_mels", 40), "feature n_mels 80 does not match the model's 40"),
+    "gate_layout": (_set("gates.predictor", "local"), "gate layout does not match the model config"),
+    "threshold_range": (_set("gates.threshold", 1.5), "gates threshold must be in [0, 1), got 1.5"),
+    "provenance_type": (_set("provenance", []), "manifest field 'provenance' has the wrong type"),
+    "bad_sha256": (_set("files.lm/words-399a48f88dd88a28.arpa.sha256", "00"), None),
+    "too_many_variants": (_set("variants", {f"v{i}": {} for i in range(9)}), "9 graph variants, more than 8"),
+    "variant_without_graphs": (_set("variants.int8", {"quantization": None}), "variant 'int8' has no graphs"),
+    "no_variants": (_set("variants", {}), "no graph variants"),
+    "default_missing": (_set("default_variant", "bf16"), "default variant 'bf16' is missing"),
+    "bad_decoder": (_set("decoder.beam_size", 0), "decoder beam_size must be an integer in [1, 4096], got 0"),
+    "decoder_lm_unlisted": (_set("decoder.lm", "lm/other.arpa"),
+                            "decoder lm points to an unlisted file 'lm/other.arpa'"),
+}
+
+
+@pytest.mark.parametrize("case", list(PARSE))
+def test_parse_manifest_messages(case):
+    """Every refusal of ``parse_manifest``, each whole message, on edits of a real manifest."""
+    from i3d_edge.manifest import parse_manifest
+    from i3d_edge.runtime.runtime import DEFAULT_BUNDLE
+
+    root = DEFAULT_BUNDLE.resolve()
+    data = json.loads((root / MANIFEST_NAME).read_text())
+    assert parse_manifest(json.loads(json.dumps(data)), root).modules == tuple(data["gates"]["modules"])
+    edit, message = PARSE[case]
+    if case == "bad_sha256":  # a dotted file name: edit by hand
+        data["files"]["lm/words-399a48f88dd88a28.arpa"]["sha256"] = "00"
+        message = "file entry 'lm/words-399a48f88dd88a28.arpa' has no valid sha256"
+    else:
+        edit(data)
+    with pytest.raises(BundleError) as info:
+        parse_manifest(data, root)
+    assert str(info.value) == f"{root / MANIFEST_NAME}: {message}"
