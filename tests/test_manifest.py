@@ -277,7 +277,8 @@ PARSE = {
     "gate_layout": (_set("gates.predictor", "local"), "gate layout does not match the model config"),
     "threshold_range": (_set("gates.threshold", 1.5), "gates threshold must be in [0, 1), got 1.5"),
     "provenance_type": (_set("provenance", []), "manifest field 'provenance' has the wrong type"),
-    "bad_sha256": (_set("files.lm/words-399a48f88dd88a28.arpa.sha256", "00"), None),
+    "bad_sha256": (lambda d: d["files"][d["decoder"]["lm"]].__setitem__("sha256", "00"),
+                   "file entry 'lm/words-399a48f88dd88a28.arpa' has no valid sha256"),
     "too_many_variants": (_set("variants", {f"v{i}": {} for i in range(9)}), "9 graph variants, more than 8"),
     "variant_without_graphs": (_set("variants.int8", {"quantization": None}), "variant 'int8' has no graphs"),
     "no_variants": (_set("variants", {}), "no graph variants"),
@@ -298,11 +299,7 @@ def test_parse_manifest_messages(case):
     data = json.loads((root / MANIFEST_NAME).read_text())
     assert parse_manifest(json.loads(json.dumps(data)), root).modules == tuple(data["gates"]["modules"])
     edit, message = PARSE[case]
-    if case == "bad_sha256":  # a dotted file name: edit by hand
-        data["files"]["lm/words-399a48f88dd88a28.arpa"]["sha256"] = "00"
-        message = "file entry 'lm/words-399a48f88dd88a28.arpa' has no valid sha256"
-    else:
-        edit(data)
+    edit(data)
     with pytest.raises(BundleError) as info:
         parse_manifest(data, root)
     assert str(info.value) == f"{root / MANIFEST_NAME}: {message}"
