@@ -51,6 +51,10 @@ def _huge_manifest(bundle: Path) -> None:
     save_manifest_json(bundle, data)
 
 
+def _sparse_manifest(bundle: Path) -> None:
+    os.truncate(bundle / MANIFEST_NAME, 8 << 30)  # 8 GiB of holes: read whole, it would exhaust the memory
+
+
 def _fifo_manifest(bundle: Path) -> None:
     (bundle / MANIFEST_NAME).unlink()
     os.mkfifo(bundle / MANIFEST_NAME)
@@ -85,6 +89,7 @@ DECLARED: dict[str, tuple[Callable[[Path], None], tuple[str, ...]]] = {
     "10000_files": (_many_files, ("files, more than the 8192 a bundle may have",)),
     "path_of_200_parts": (_deep_path, ("longer than 512 characters or 8 components",)),
     "17_MiB_manifest": (_huge_manifest, ("larger than the 16 MiB a bundle manifest may have",)),
+    "sparse_8_GiB_manifest": (_sparse_manifest, ("larger than the 16 MiB a bundle manifest may have",)),
     "fifo_manifest": (_fifo_manifest, ("manifest.json: not a regular file",)),
     "fifo_graph": (_fifo_graph, ("layer00.ffn.onnx: not a regular file",)),
     "directory_graph": (_directory_graph, ("head.onnx: not a regular file",)),

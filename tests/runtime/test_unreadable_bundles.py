@@ -28,7 +28,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 CAUSE = {  # the one line for each unreadable part: the file, what could not be done, the OS's reason
-    "directory": "cannot read the manifest (Permission denied)",
+    "directory": "unreadable manifest (Permission denied)",
     "manifest": "unreadable manifest (Permission denied)",
     "graph": "cannot read the bundle file (Permission denied)",
 }
