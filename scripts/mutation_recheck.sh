@@ -25,6 +25,12 @@ rm -rf "$dir/tests" && cp -r "$ROOT/tests" "$dir/tests"  # the current tests
 cp "$dir/$file" "$dir/$file.orig"
 export I3D_EDGE_TEST_FIXTURE_CACHE=$WORK/fixtures
 survivors=$(cd "$dir" && "$MUTVENV/bin/mutmut" results 2>/dev/null | awk -F': ' '$2 == "survived" {gsub(/^ +/, "", $1); print $1}')
+# shellcheck disable=SC2086  # the tests are separate arguments
+if ! (cd "$dir" && PYTHONPATH=$dir timeout 900 "$PROJECT_VENV/bin/python" -m pytest -q -x -n 0 -p no:cacheprovider \
+    $tests > "$dir/recheck-clean.log" 2>&1); then
+  echo "the tests fail on the run's unmutated $file (see $dir/recheck-clean.log): nothing to judge" >&2
+  exit 1
+fi
 killed=0 left=0
 for mutant in $survivors; do
   if (( $# )); then
