@@ -239,12 +239,13 @@ def _regular_size(path: Path) -> int:
 
 
 def _confined(root: Path, rel: str) -> Path:
+    # an escape is named as such whatever its length (the checks are linear in the string)
+    if not rel or "\\" in rel or rel.startswith("/") or ".." in rel.split("/") or Path(rel).is_absolute():
+        raise BundleError(f"{root}: manifest path {rel[:80]!r} escapes the bundle")
     if len(rel) > LIMITS.path_chars or rel.count("/") >= LIMITS.path_parts:
         raise BundleError(f"{root}: manifest path {rel[:80]!r}... is longer than {LIMITS.path_chars} characters "
                           f"or {LIMITS.path_parts} components")
     pure = PurePosixPath(rel)
-    if not rel or "\\" in rel or pure.is_absolute() or ".." in pure.parts or Path(rel).is_absolute():
-        raise BundleError(f"{root}: manifest path {rel!r} escapes the bundle")
     if "\0" in rel:
         raise BundleError(f"{root}: manifest path {rel!r} is not a valid file name")
     path = root / pure

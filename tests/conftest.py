@@ -126,6 +126,15 @@ def block_flashlight(monkeypatch):
     yield
 
 
+def default_signals() -> None:
+    """``preexec_fn`` of a child that a test interrupts: SIGINT and SIGTERM as a terminal would
+    deliver them (a test run started as a background job ignores SIGINT, and so would its children)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def signal_when(args: list[str], ready: Callable[[], bool], sig: int, env: dict[str, str] | None = None,
                 what: str = "the process") -> tuple[int, str, str]:
     """Run ``args``; once ``ready()`` holds (polled every 10 ms, for at most 240 s) send ``sig``.
@@ -133,7 +142,8 @@ def signal_when(args: list[str], ready: Callable[[], bool], sig: int, env: dict[
     import subprocess
     import time
 
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=default_signals)
     try:
         deadline = time.monotonic() + 240
         while not ready():

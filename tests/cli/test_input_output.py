@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from i3d_edge.cli import app
 from i3d_edge.runtime import DEFAULT_BUNDLE, Runtime
 from i3d_edge.runtime.subtitles import to_srt, to_vtt
-from tests.conftest import ROOT, speechlike
+from tests.conftest import ROOT, default_signals, speechlike
 
 
 @pytest.fixture(scope="module")
@@ -202,7 +202,8 @@ def test_interrupted_run_leaves_no_partial_file(bundle, rt, tree, tmp_path):
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "i3d_edge", "transcribe", str(tree / "a.flac"), str(long), "-d",
                              str(out), "-f", "all", "-m", str(bundle), "--threshold", "0.2", "--threads", "1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            preexec_fn=default_signals)
     try:
         for _ in range(2400):  # wait (up to 2 min) until the first input is written: the long one is under way
             if (out / "a.vtt").exists() or proc.poll() is not None:
