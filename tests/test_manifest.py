@@ -152,6 +152,11 @@ def test_variant_and_verify_messages(make_bundle, tmp_path):
     with pytest.raises(BundleError) as info:
         manifest.variant("bf16")
     assert str(info.value) == f"{root}: no 'bf16' graphs in this bundle (has: {', '.join(sorted(manifest.variants))})"
+    from i3d_edge.runtime.runtime import DEFAULT_BUNDLE
+
+    with pytest.raises(BundleError) as info:
+        load_manifest(DEFAULT_BUNDLE).variant("bf16")
+    assert str(info.value) == f"{DEFAULT_BUNDLE.resolve()}: no 'bf16' graphs in this bundle (has: fp32, int8)"
     assert manifest.variant().name == manifest.default_variant and manifest.variant(None) == manifest.variant()
     with pytest.raises(BundleError) as info:
         manifest.verify("fp32/extra.onnx")
@@ -303,3 +308,53 @@ def test_parse_manifest_messages(case):
     with pytest.raises(BundleError) as info:
         parse_manifest(data, root)
     assert str(info.value) == f"{root / MANIFEST_NAME}: {message}"
+
+
+def test_parse_manifest_graph_sets_and_inclusive_limits(make_bundle):
+    """The graphs a variant must have (local gate predictors per layer for a local bundle, the
+    global one otherwise), the first four missing or unknown ones named, and the file and variant
+    limits inclusive (8192 files and 8 variants are accepted)."""
+    from i3d_edge.manifest import parse_manifest
+    from i3d_edge.runtime.runtime import DEFAULT_BUNDLE
+
+    local = make_bundle("local").resolve()
+    data = json.loads((local / MANIFEST_NAME).read_text())
+    graphs = data["variants"]["fp32"]["graphs"]
+    assert {"layer00.gate", "layer01.gate"} <= set(graphs) and "gate" not in graphs
+    del graphs["layer01.gate"]
+    with pytest.raises(BundleError) as info:
+        parse_manifest(data, local)
+    assert str(info.value) == f"{local / MANIFEST_NAME}: variant 'fp32' lacks graph(s) layer01.gate"
+
+    root = DEFAULT_BUNDLE.resolve()
+    where = root / MANIFEST_NAME
+
+    def refused(edit) -> str:
+        data = json.loads(where.read_text())
+        edit(data)
+        with pytest.raises(BundleError) as info:
+            parse_manifest(data, root)
+        return str(info.value).removeprefix(f"{where}: ")
+
+    def drop(data: dict) -> None:
+        for key in ("frontend", "gate", "layer00.mha", "layer00.ffn", "layer01.mha", "head"):
+            del data["variants"]["int8"]["graphs"][key]
+
+    assert refused(drop) == "variant 'int8' lacks graph(s) frontend, head, layer00.mha, layer00.ffn"
+
+    def extra(data: dict) -> None:
+        graphs = data["variants"]["fp32"]["graphs"]
+        for key in ("layer00.gate", "layer01.gate", "layer99.mha", "decoder", "lm"):
+            graphs[key] = graphs["head"]
+
+    assert refused(extra) == "variant 'fp32' has unknown graph(s) layer00.gate, layer01.gate, layer99.mha, decoder"
+
+    data = json.loads(where.read_text())
+    data["files"].update({f"x/{i}.bin": {"sha256": "0" * 64, "bytes": 1} for i in range(8192 - len(data["files"]))})
+    data["variants"].update({f"v{i}": data["variants"]["fp32"] for i in range(6)})
+    parsed = parse_manifest(data, root)  # 8192 files, 8 variants: at the limits
+    assert len(parsed.files) == 8192 and len(parsed.variants) == 8
+    data["files"]["x/one-more.bin"] = {"sha256": "0" * 64, "bytes": 1}
+    with pytest.raises(BundleError) as info:
+        parse_manifest(data, root)
+    assert str(info.value) == f"{where}: lists 8193 files, more than the 8192 a bundle may have"
