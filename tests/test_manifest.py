@@ -358,3 +358,30 @@ def test_parse_manifest_graph_sets_and_inclusive_limits(make_bundle):
     with pytest.raises(BundleError) as info:
         parse_manifest(data, root)
     assert str(info.value) == f"{where}: lists 8193 files, more than the 8192 a bundle may have"
+
+
+def test_parse_manifest_carries_every_field():
+    """The parsed manifest of the embedded model holds each section of its JSON, and the default
+    variant is fp32 when the manifest names none."""
+    from i3d_edge.manifest import parse_manifest
+    from i3d_edge.runtime.runtime import DEFAULT_BUNDLE
+
+    root = DEFAULT_BUNDLE.resolve()
+    data = json.loads((root / MANIFEST_NAME).read_text())
+    parsed = parse_manifest(json.loads(json.dumps(data)), root)
+    assert (parsed.root, parsed.predictor, parsed.threshold) == (root, "global", 0.5)
+    assert parsed.modules == tuple(data["gates"]["modules"]) and parsed.files == data["files"]
+    assert {n: (v.quantization, v.graphs) for n, v in parsed.variants.items()} == {
+        n: (v.get("quantization"), v["graphs"]) for n, v in data["variants"].items()}
+    assert parsed.variants["fp32"].quantization is None and parsed.variants["int8"].quantization["weight_type"]
+    assert parsed.provenance == data["provenance"] and parsed.provenance["source_checkpoint"]["sha256"]
+    assert parsed.verification == data["verification"] and parsed.verification["status"] == "passed"
+    assert parsed.lm_ngram == {"source": "words-v05.arpa"} and parsed.default_variant == data["default_variant"]
+    del data["default_variant"]
+    data["variants"]["fp32"]["graphs"]["head"] = "fp32/elsewhere.onnx"
+    with pytest.raises(BundleError) as info:
+        parse_manifest(data, root)
+    assert str(info.value) == (f"{root / MANIFEST_NAME}: graph fp32/head points to an unlisted file "
+                               "'fp32/elsewhere.onnx'")
+    data["variants"]["fp32"]["graphs"]["head"] = data["variants"]["int8"]["graphs"]["head"]
+    assert parse_manifest(data, root).default_variant == "fp32"
