@@ -321,6 +321,7 @@ def test_parse_manifest_graph_sets_and_inclusive_limits(make_bundle):
     data = json.loads((local / MANIFEST_NAME).read_text())
     graphs = data["variants"]["fp32"]["graphs"]
     assert {"layer00.gate", "layer01.gate"} <= set(graphs) and "gate" not in graphs
+    assert parse_manifest(json.loads(json.dumps(data)), local).predictor == "local"
     del graphs["layer01.gate"]
     with pytest.raises(BundleError) as info:
         parse_manifest(data, local)
