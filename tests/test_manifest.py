@@ -14,7 +14,15 @@ import pytest
 
 from i3d_edge.errors import BundleError, ConfigError
 from i3d_edge.limits import LIMITS
-from i3d_edge.manifest import DEFAULT_BEAM_THRESHOLD, MANIFEST_NAME, DecoderSpec, load_manifest, write_manifest
+from i3d_edge.manifest import (
+    DEFAULT_BEAM_THRESHOLD,
+    MANIFEST_NAME,
+    DecoderSpec,
+    load_manifest,
+    parse_manifest,
+    write_manifest,
+)
+from i3d_edge.runtime.runtime import DEFAULT_BUNDLE
 
 
 @pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
@@ -152,8 +160,6 @@ def test_variant_and_verify_messages(make_bundle, tmp_path):
     with pytest.raises(BundleError) as info:
         manifest.variant("bf16")
     assert str(info.value) == f"{root}: no 'bf16' graphs in this bundle (has: {', '.join(sorted(manifest.variants))})"
-    from i3d_edge.runtime.runtime import DEFAULT_BUNDLE
-
     with pytest.raises(BundleError) as info:
         load_manifest(DEFAULT_BUNDLE).variant("bf16")
     assert str(info.value) == f"{DEFAULT_BUNDLE.resolve()}: no 'bf16' graphs in this bundle (has: fp32, int8)"
@@ -189,15 +195,28 @@ def test_bundle_directory_messages(make_bundle, tmp_path):
     assert str(info.value) == f"{bundle.resolve() / MANIFEST_NAME}: symlinks are not allowed in a bundle"
 
 
+DELETE = object()
+
+
+def _set(path: str, value):
+    """An edit setting data[a][b]... (path "a.b") to value, or deleting it when value is DELETE."""
+    def edit(data: dict) -> None:
+        *parents, last = path.split(".")
+        for key in parents:
+            data = data[key]
+        if value is DELETE:
+            del data[last]
+        else:
+            data[last] = value
+
+    return edit
+
+
 def _with_file(rel: str):
     def edit(data: dict) -> None:
         data["files"][rel] = {"sha256": "0" * 64, "bytes": 1}
 
     return edit
-
-
-def _without(key: str):
-    return lambda data: data.pop(key)
 
 
 LONG = "a" * 250 + "/" + "b" * 250 + "/"  # 502 characters in components the filesystem accepts
@@ -212,7 +231,7 @@ DAMAGED = {
     "component_too_long": (_with_file("fp32/" + "h" * 300), "{root}: manifest path 'fp32/" + "h" * 75 + "' is not "
                            "usable (File name too long)"),
     "escape": (_with_file("../outside.onnx"), "{root}: manifest path '../outside.onnx' escapes the bundle"),
-    "no_tokens": (_without("tokens"), "{manifest}: manifest has no 'tokens'"),
+    "no_tokens": (_set("tokens", DELETE), "{manifest}: manifest has no 'tokens'"),
     "tokens_not_a_list": (lambda d: d.__setitem__("tokens", "abc"), "{manifest}: manifest field 'tokens' has the "
                           "wrong type"),
     "other_format": (lambda d: d.__setitem__("format", "onnx-asr"), "{manifest}: not an i3d-edge bundle manifest"),
@@ -247,21 +266,6 @@ def test_unparsable_manifests_by_their_whole_message(tmp_path, raw, cause):
     assert str(info.value) == f"{tmp_path.resolve() / MANIFEST_NAME}: {cause}"
 
 
-def _set(path: str, value):
-    """An edit setting data[a][b]... (path "a.b") to value, or deleting it when value is DELETE."""
-    def edit(data: dict) -> None:
-        *parents, last = path.split(".")
-        for key in parents:
-            data = data[key]
-        if value is DELETE:
-            del data[last]
-        else:
-            data[last] = value
-
-    return edit
-
-
-DELETE = object()
 # case -> (edit of the embedded default model's manifest, the message after "<manifest.json>: ")
 PARSE = {
     **{f"no_{key}": (_set(key, DELETE), f"manifest has no {key!r}")
@@ -297,9 +301,6 @@ PARSE = {
 @pytest.mark.parametrize("case", list(PARSE))
 def test_parse_manifest_messages(case):
     """Every refusal of ``parse_manifest``, each whole message, on edits of a real manifest."""
-    from i3d_edge.manifest import parse_manifest
-    from i3d_edge.runtime.runtime import DEFAULT_BUNDLE
-
     root = DEFAULT_BUNDLE.resolve()
     data = json.loads((root / MANIFEST_NAME).read_text())
     assert parse_manifest(json.loads(json.dumps(data)), root).modules == tuple(data["gates"]["modules"])
@@ -314,9 +315,6 @@ def test_parse_manifest_graph_sets_and_inclusive_limits(make_bundle):
     """The graphs a variant must have (local gate predictors per layer for a local bundle, the
     global one otherwise), the first four missing or unknown ones named, and the file and variant
     limits inclusive (8192 files and 8 variants are accepted)."""
-    from i3d_edge.manifest import parse_manifest
-    from i3d_edge.runtime.runtime import DEFAULT_BUNDLE
-
     local = make_bundle("local").resolve()
     data = json.loads((local / MANIFEST_NAME).read_text())
     graphs = data["variants"]["fp32"]["graphs"]
@@ -364,9 +362,6 @@ def test_parse_manifest_graph_sets_and_inclusive_limits(make_bundle):
 def test_parse_manifest_carries_every_field():
     """The parsed manifest of the embedded model holds each section of its JSON, and the default
     variant is fp32 when the manifest names none."""
-    from i3d_edge.manifest import parse_manifest
-    from i3d_edge.runtime.runtime import DEFAULT_BUNDLE
-
     root = DEFAULT_BUNDLE.resolve()
     data = json.loads((root / MANIFEST_NAME).read_text())
     parsed = parse_manifest(json.loads(json.dumps(data)), root)

@@ -49,6 +49,15 @@ def emissions(frames: list[str], confidence: float = 0.9) -> np.ndarray:
     return np.log(probs).astype(np.float32)
 
 
+def misspelled() -> tuple[list[str], np.ndarray]:
+    """Frames whose greedy reading is "wne twu" (acoustically close to "one two", not words of the
+    LM): the second-best character of frames 1 and 9 is "o"."""
+    frames = ["<blank>", "w", "n", "<blank>", "e", " ", "t", "w", "w", "u", "<blank>"]
+    em = emissions(frames, confidence=0.6)
+    em[1, INDEX["o"]] = em[9, INDEX["o"]] = np.log(0.3)
+    return frames, em
+
+
 def text_of(spans) -> str:
     return TokenTable().decode(s.id for s in spans)
 
@@ -65,10 +74,7 @@ def test_lm_corrects_a_misspelling_greedy_keeps(lm_bundle):
     manifest = load_manifest(lm_bundle)
     decode = make_decoder("lm", LmSlot(manifest))
     # greedy reads "wne twu" (acoustically close to "one two", not words of the LM)
-    frames = ["<blank>", "w", "n", "<blank>", "e", " ", "t", "w", "w", "u", "<blank>"]
-    em = emissions(frames, confidence=0.6)
-    em[1, INDEX["o"]] = np.log(0.3)  # the second-best character of frame 1 is "o"
-    em[9, INDEX["o"]] = np.log(0.3)
+    frames, em = misspelled()
     assert text_of(greedy_decode(em, len(frames))) == "wne twu"
     spans = decode(em, len(frames))
     assert text_of(spans) == "one two"
@@ -426,9 +432,7 @@ def test_the_decoder_asked_for_is_the_one_that_runs(lm_bundle):
     """``greedy`` on a bundle with an LM decodes greedily; ``lm`` on a bundle without one is one
     clear error."""
     manifest = load_manifest(lm_bundle)
-    frames = ["<blank>", "w", "n", "<blank>", "e", " ", "t", "w", "w", "u", "<blank>"]
-    em = emissions(frames, confidence=0.6)
-    em[1, INDEX["o"]] = em[9, INDEX["o"]] = np.log(0.3)
+    frames, em = misspelled()
     assert text_of(make_decoder("greedy", LmSlot(manifest))(em, len(frames))) == "wne twu"
     assert text_of(make_decoder("lm", LmSlot(manifest))(em, len(frames))) == "one two"
     with pytest.raises(ConfigError) as info:
