@@ -480,6 +480,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="a PyTorch checkpoint (repeatable)")
     ap.add_argument("--corpus", type=Path, required=True, help="corpus root with dev/, test_voices/, test_fsdd/")
     ap.add_argument("--ljspeech", type=Path, default=None, help="ljspeech-dev directory (transcripts.tsv + audio)")
+    ap.add_argument("--real", action="append", default=[], metavar="NAME=DIR",
+                    help="another real-speech set in the corpus layout, e.g. an4_test=../shared/data/an4-test "
+                         "(repeatable; part of the mixed sets)")
     ap.add_argument("--bundle", action="append", default=[], metavar="NAME=DIR",
                     help="an exported bundle: run `i3d-edge analyze` on ljspeech-dev with it (repeatable)")
     ap.add_argument("-o", "--output", type=Path, default=HERE / "depth", help="directory for PNGs and depth.json")
@@ -543,6 +546,10 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
             raise DepthError(f"{args.corpus / s / 'transcripts.tsv'}: missing (the corpus needs {', '.join(SPLITS)})")
     if args.ljspeech is not None and not (args.ljspeech / "transcripts.tsv").is_file():
         raise DepthError(f"{args.ljspeech / 'transcripts.tsv'}: missing")
+    real_sets = [(n, Path(p)) for n, _, p in (r.partition("=") for r in args.real)]
+    for name, p in real_sets:
+        if not name or not (p / "transcripts.tsv").is_file():
+            raise DepthError(f"--real {name}={p}: expected NAME=DIR with DIR/transcripts.tsv")
     out_dir: Path = args.output
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -559,6 +566,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         utts += load_split(s, args.corpus / s, args.limit, args.seed, s)
     if args.ljspeech is not None:
         utts += load_split("ljspeech", args.ljspeech, args.limit, args.seed, "ljspeech")
+    for name, p in real_sets:
+        utts += load_split(name, p, args.limit, args.seed, name)
     splits = list(dict.fromkeys(u.split for u in utts))
     for u in utts:
         u.ref_text = normalize_text(u.text)

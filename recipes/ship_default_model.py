@@ -5,13 +5,15 @@
 1. strips the optimiser state -> ``recipes/default_model/ckpt.pt`` (weights, config, training
    summary: what later sessions resume from and what the benchmarks run in PyTorch);
 2. exports it, verified, with fp32 and int8 graphs -> ``i3d_edge/assets/default/``;
-3. builds a word trigram LM from the training text only (the corpus's text pools: LJ Speech
-   sentences minus every held-out and ljspeech-dev sentence, fortunes, WordNet glosses; plus the
-   training transcripts, which hold the FSDD training speakers' digit words), attaches it to the
-   bundle, sets its beam (``--beam-size``, default 256) and tunes its weight and word score at
-   that beam on the dev sets (``dev``, ``dev_fsdd``);
-4. evaluates held-out synthetic voices, the held-out FSDD speaker and ljspeech-dev, each at full
-   depth and at the default threshold, fp32 and int8, greedy and LM decoding
+3. builds a word trigram LM from the training text only (the synthetic corpus's text pools: LJ
+   Speech sentences minus every held-out and ljspeech-dev sentence, fortunes; its training
+   transcripts, which hold the FSDD training speakers' digit words; the real corpora's training
+   transcripts, three times), attaches it to the bundle, sets its beam (``--beam-size``, default
+   256) and tunes its weight and word score at that beam on the dev sets (``dev``, ``dev_fsdd``,
+   and the real corpora's held-out speakers);
+4. evaluates held-out synthetic voices, the held-out FSDD speaker, ljspeech-dev, an4-test and the
+   held-out speechocean762 speakers, each at full depth and at the default threshold, fp32 and
+   int8, greedy and LM decoding
    -> ``recipes/default_model/eval.json``;
 5. writes the scores into ``MODEL_CARD.md`` (between the ``<!-- scores -->`` markers) and copies
    the card into the bundle.
@@ -40,7 +42,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("checkpoint", type=Path)
     ap.add_argument("--corpus", type=Path, default=Path("/work/data/corpus"))
+    ap.add_argument("--real-corpus", type=Path, default=Path("/work/data/real"),
+                    help="recipes/make_real_corpus.py output: its train transcripts go into the LM, its dev "
+                         "speakers tune the LM weights and are scored")
     ap.add_argument("--ljspeech", type=Path, default=SHARED / "data" / "ljspeech-dev")
+    ap.add_argument("--an4-test", type=Path, default=SHARED / "data" / "an4-test")
     ap.add_argument("--skip-export", action="store_true", help="only evaluate the bundle already in place")
     ap.add_argument("--skip-lm", action="store_true", help="keep the bundle's language model and weights")
     ap.add_argument("--beam-size", type=int, default=256,
@@ -76,10 +82,11 @@ def main() -> None:
         print(f"LM {args.arpa} attached as is: {section['ngram']}, lm_weight {args.lm_weight}, "
               f"word_score {args.word_score}, beam {args.beam_size}")
     elif not args.skip_lm:
-        attach_and_tune_lm(args.corpus, args.beam_size)
+        attach_and_tune_lm(args.corpus, args.real_corpus, args.beam_size)
 
     sets = {"test_voices": args.corpus / "test_voices", "test_fsdd": args.corpus / "test_fsdd",
-            "ljspeech_dev": args.ljspeech}
+            "ljspeech_dev": args.ljspeech, "an4_test": args.an4_test,
+            "speechocean_dev": args.real_corpus / "dev_speechocean762-train"}
     results: dict[str, dict] = {}
     for precision, decoder in itertools.product(("fp32", "int8"), ("lm", "greedy")):
         for mode, kw in (("full_depth", {"full_depth": True}), ("default", {})):
@@ -114,19 +121,29 @@ def write_scores(results: dict[str, dict]) -> None:
     card.write_text(f"{head}{start}\n" + "\n".join(rows) + f"\n{end}{tail}")
 
 
-def lm_sentences(corpus: Path) -> Iterator[str]:
-    """Training text only: the corpus's text pools (never ``dev``/``test``) and train transcripts."""
+REAL_TEXT_REPEATS = 3  # the real corpora's transcripts weigh this many times in the n-gram counts
+
+
+def lm_sentences(corpus: Path, real: Path) -> Iterator[str]:
+    """Training text only: the synthetic corpus's LJ Speech and fortunes pools (never its held-out
+    ``dev``/``test`` sentences), its train transcripts, and the real corpora's training transcripts
+    (``REAL_TEXT_REPEATS`` times: read speech of the kind people try; spelled letters and digits)."""
     pools = json.loads(gzip.decompress((corpus / "text_pools.json.gz").read_bytes()))["pools"]
-    for name in ("ljspeech", "fortunes", "wordnet"):
+    for name in ("ljspeech", "fortunes"):
         for _raw, text in pools[name]:
             yield text
     for line in (corpus / "train" / "transcripts.tsv").read_text(encoding="utf-8").splitlines():
         yield line.partition("\t")[2]
+    real_lines = (real / "train" / "transcripts.tsv").read_text(encoding="utf-8").splitlines()
+    for _ in range(REAL_TEXT_REPEATS):
+        for line in real_lines:
+            yield line.partition("\t")[2]
 
 
-def attach_and_tune_lm(corpus: Path, beam_size: int) -> None:
+def attach_and_tune_lm(corpus: Path, real: Path, beam_size: int) -> None:
     """Attach a trigram LM to BUNDLE, then grid-search lm_weight x word_score on the dev sets
-    (decoding with ``beam_size``, which becomes the bundle's default too)."""
+    (decoding with ``beam_size``, which becomes the bundle's default too): the minimum of the
+    summed WER of the synthetic dev, the FSDD dev speaker and the held-out real speakers."""
     from i3d_edge.audio import load_audio
     from i3d_edge.corpus import read_corpus
     from i3d_edge.export.language_model import attach_language_model, set_decoder_settings
@@ -136,15 +153,17 @@ def attach_and_tune_lm(corpus: Path, beam_size: int) -> None:
     from i3d_edge.tokens import normalize_text
 
     t0 = time.time()
-    section = attach_language_model(BUNDLE, sentences=(normalize_text(t) for t in lm_sentences(corpus)),
+    section = attach_language_model(BUNDLE, sentences=(normalize_text(t) for t in lm_sentences(corpus, real)),
                                     order=3, prune=(2, 2), max_vocab=20000)
     print(f"LM attached in {time.time() - t0:.1f} s: {section['ngram']}")
     rt = Runtime(BUNDLE, threads=2, decoder="greedy")
     fc = rt.feature_config
     dev: dict[str, list[tuple[np.ndarray, int, str]]] = {}
-    for name in ("dev", "dev_fsdd"):
+    dev_dirs = {"dev": corpus / "dev", "dev_fsdd": corpus / "dev_fsdd",
+                "speechocean_dev": real / "dev_speechocean762-train", "an4_dev": real / "dev_an4-train"}
+    for name, folder in dev_dirs.items():
         items = []
-        for _utt, path, text in read_corpus(corpus / name):
+        for _utt, path, text in read_corpus(folder):
             feats = normalize(log_mel(load_audio(path, target_rate=fc.sample_rate), fc), fc)
             out = rt.forward(*batch_features([feats]))
             items.append((out.log_probs[0], int(out.lens[0]), text))
@@ -158,14 +177,15 @@ def attach_and_tune_lm(corpus: Path, beam_size: int) -> None:
     grid = {}
     for weight, bonus in itertools.product((0.8, 1.0, 1.3, 1.6, 2.0), (-1.0, 0.0, 1.0, 2.0)):
         grid[(weight, bonus)] = [wer(items, weight, bonus) for items in dev.values()]
-        print(f"  lm_weight {weight:.1f} word_score {bonus:+.1f}: WER dev {100 * grid[(weight, bonus)][0]:.1f}% "
-              f"dev_fsdd {100 * grid[(weight, bonus)][1]:.1f}%")
+        print(f"  lm_weight {weight:.1f} word_score {bonus:+.1f}: WER " + ", ".join(
+            f"{n} {100 * v:.1f}%" for n, v in zip(dev, grid[(weight, bonus)], strict=True)), flush=True)
     (weight, bonus), best = min(grid.items(), key=lambda kv: sum(kv[1]))
-    print(f"best: lm_weight {weight} word_score {bonus} (dev {100 * best[0]:.1f}%, dev_fsdd {100 * best[1]:.1f}%)")
+    print(f"best: lm_weight {weight} word_score {bonus} (" + ", ".join(
+        f"{n} {100 * v:.1f}%" for n, v in zip(dev, best, strict=True)) + ")")
     set_decoder_settings(BUNDLE, lm_weight=weight, word_score=bonus, beam_size=beam_size)
     (CARD_DIR / "lm_tuning.json").write_text(json.dumps(
-        {"grid": [{"lm_weight": w, "word_score": b, "wer_dev": v[0], "wer_dev_fsdd": v[1]} for (w, b), v in
-                  grid.items()], "chosen": {"lm_weight": weight, "word_score": bonus},
+        {"grid": [{"lm_weight": w, "word_score": b, **{f"wer_{n}": x for n, x in zip(dev, v, strict=True)}}
+                  for (w, b), v in grid.items()], "chosen": {"lm_weight": weight, "word_score": bonus},
          "beam_size": beam_size, "ngram": section["ngram"]},
         indent=1))
 
