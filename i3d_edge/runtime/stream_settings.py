@@ -13,7 +13,7 @@ from ..errors import ConfigError
 __all__ = ["VAD_NAMES", "StreamSettings"]
 
 # Detectors of .vad (silero: the default, chosen by measurement in benchmarks/VAD.md)
-VAD_NAMES = ("silero", "webrtc", "webrtc0", "webrtc1", "webrtc2", "webrtc3", "ten")
+VAD_NAMES = ("silero", "silero-lite", "webrtc", "webrtc0", "webrtc1", "webrtc2", "webrtc3", "ten")
 
 
 def _number(value: Any, name: str, lo: float, hi: float) -> float:

