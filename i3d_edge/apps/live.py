@@ -80,9 +80,10 @@ def file_source(path: str, realtime: bool = False, name: str | None = None) -> F
 
 def _pcm_blocks(fh: BinaryIO, rate: int) -> Iterator[np.ndarray]:
     size = 2 * max(1, int(CHUNK_SECONDS * rate))
+    read = getattr(fh, "read1", fh.read)  # what a pipe has now, up to a chunk: no waiting for a full one
     carry = b""
     while True:
-        data = fh.read(size)
+        data = read(size)
         if not data:
             return
         data, carry = carry + data, b""

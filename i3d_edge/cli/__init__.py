@@ -86,4 +86,4 @@ def main() -> None:
         _common.closed_stdout()
 
 
-from . import listen  # noqa: E402, F401  (registers `listen`, issue #27)
+from . import listen  # noqa: E402, F401  (registers `listen`: live transcription)

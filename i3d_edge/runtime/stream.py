@@ -141,6 +141,7 @@ class Segmenter:
         self._speech_start = 0  # first speech sample of the open utterance
         self._speech_end = 0  # one past its last speech frame
         self._prev_end = 0  # end of the last utterance emitted (utterances never overlap)
+        self._continued = False  # the open utterance continues one cut at max_utterance (never a false start)
 
     @property
     def samples(self) -> int:
@@ -199,6 +200,7 @@ class Segmenter:
                 return []
             self._open = max(frame_start - self._pad, self._prev_end, self._audio.base)
             self._speech_start, self._speech_end = frame_start, frame_end
+            self._continued = False
             return []
         if probability >= max(0.01, threshold - 0.15):
             self._speech_end = frame_end
@@ -210,14 +212,14 @@ class Segmenter:
                            lo - self._audio.base + self._search, self._cut_frame) + self._audio.base
             span = Span(self._open, cut, now, self.audio(self._open, cut))
             self._prev_end = self._open = cut
-            self._speech_start = max(self._speech_start, cut)
+            self._continued = True
             return [span]
         return []
 
     def _close(self, end: int, now: float) -> list[Span]:
         assert self._open is not None
         start, self._open = self._open, None
-        if self._speech_end - self._speech_start < self._min_speech or end <= start:
+        if end <= start or (self._speech_end - self._speech_start < self._min_speech and not self._continued):
             return []  # a false start: dropped
         self._prev_end = end
         return [Span(start, end, now, self.audio(start, end))]

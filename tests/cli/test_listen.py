@@ -94,7 +94,7 @@ def test_raw_pcm_on_stdin_and_appended_output(three, rt, tmp_path):
 
 
 def test_ctrl_c_transcribes_the_utterance_in_progress_and_exits_0(three, rt):
-    path, audio = three
+    _path, audio = three
     speech = audio[: 3 * RATE]  # the first utterance, still open: no silence after it yet
     proc = subprocess.Popen([*CLI, "listen", "--input", "-", "--raw", "--format", "json"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -3,6 +3,7 @@ transcription of the same segments, no sample lost or counted twice, clear error
 
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
 import time
@@ -128,7 +129,7 @@ def test_long_speech_is_cut_at_the_limit_without_losing_a_sample(rt):
     got = [s for i in range(0, speech.shape[0], 7777) for s in seg.push(speech[i: i + 7777])] + seg.finish()
     assert len(got) >= 6 and all(s.end - s.start <= 10 * RATE for s in got)
     assert got[0].start <= RATE // 2 and got[-1].end >= speech.shape[0] - RATE // 2
-    assert all(a.end == b.start for a, b in zip(got, got[1:], strict=False))  # no gap, no overlap
+    assert all(a.end == b.start for a, b in itertools.pairwise(got))  # no gap, no overlap
     assert all(np.array_equal(s.audio, speech[s.start: s.end]) for s in got)
     with rt.stream(sample_rate=RATE, max_utterance=10.0, min_silence=1.5) as stream:
         texts = [u.text for u in stream.feed(speech[: 25 * RATE])]
@@ -142,7 +143,7 @@ def test_a_five_minute_utterance(rt):
     with rt.stream(sample_rate=RATE) as stream:
         got = [u for i in range(0, speech.shape[0], RATE) for u in stream.feed(speech[i: i + RATE])] + stream.flush()
     assert len(got) >= 15 and all(u.end - u.start <= 20.0 for u in got)
-    assert all(a.end == b.start for a, b in zip(got, got[1:], strict=False))
+    assert all(a.end == b.start for a, b in itertools.pairwise(got))
     assert got[0].start <= 0.5 and got[-1].end >= 299.5
     last = speech[round(got[-1].start * RATE): round(got[-1].end * RATE)]
     assert got[-1].text == rt.transcribe(last, RATE).text
