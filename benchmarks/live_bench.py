@@ -7,7 +7,9 @@ The default model (embedded bundle, default decoder), default stream settings (S
 
 1. **Latency** from the VAD's end-of-speech decision to the final result, for real utterances of
    1-10 s (ljspeech-dev and an4-test recordings, each after 1 s of silence), fed in 100 ms chunks
-   as fast as they are taken, at fp32 and int8: median and p95, overall and by length.
+   as fast as they are taken, at fp32 and int8: median and p95, overall and by length; and the
+   process time of the call that ended each utterance (VAD of 100 ms + the transcription), which
+   is the latency on an idle core when onnxruntime runs one thread (``--threads 1``, the default).
 2. **CPU while silent**: process time per second of audio over 60 s of digital silence and 60 s
    of a quiet room (white noise at -60 dBFS), the stream as a whole and its VAD alone.
 3. **Real-time factor under continuous speech**: ljspeech-dev read back to back with 0.3 s
@@ -58,10 +60,17 @@ def joined(parts: list[np.ndarray], gap: float) -> np.ndarray:
     return np.concatenate([silence] + [x for p in parts for x in (p, silence)])
 
 
-def feed_all(rt: Runtime, audio: np.ndarray) -> tuple[list[Any], float]:
+def feed_all(rt: Runtime, audio: np.ndarray, cpu: list[float] | None = None) -> tuple[list[Any], float]:
+    """Feed in 100 ms chunks; ``cpu`` gets the process time of each call that ended an utterance."""
     t = time.process_time()
+    out: list[Any] = []
     with rt.stream(sample_rate=RATE) as stream:
-        out = [u for i in range(0, audio.shape[0], CHUNK) for u in stream.feed(audio[i: i + CHUNK])]
+        for i in range(0, audio.shape[0], CHUNK):
+            c = time.process_time()
+            got = stream.feed(audio[i: i + CHUNK])
+            if got and cpu is not None:
+                cpu.append(time.process_time() - c)
+            out += got
         out += stream.flush()
     return out, time.process_time() - t
 
@@ -74,6 +83,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=Path("../shared/data"))
     ap.add_argument("--utterances", type=int, default=40)
+    ap.add_argument("--threads", type=int, default=1, help="onnxruntime threads (1: CPU time = time on an idle core)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     utterances = clips(args.data, args.utterances)
@@ -81,27 +91,30 @@ def main() -> None:
     lines = []
 
     # 1. latency, fp32 and int8
-    lines += ["| precision | utterances | latency median | p95 | 1-3 s: median | 3-6 s | 6-10 s | modules per "
-              "utterance (min-max, mean) |", "|---|---|---|---|---|---|---|---|"]
+    lines += ["| precision | utterances | latency median | p95 | 1-3 s: median | 3-6 s | 6-10 s | CPU time median "
+              "| p95 | modules per utterance (min-max, mean) |", "|---|---|---|---|---|---|---|---|---|---|"]
     for precision in ("fp32", "int8"):
-        rt = Runtime(precision=precision)
+        rt = Runtime(precision=precision, threads=args.threads)
         warm_up(rt, RATE)
-        got, _ = feed_all(rt, joined(utterances, 1.0))
+        cpu: list[float] = []
+        got, _ = feed_all(rt, joined(utterances, 1.0), cpu)
         lat = [1e3 * u.latency for u in got]
+        cpu_ms = [1e3 * c for c in cpu]
         by = {}
         for lo, hi in ((1, 3), (3, 6), (6, 10.5)):
             sel = [1e3 * u.latency for u in got if lo <= u.end - u.start < hi]
             by[f"{lo}-{hi}"] = statistics.median(sel) if sel else float("nan")
         modules = [u.modules_executed for u in got]
-        report[precision] = {"latency_ms": lat, "durations": [u.end - u.start for u in got], "modules": modules,
-                             "decoder": rt.decoder}
+        report[precision] = {"latency_ms": lat, "cpu_ms": cpu_ms, "durations": [u.end - u.start for u in got],
+                             "modules": modules, "decoder": rt.decoder}
         lines.append(f"| {precision} ({rt.decoder}) | {len(got)} | {statistics.median(lat):.0f} ms | "
                      f"{pct(lat, 95):.0f} ms | " + " | ".join(f"{v:.0f} ms" for v in by.values()) +
-                     f" | {min(modules)}-{max(modules)}, {statistics.mean(modules):.1f} of {rt.modules_total} |")
+                     f" | {statistics.median(cpu_ms):.0f} ms | {pct(cpu_ms, 95):.0f} ms "
+                     f"| {min(modules)}-{max(modules)}, {statistics.mean(modules):.1f} of {rt.modules_total} |")
         print(lines[-1], flush=True)
 
     # 2. CPU while silent
-    rt = Runtime()
+    rt = Runtime(threads=args.threads)
     warm_up(rt, RATE)
     rng = np.random.default_rng(0)
     quiet = {"digital silence": np.zeros(60 * RATE, np.float32),

