@@ -84,3 +84,6 @@ def main() -> None:
         app()
     except BrokenPipeError:  # e.g. piped into `head`, outside a command
         _common.closed_stdout()
+
+
+from . import listen  # noqa: E402, F401  (registers `listen`: live transcription)

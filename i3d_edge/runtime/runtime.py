@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
 from time import perf_counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from .options import RuntimeOptions
 from .results import STAGES, ForwardOutput, Segment, TokenTiming, Transcript
 from .segment import SegmentPolicy, split_stream
 from .sessions import SessionPool
+
+if TYPE_CHECKING:
+    from .stream import Stream
 
 __all__ = ["DEFAULT_BUNDLE", "ItemResult", "Runtime"]
 
@@ -290,6 +293,14 @@ class Runtime:
         if queue:
             self._run_batch(queue, progress)
         yield from self._finished(jobs)
+
+    def stream(self, sample_rate: int = 16000, **settings: Any) -> Stream:
+        """A live stream (a context manager): ``feed(chunk)`` returns the utterances the chunk
+        completed, each transcribed with its own depth; ``flush()`` ends it. ``settings`` are
+        :class:`~i3d_edge.runtime.stream.StreamSettings` fields (vad, min_silence, padding, ...)."""
+        from .stream import Stream, StreamSettings
+
+        return Stream(self, sample_rate, StreamSettings.build(**settings))
 
     # ------------------------------------------------------------------ pipeline steps
     def _blocks(self, source: AudioSource, sample_rate: int | None, job: _Job) -> Iterator[np.ndarray]:
