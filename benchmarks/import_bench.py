@@ -124,7 +124,7 @@ def build_model(out: Path, dims: Mapping[str, Any]) -> int:
     config = tf.Wav2Vec2Config(**dims, vocab_size=len(VOCAB), pad_token_id=0, do_stable_layer_norm=False,
                                feat_extract_norm="group", conv_bias=False)
     model = tf.Wav2Vec2ForCTC(config).eval()
-    with torch.no_grad():  # a decisive CTC head (logits std ~5, as a trained model's): int8 vs fp32 text means something
+    with torch.no_grad():  # a decisive CTC head (logits std ~5, as a trained model's): int8 vs fp32 text tells
         model.lm_head.weight.normal_(0.0, HEAD_STD)
     model.save_pretrained(str(out), safe_serialization=True)
     (out / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(VOCAB)}))

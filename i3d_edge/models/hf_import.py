@@ -27,6 +27,7 @@ import torch
 
 from ..config import FeatureConfig, ModelConfig, WaveformConfig
 from ..errors import ConfigError, SourceModelError, first_line
+from ..extras import install_hint
 from ..limits import LIMITS
 from ..tokens import BLANK, SEPARATOR, TokenTable
 from .checkpoint import Checkpoint
@@ -291,8 +292,7 @@ def _load_file(src: SourceModel, name: str) -> dict[str, torch.Tensor]:
             warnings.simplefilter("ignore")
             data = torch.load(path, map_location="cpu", weights_only=True)
     except ModuleNotFoundError:
-        raise _fail(path, "reading safetensors needs the 'safetensors' package: pip install 'i3d-edge[import]'"
-                    ) from None
+        raise _fail(path, f"reading safetensors needs the 'safetensors' package: {install_hint('import')}") from None
     except pickle.UnpicklingError:
         raise _fail(path, "refused: the file carries pickled Python objects, only tensors are loaded") from None
     except Exception as exc:  # damaged files raise many types

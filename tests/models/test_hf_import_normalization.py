@@ -20,9 +20,10 @@ import numpy as np
 import pytest
 
 pytest.importorskip("torch", reason="importing models needs the [import] extra (torch)")
-transformers = pytest.importorskip("transformers")
+pytest.importorskip("transformers")  # the [import] extra; CI installs it with [dev]
 
 import torch
+import transformers
 
 from i3d_edge.errors import SourceModelError
 from i3d_edge.export import export_bundle
