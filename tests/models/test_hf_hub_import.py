@@ -115,7 +115,7 @@ def hub(model_dir: Path, tmp_path: Path) -> Iterator[FakeHub]:
 def _import(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_", "TRANSFORMERS_"))}
     return subprocess.run([sys.executable, "-m", "i3d_edge", "import", *args], capture_output=True, text=True,
-                          timeout=300, cwd=cwd, env={**base, "PYTHONPATH": str(ROOT), "HF_HUB_DISABLE_TELEMETRY": "1",
+                          timeout=600, cwd=cwd, env={**base, "PYTHONPATH": str(ROOT), "HF_HUB_DISABLE_TELEMETRY": "1",
                                                      **env})
 
 
