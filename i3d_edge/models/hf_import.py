@@ -116,7 +116,7 @@ def _fe_section(path: Path, name: str) -> dict[str, Any] | None:
         if key not in _FE_SETTINGS:
             raise _fail(where, f"unknown feature-extractor setting {key[:40]!r} (known: {', '.join(_FE_SETTINGS)})")
         if not _FE_SETTINGS[key](value):
-            raise _fail(where, f"unsupported {key} {str(value)[:40]!r}")
+            raise _fail(where, f"unsupported {key} {repr(value)[:40]}")
     return data
 
 
