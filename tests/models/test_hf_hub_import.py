@@ -105,8 +105,9 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def hub(model_dir: Path, tmp_path: Path) -> Iterator[FakeHub]:
     both = tmp_path / "both"  # safetensors and a .bin: the safetensors file must be the one read
     shutil.copytree(model_dir, both)
-    build_hf_model("Wav2Vec2ForCTC", False, tmp_path / "bin", safetensors=False)
-    (both / "pytorch_model.bin").write_bytes((tmp_path / "bin" / "pytorch_model.bin").read_bytes())
+    from safetensors.torch import load_file
+
+    torch.save(load_file(str(model_dir / "model.safetensors")), both / "pytorch_model.bin")
     server = FakeHub({REPO: both})
     yield server
     server.close()
