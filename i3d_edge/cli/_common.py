@@ -63,24 +63,15 @@ class Command(TyperCommand):
         return [re.sub(r"\{([^{}]*)\}", r"\1", piece) for piece in super().collect_usage_pieces(ctx)]
 
 
-# Top-level module of an optional dependency -> (extra, what it is for).
-_EXTRAS = {
-    "torch": ("export", "PyTorch"),
-    "onnx": ("export", "onnx"),
-    "onnxsim": ("export", "onnxsim"),
-    "onnxscript": ("export", "onnxscript"),
-    "matplotlib": ("plot", "matplotlib"),
-    "flashlight": ("lm", "flashlight-text"),
-}
-
-
 def missing_extra(exc: ImportError) -> str | None:
     """The one-line message for an ImportError of an optional dependency, or None (then it is a bug)."""
+    from ..extras import MODULES, install_hint
+
     root = (exc.name or "").split(".")[0]
-    if root not in _EXTRAS:
+    if root not in MODULES:
         return None
-    extra, package = _EXTRAS[root]
-    return f"this command needs {package}, from the [{extra}] extra: pip install 'i3d-edge[{extra}]'"
+    extra, package = MODULES[root]
+    return f"this command needs {package}, from the [{extra}] extra: {install_hint(extra)}"
 
 
 def closed_stdout() -> None:

@@ -33,8 +33,18 @@ from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .data import FeatureSet
 from .i3d import I3DModel
 
-__all__ = ["GATE_OBJECTIVES", "TrainConfig", "TrainState", "evaluate", "fit_schedule", "gate_diversity",
-           "gate_loss", "reset_gate_predictor", "train"]
+__all__ = [
+    "GATE_OBJECTIVES",
+    "TrainConfig",
+    "TrainState",
+    "evaluate",
+    "final_report",
+    "fit_schedule",
+    "gate_diversity",
+    "gate_loss",
+    "reset_gate_predictor",
+    "train",
+]
 
 def gate_loss(gate_probs: torch.Tensor, target: float | None, objective: str = "target") -> torch.Tensor:
     """Gate regulariser on (B, G) gate probabilities; see ``GATE_OBJECTIVES``."""
@@ -366,4 +376,21 @@ def train(
     logf.close()
     if not (run_dir / "best.pt").exists():
         save_checkpoint(run_dir / "best.pt", snapshot())
+    if model_config.gates != "none":
+        log(final_report(model, dev_set, fcfg, tokens, run_dir, mask))
     return run_dir / "best.pt"
+
+
+def final_report(model: I3DModel, dev_set: FeatureSet, fcfg: FeatureConfig, tokens: TokenTable, run_dir: Path,
+                 mask: torch.Tensor | None) -> str:
+    """What the gates learned, on the dev set (at most 300 utterances, as the evaluations during
+    training): executed fraction and CER at the model's threshold against CER at full depth, for the
+    final weights (last.pt); also written to ``run_dir/final.json``."""
+    gated = evaluate(model, dev_set, fcfg, tokens, limit=300, module_mask=mask)
+    full = evaluate(model, dev_set, fcfg, tokens, limit=300, full_depth=True, module_mask=mask)
+    report = {"checkpoint": "last.pt", "threshold": model.cfg.gate_threshold, "utterances": gated["utterances"],
+              "executed_fraction": gated["executed_fraction"], "cer": gated["cer"], "full_depth_cer": full["cer"]}
+    (run_dir / "final.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    return (f"last.pt on dev ({gated['utterances']} utterances): at threshold {model.cfg.gate_threshold:g} it runs "
+            f"{100 * gated['executed_fraction']:.1f}% of the modules with CER {100 * gated['cer']:.2f}%; "
+            f"at full depth CER {100 * full['cer']:.2f}%")

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..ctc import TokenSpan, greedy_decode, runs
 from ..errors import BundleError, ConfigError, native_reason
+from ..extras import install_hint
 from ..lm import UNK, read_arpa_vocab
 from ..manifest import DecoderSpec, Manifest
 from ..tokens import BLANK, SEPARATOR, TokenTable
@@ -52,7 +53,7 @@ def _flashlight() -> tuple[Any, Any, Any]:
         from flashlight.lib.text.dictionary import Dictionary
     except ImportError as exc:
         raise ConfigError("language-model decoding needs the flashlight-text package: "
-                          "pip install 'i3d-edge[lm]' (or use decoder='greedy')") from exc
+                          f"{install_hint('lm')}, or use decoder='greedy'") from exc
     return decoder, KenLM, Dictionary
 
 

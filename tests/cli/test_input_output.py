@@ -314,7 +314,8 @@ def test_missing_extra_is_one_line_with_the_install_command(tmp_path, args, pack
     proc = without_extras(*args, cwd=tmp_path)
     assert proc.returncode == 1 and proc.stdout == ""
     assert proc.stderr.splitlines()[-1:] == [
-        f"error: this command needs {package}, from the [export] extra: pip install 'i3d-edge[export]'"]
+        f"error: this command needs {package}, from the [export] extra: pip install torch==2.13.0 && "
+        "pip install '.[export]' (in the i3d-edge source folder)"]
     assert "Traceback" not in proc.stderr and len(proc.stderr.splitlines()) <= 2  # bench logs what it starts
 
 
@@ -367,7 +368,7 @@ def test_transcribe_help_names_formats_and_defaults():
     assert "[OPTIONS] AUDIO..." in text
     assert "[default: 8]" in text and "one per physical core" in text and "[default: text" in text
     analyze = CliRunner().invoke(app, ["analyze", "--help"], env={"COLUMNS": "300"}).stdout
-    assert "pip install 'i3d-edge[plot]'" in analyze
+    assert "pip install '.[plot]'" in analyze
     eval_help = CliRunner().invoke(app, ["eval", "--help"], env={"COLUMNS": "300"}).stdout
     assert "fp32|int8" in eval_help
 

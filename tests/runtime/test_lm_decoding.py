@@ -447,5 +447,5 @@ def test_without_flashlight_lm_decoding_is_one_clear_error(block_flashlight, lm_
     with pytest.raises(ConfigError) as info:
         Runtime(lm_bundle, decoder="lm")
     assert str(info.value) == ("language-model decoding needs the flashlight-text package: "
-                               "pip install 'i3d-edge[lm]' (or use decoder='greedy')")
+                               "pip install '.[lm]' (in the i3d-edge source folder), or use decoder='greedy'")
     assert Runtime(lm_bundle).decoder == "greedy"  # "auto" falls back
