@@ -26,8 +26,10 @@ import torch
 
 from ..config import FeatureConfig, ModelConfig, WaveformConfig
 from ..errors import ConfigError, SourceModelError, first_line
+from ..limits import LIMITS
+from ..manifest import check_token_text
 from ..tokens import BLANK, SEPARATOR, TokenTable
-from .checkpoint import Checkpoint
+from .checkpoint import Checkpoint, check_zip_records
 from .i3d import I3DModel
 from .wav2vec2 import fold_weight_norm
 
@@ -85,7 +87,7 @@ def read_source(src: str | Path) -> SourceModel:
     if not isinstance(config, dict):
         raise _fail(path / "config.json", "not a JSON object")
     model_type = config.get("model_type")
-    if model_type not in SUPPORTED:
+    if not isinstance(model_type, str) or model_type not in SUPPORTED:
         raise _fail(path / "config.json", f"unsupported model_type {str(model_type)[:40]!r} "
                     f"(supported: {', '.join(SUPPORTED)})")
     archs = config.get("architectures")
@@ -176,6 +178,7 @@ def convert_config(src: SourceModel) -> tuple[ModelConfig, FeatureConfig]:
             sample_rate=rate, n_mels=1, n_fft=wave.receptive_field, win_length=wave.receptive_field,
             hop_length=wave.stride, f_min=0.0, f_max=rate / 2, kind="waveform",
             do_normalize=_get(src.preprocessor, "do_normalize", True, bool, src.path / "preprocessor_config.json"))
+        LIMITS.check_frontend(model_config, feature_config)  # e.g. pos_conv_groups must divide hidden_size
     except ConfigError as exc:
         raise _fail(where, str(exc)) from None
     return model_config, feature_config
@@ -202,7 +205,9 @@ def convert_tokens(src: SourceModel, vocab_size: int) -> tuple[TokenTable, list[
             token = SEPARATOR
         names.append(token)
     try:
-        return TokenTable(tuple(names)), order
+        table = TokenTable(tuple(names))
+        check_token_text(table)  # a token "\n" would split one result into several output lines
+        return table, order
     except ConfigError as exc:
         raise _fail(where, str(exc)) from None
 
@@ -214,9 +219,12 @@ def _load_file(src: SourceModel, name: str) -> dict[str, torch.Tensor]:
             from safetensors.torch import load_file
 
             return load_file(str(path))
+        check_zip_records(path, SourceModelError)  # a compressed record must not unpack to gigabytes
         with warnings.catch_warnings():  # e.g. "pickle protocol 4": the refusal below is the one message
             warnings.simplefilter("ignore")
             data = torch.load(path, map_location="cpu", weights_only=True)
+    except SourceModelError:
+        raise
     except ModuleNotFoundError:
         raise _fail(path, "reading safetensors needs the 'safetensors' package: pip install 'i3d-edge[import]'"
                     ) from None
@@ -250,6 +258,8 @@ def read_weights(src: SourceModel) -> dict[str, torch.Tensor]:
 def _take(weights: dict[str, torch.Tensor], key: str, src: SourceModel) -> torch.Tensor:
     if key not in weights:
         raise _fail(src.path / src.weights_file, f"missing weight {key!r}")
+    if not weights[key].is_floating_point():  # complex would lose its imaginary part, integers are no weights
+        raise _fail(src.path / src.weights_file, f"weight {key!r} is {weights[key].dtype}, not a real float tensor")
     return weights[key].to(torch.float32)
 
 
