@@ -33,7 +33,7 @@ class Limits:
     gate_hidden: int = 8192
     n_mels: int = 512
     # feature config
-    min_sample_rate: int = 1000  # Hz
+    min_sample_rate: int = 4000  # Hz: the lowest rate audio is read or resampled at (audio.MIN_SAMPLE_RATE)
     max_sample_rate: int = 384000  # Hz
     max_frame_rate: int = 400  # feature frames per second (hop >= 2.5 ms; the default is 100)
     max_n_fft: int = 16384  # samples, and at most one second of audio

@@ -34,7 +34,7 @@ Manifest fields (``version`` 1)::
      "provenance": {...}, "verification": {...}}
 
 Tokens are printable text (checked on reading) and hashed: ``tokens_sha256`` is the SHA-256 of the
-token list's compact ASCII JSON, written by :func:`write_manifest` and checked when present.
+token list's compact ASCII JSON, written by export and checked when present.
 The optional ``decoder`` section attaches a word n-gram language model (ARPA) for CTC beam
 search over the words of its vocabulary; readers without it decode greedily.
 
@@ -221,7 +221,7 @@ class Manifest:
         return self.variants[name]
 
 
-TOKENS_HASH_FIELD = "tokens_sha256"  # SHA-256 of the token list (written by write_manifest, checked when present)
+TOKENS_HASH_FIELD = "tokens_sha256"  # SHA-256 of the token list (written by export, checked when present)
 MAX_TOKEN_CHARS = 64  # characters of one token (the default model's are one; word pieces are short)
 
 
@@ -237,7 +237,7 @@ def check_token_text(tokens: TokenTable) -> None:
     for i, token in enumerate(tokens.tokens):
         if not token.isprintable() or len(token) > MAX_TOKEN_CHARS:
             shown = token[:20].encode("unicode_escape").decode("ascii")
-            raise ConfigError(f"token {i} ({shown!r}) is not printable text of at most {MAX_TOKEN_CHARS} "
+            raise ConfigError(f"token {i} ('{shown}') is not printable text of at most {MAX_TOKEN_CHARS} "
                               "characters")
 
 
@@ -246,9 +246,6 @@ def write_manifest(root: str | os.PathLike[str], data: Mapping[str, Any]) -> Pat
     planted symlink; readable as the umask allows), then renamed over the manifest, so a reader sees the old manifest
     or the new one, never a part. The one writer of the format (export, LM attachment, benchmarks)."""
     root = Path(root)
-    data = dict(data)
-    if isinstance(data.get("tokens"), list):
-        data[TOKENS_HASH_FIELD] = tokens_sha256(TokenTable.from_list(data["tokens"]))
     fd, name = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=root)
     tmp = Path(name)
     try:
