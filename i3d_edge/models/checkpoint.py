@@ -164,14 +164,17 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     return ckpt
 
 
+_ZIP_SLACK = 1 << 20  # bytes any record or archive may unpack to beyond the ratio (tiny records shrink well)
+
+
 def check_zip_records(path: Path, error: type[I3dEdgeError]) -> None:
     """Refuse a zip-format torch file (a checkpoint, ``pytorch_model.bin``) whose records would unpack to
     more than they may, before ``torch.load`` allocates anything: raise ``error`` (one line naming
     ``path``). A file that is not a zip archive (torch's legacy format) is left to ``torch.load``.
 
     torch writes every record stored (uncompressed). A compressed record may unpack to at most
-    ``LIMITS.zip_ratio`` x its compressed size, and all records together to at most that x the file's
-    size; each compressed record is then inflated in 1 MiB pieces (nothing kept) and must give
+    ``LIMITS.zip_ratio`` x its compressed size + 1 MiB, and all records together to at most that x the
+    file's size + 1 MiB; each compressed record is then inflated in 1 MiB pieces (nothing kept) and must give
     exactly the size it declares. At most ``LIMITS.zip_records`` records.
     """
     try:
@@ -188,7 +191,7 @@ def check_zip_records(path: Path, error: type[I3dEdgeError]) -> None:
                 for info in records:
                     _check_record(path, info, error)
                     total += info.file_size
-                if total > LIMITS.zip_ratio * size:
+                if total > LIMITS.zip_ratio * size + _ZIP_SLACK:
                     raise error(f"{path}: its zip records declare {total} bytes in all, more than "
                                 f"{LIMITS.zip_ratio} x the file's {size} bytes")
                 for info in records:
@@ -205,7 +208,7 @@ def _check_record(path: Path, info: zipfile.ZipInfo, error: type[I3dEdgeError]) 
         if info.file_size != info.compress_size:
             raise error(f"{path}: zip record {name} is stored but declares {info.file_size} bytes for "
                         f"{info.compress_size}")
-    elif info.file_size > LIMITS.zip_ratio * max(info.compress_size, 1):
+    elif info.file_size > LIMITS.zip_ratio * info.compress_size + _ZIP_SLACK:
         raise error(f"{path}: zip record {name} would unpack {info.compress_size} bytes to {info.file_size} "
                     f"(more than {LIMITS.zip_ratio} x; torch writes records uncompressed)")
 

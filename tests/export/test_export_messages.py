@@ -4,7 +4,6 @@ names the staging folder (it is removed by the time the message is read) but the
 from __future__ import annotations
 
 import pickle
-from pathlib import Path
 
 import pytest
 
@@ -27,13 +26,17 @@ def test_a_protocol_4_pickle_checkpoint_is_one_line_without_warnings(make_checkp
 def test_weights_of_1e38_are_one_line_naming_the_bundle(make_checkpoint, tmp_path):
     """Finite (so not refused up front) but they overflow float32 arithmetic: the verification fails,
     in one line that names the bundle being written, not its removed staging folder."""
-    data = torch.load(make_checkpoint("global", 2, **TINY), weights_only=True)
-    name = next(k for k in data["state_dict"] if "ffn" in k and k.endswith("weight"))
-    data["state_dict"][name].fill_(1e38)
-    path = tmp_path / "big.pt"
-    torch.save(data, path)
+    from i3d_edge.errors import ExportError
+    from i3d_edge.export import export_bundle
+    from i3d_edge.models.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(make_checkpoint("global", 2, **TINY))
+    name = next(k for k in ckpt.state_dict if "ffn" in k and k.endswith("weight"))
+    ckpt.state_dict[name].fill_(1e38)
     out = tmp_path / "b"
-    proc = run_cli("export", str(path), "-o", str(out))
-    line = one_line_error(proc, f"error: {out}: ")
-    assert ".partial-" not in line and "Warning" not in proc.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.pt"]  # no bundle, no staging folder
+    with pytest.raises(ExportError) as info:
+        export_bundle(ckpt, out)
+    message = str(info.value)
+    assert message.startswith(f"{out}: ") and ".partial-" not in message and "\n" not in message
+    assert "non-finite" in message
+    assert list(tmp_path.iterdir()) == []  # no bundle, no staging folder

@@ -34,8 +34,8 @@ CASES: dict[str, tuple[Callable[[dict], None], str]] = {
     "stride_of_200_000_samples": (_wave("conv_stride", [10, 10, 10, 200]),
                                   "conv strides of 200000 samples per encoder frame are beyond the ceiling of 16384"),
     "kernels_of_a_million": (_wave("conv_kernel", [10**6] * 4), "a conv kernel or stride is beyond the ceiling"),
-    "receptive_field_of_32_000": (_wave("conv_kernel", [10, 3, 3, 2000]),
-                                  "the convolutions read 31995 samples per encoder frame"),
+    "receptive_field_of_160_000": (_wave("conv_kernel", [10, 3, 3, 2000]),
+                                  "the convolutions read 159980 samples per encoder frame"),
     "64_conv_layers": (lambda d: d["model_config"]["waveform"].update(
         conv_dim=[16] * 64, conv_kernel=[2] * 64, conv_stride=[1] * 64), "64 conv layers, more than 16"),
     "conv_dim_1e6": (_wave("conv_dim", [16, 16, 16, 10**6]), "conv_dim 1000000 is beyond the ceiling of 4096"),
