@@ -37,6 +37,6 @@ def test_weights_of_1e38_are_one_line_naming_the_bundle(make_checkpoint, tmp_pat
     with pytest.raises(ExportError) as info:
         export_bundle(ckpt, out)
     message = str(info.value)
-    assert message.startswith(f"{out}: ") and ".partial-" not in message and "\n" not in message
+    assert message.startswith(f"{out}/fp32/") and ".partial-" not in message and "\n" not in message
     assert "non-finite" in message
     assert list(tmp_path.iterdir()) == []  # no bundle, no staging folder
