@@ -28,11 +28,13 @@ Manifest fields (``version`` 1)::
      "gates": {"predictor": "global|local|none", "threshold": 0.5, "modules": ["layer00.mha", ...]},
      "default_variant": "fp32",
      "variants": {"fp32": {"quantization": null, "graphs": {ROLE_KEY: RELPATH}}, "int8": {...}},
-     "files": {RELPATH: {"sha256": HEX, "bytes": N}},
+     "files": {RELPATH: {"sha256": HEX, "bytes": N}}, "tokens_sha256": HEX,
      "decoder": {"kind": "lexicon-kenlm", "lm": "lm/words-SHA.arpa", "lm_weight": 1.0,   (optional)
                  "word_score": 0.0, "beam_size": 32, "beam_threshold": 8.0, "ngram": {...}},
      "provenance": {...}, "verification": {...}}
 
+Tokens are printable text (checked on reading) and hashed: ``tokens_sha256`` is the SHA-256 of the
+token list's compact ASCII JSON, written by export and checked when present.
 The optional ``decoder`` section attaches a word n-gram language model (ARPA) for CTC beam
 search over the words of its vocabulary; readers without it decode greedily.
 
@@ -60,9 +62,23 @@ from .limits import LIMITS, min_weights
 from .tokens import TokenTable
 
 __all__ = [
-    "BUNDLE_FORMAT", "BUNDLE_VERSION", "DECODER_KIND", "DEFAULT_BEAM_THRESHOLD",
-    "GRAPH_IO", "MANIFEST_NAME", "DecoderSpec", "Manifest",
-    "Variant", "json_safe", "load_manifest", "local_gate_key", "sha256_file", "write_manifest",
+    "BUNDLE_FORMAT",
+    "BUNDLE_VERSION",
+    "DECODER_KIND",
+    "DEFAULT_BEAM_THRESHOLD",
+    "GRAPH_IO",
+    "MANIFEST_NAME",
+    "TOKENS_HASH_FIELD",
+    "DecoderSpec",
+    "Manifest",
+    "Variant",
+    "check_token_text",
+    "json_safe",
+    "load_manifest",
+    "local_gate_key",
+    "sha256_file",
+    "tokens_sha256",
+    "write_manifest",
 ]
 
 def json_safe(value: Any) -> Any:
@@ -205,6 +221,26 @@ class Manifest:
         return self.variants[name]
 
 
+TOKENS_HASH_FIELD = "tokens_sha256"  # SHA-256 of the token list (written by export, checked when present)
+MAX_TOKEN_CHARS = 64  # characters of one token (the default model's are one; word pieces are short)
+
+
+def tokens_sha256(tokens: TokenTable) -> str:
+    """SHA-256 of a token list as the manifest hashes it: its JSON text, ASCII-escaped, no spaces."""
+    return hashlib.sha256(json.dumps(list(tokens.tokens), ensure_ascii=True, separators=(",", ":")).encode()
+                          ).hexdigest()
+
+
+def check_token_text(tokens: TokenTable) -> None:
+    """Raise ConfigError unless every token is printable text of at most MAX_TOKEN_CHARS characters:
+    a token is printed as it is (a newline would split a result line, ``ESC`` drive the terminal)."""
+    for i, token in enumerate(tokens.tokens):
+        if not token.isprintable() or len(token) > MAX_TOKEN_CHARS:
+            shown = token[:20].encode("unicode_escape").decode("ascii")
+            raise ConfigError(f"token {i} ('{shown}') is not printable text of at most {MAX_TOKEN_CHARS} "
+                              "characters")
+
+
 def write_manifest(root: str | os.PathLike[str], data: Mapping[str, Any]) -> Path:
     """Write ``data`` as ``root/manifest.json``, atomically: a new file in ``root`` (its name never a
     planted symlink; readable as the umask allows), then renamed over the manifest, so a reader sees the old manifest
@@ -284,9 +320,9 @@ def parse_manifest(data: Any, root: Path) -> Manifest:
     try:
         model_config = ModelConfig.from_dict(_need(data, "model_config", dict, where))
         feature_config = FeatureConfig.from_dict(_need(data, "feature_config", dict, where))
-        LIMITS.check_model(model_config)  # before anything sized by the config is built
-        LIMITS.check_features(feature_config)
+        LIMITS.check_frontend(model_config, feature_config)  # before anything sized by the configs is built
         tokens = TokenTable.from_list(_need(data, "tokens", list, where))
+        check_token_text(tokens)
     except BundleError:
         raise
     except I3dEdgeError as exc:
@@ -295,6 +331,9 @@ def parse_manifest(data: Any, root: Path) -> Manifest:
         raise BundleError(f"{where}: invalid model or feature config ({first_line(exc)})") from None
     if len(tokens) != model_config.vocab_size:
         raise BundleError(f"{where}: {len(tokens)} tokens but vocab_size {model_config.vocab_size}")
+    declared = data.get(TOKENS_HASH_FIELD)
+    if declared is not None and declared != tokens_sha256(tokens):
+        raise BundleError(f"{where}: {TOKENS_HASH_FIELD} does not match the tokens (manifest modified or corrupt)")
     if feature_config.n_mels != model_config.n_mels:
         raise BundleError(f"{where}: feature n_mels {feature_config.n_mels} does not match the model's "
                           f"{model_config.n_mels}")

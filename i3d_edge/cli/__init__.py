@@ -14,6 +14,7 @@ import typer
 
 from ..errors import I3dEdgeError
 from . import _common
+from .terminal import escape_controls
 
 __all__ = ["app", "fail", "handle_errors", "main"]
 
@@ -47,7 +48,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print a one-line error to stderr and return the Exit to raise."""
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(f"error: {escape_controls(message)}", err=True)
     return typer.Exit(code)
 
 

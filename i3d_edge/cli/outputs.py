@@ -8,10 +8,13 @@ over the target, so an interrupted run never leaves a half-written output.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import secrets
+import stat
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from enum import Enum
@@ -24,8 +27,8 @@ from .inputs import STDIN, Input
 if TYPE_CHECKING:
     from ..runtime import Transcript
 
-__all__ = ["FORMATS", "SUFFIXES", "OutputFormat", "Targets", "parse_formats", "plan_targets", "render",
-           "write_atomic"]
+__all__ = ["FORMATS", "SUFFIXES", "OutputExistsError", "OutputFormat", "Targets", "parse_formats", "plan_targets",
+           "publish", "render", "write_atomic"]
 
 
 class OutputFormat(str, Enum):
@@ -103,6 +106,7 @@ def plan_targets(inputs: Sequence[Input], formats: Sequence[OutputFormat], *, ou
     """One Targets per input (same order), for ``--output-dir`` or ``-o``."""
     owner: dict[Path, str] = {}  # output file -> the input it belongs to
     plans: list[Targets] = []
+    sources = _identities(inputs)
     for inp in inputs:
         if output is not None:
             wanted = {formats[0]: output}
@@ -110,6 +114,10 @@ def plan_targets(inputs: Sequence[Input], formats: Sequence[OutputFormat], *, ou
             assert output_dir is not None
             stem = output_dir / _stem(inp)
             wanted = {f: stem.with_name(stem.name + SUFFIXES[f.value]) for f in formats}
+        unsafe = _unsafe_target(wanted.values(), sources, output_dir)
+        if unsafe is not None:
+            plans.append(Targets({}, f"{inp.name}: {unsafe}"))
+            continue
         clash = next((p for p in wanted.values() if p in owner), None)
         if clash is not None:
             why = ("given more than once" if _same_file(owner[clash], inp.name) else
@@ -127,6 +135,109 @@ def plan_targets(inputs: Sequence[Input], formats: Sequence[OutputFormat], *, ou
         else:
             plans.append(Targets(wanted))
     return plans
+
+
+def _identities(inputs: Sequence[Input]) -> set[tuple[int, int]]:
+    """(device, inode) of every input file that exists: no output may be one of them."""
+    found: set[tuple[int, int]] = set()
+    for inp in inputs:
+        if inp.source != STDIN:
+            with suppress(OSError, ValueError):
+                st = os.stat(inp.source)
+                found.add((st.st_dev, st.st_ino))
+    return found
+
+
+def _unsafe_target(paths: Iterable[Path], sources: set[tuple[int, int]], output_dir: Path | None) -> str | None:
+    """Why writing these outputs would be unsafe (an input file would be overwritten, a symlinked
+    folder below the output directory followed), or None."""
+    for path in paths:
+        with suppress(OSError, ValueError):
+            st = os.stat(path)
+            if (st.st_dev, st.st_ino) in sources:
+                return f"its output {path} is an input file; choose another output name or folder"
+        if output_dir is not None:
+            folder = output_dir
+            for part in path.relative_to(output_dir).parts[:-1]:
+                folder = folder / part
+                if folder.is_symlink():
+                    return f"{folder} is a symlink inside the output directory (not followed)"
+    return None
+
+
+class OutputExistsError(FileExistsError):
+    """An output that appeared after the run checked for it (another run claimed the name)."""
+
+
+def publish(path: Path, text: str, *, root: Path | None = None, overwrite: bool = False) -> None:
+    """Write ``text`` (UTF-8) to ``path`` whole or not at all, claiming the name atomically.
+
+    The text goes to a new temporary file beside the target (created exclusively, never through a
+    planted symlink), then is renamed over the target with ``overwrite``, or else hard-linked to the
+    target name, which fails when the name exists: of two runs writing one name, the second fails
+    (OutputExistsError) instead of silently replacing the first's result. ``root`` (the output
+    directory): the folders between it and ``path`` are created and entered without following
+    symlinks, so nothing is written outside it. Raises OSError."""
+    base = root if root is not None else path.parent
+    parts = path.relative_to(base).parts if root is not None else (path.name,)
+    base.mkdir(parents=True, exist_ok=True)
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
+    folder = os.open(base, flags)
+    try:
+        for part in parts[:-1]:
+            with suppress(FileExistsError):
+                os.mkdir(part, dir_fd=folder)
+            try:
+                inner = os.open(part, flags | getattr(os, "O_NOFOLLOW", 0), dir_fd=folder)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise OSError(exc.errno, "a symlink or file inside the output directory is in the way "
+                                  "(not followed)", str(path)) from None
+                raise
+            os.close(folder)
+            folder = inner
+        _publish_in(folder, parts[-1], text, overwrite, path)
+    finally:
+        os.close(folder)
+
+
+def _publish_in(folder: int, name: str, text: str, overwrite: bool, shown: Path) -> None:
+    umask = os.umask(0o022)
+    os.umask(umask)
+    tmp = f".{name[:200]}.{secrets.token_hex(6)}.part"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) |
+                 getattr(os, "O_CLOEXEC", 0), 0o666 & ~umask, dir_fd=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        with suppress(FileNotFoundError):
+            if stat.S_ISDIR(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode):
+                raise IsADirectoryError(errno.EISDIR, "is a directory", str(shown))
+        if overwrite:
+            os.replace(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
+            return
+        try:
+            os.link(tmp, name, src_dir_fd=folder, dst_dir_fd=folder, follow_symlinks=False)
+        except FileExistsError:
+            raise OutputExistsError(errno.EEXIST, "it exists: another run wrote it meanwhile (--force overwrites)",
+                                    str(shown)) from None
+        except OSError as exc:  # a file system without hard links: claim the name, then replace it
+            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
+                raise
+            try:
+                os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600, dir_fd=folder))
+            except FileExistsError:
+                raise OutputExistsError(errno.EEXIST, "it exists: another run wrote it meanwhile (--force "
+                                        "overwrites)", str(shown)) from None
+            os.replace(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
+            return
+        os.unlink(tmp, dir_fd=folder)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(tmp, dir_fd=folder)
+        raise
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -4,6 +4,7 @@ on stdout or as one file per input and format."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
 import warnings
 from pathlib import Path
@@ -12,12 +13,13 @@ from typing import Any, TextIO
 import typer
 
 from ..audio import formats_label
-from ..errors import AudioWarning
+from ..errors import AudioError, AudioWarning
 from . import app, fail, handle_errors
 from ._common import Command
 from .inputs import STDIN, expand_inputs, stdin_file
-from .outputs import OutputFormat, Targets, parse_formats, plan_targets, render, write_atomic
+from .outputs import OutputFormat, Targets, parse_formats, plan_targets, publish, render
 from .runtime_options import open_runtime, runtime_options
+from .terminal import escape_controls
 
 __all__ = ["OutputFormat"]
 
@@ -85,19 +87,20 @@ class _Messages:
 
     def error(self, text: str) -> None:
         self.progress.clear()
-        typer.echo(f"error: {self._name(text)}", err=True)
+        typer.echo(f"error: {escape_controls(self._name(text))}", err=True)
         self.failed += 1
 
     def warning(self, message: Warning | str, category: type[Warning], filename: str, lineno: int,
                 file: TextIO | None = None, line: str | None = None) -> None:
-        """A ``warnings.showwarning`` for the run: AudioWarnings as one line, others as Python shows them."""
+        """A ``warnings.showwarning`` for the run: one ``warning:`` line each (AudioWarnings name the input;
+        a library's warning gets its category), control characters escaped."""
         from ..errors import AudioWarning
 
-        if issubclass(category, AudioWarning):
-            self.progress.clear()
-            typer.echo(f"warning: {self._name(str(message))}", err=True)
-        else:
-            sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+        self.progress.clear()
+        text = self._name(str(message)).strip()
+        if not issubclass(category, AudioWarning):
+            text = f"{category.__name__}: {' '.join(text.split())}"
+        typer.echo(f"warning: {escape_controls(text)}", err=True)
 
 
 def _check_options(formats: list[OutputFormat], output_dir: Path | None, output: Path | None, force: bool,
@@ -176,9 +179,14 @@ def transcribe_command(
         sources = [inp.source for inp in inputs]
         aliases: dict[str, str] = {}
         if any(inp.source == STDIN and inp.error is None for inp in inputs):
-            spooled = stack.enter_context(stdin_file())
-            aliases[spooled] = STDIN
-            sources = [spooled if s == STDIN else s for s in sources]
+            try:
+                spooled = stack.enter_context(stdin_file())
+            except AudioError as exc:  # too large, unreadable, a full disk: that input's one-line error
+                inputs = [dataclasses.replace(inp, error=str(exc)) if inp.source == STDIN and inp.error is None
+                          else inp for inp in inputs]
+            else:
+                aliases[spooled] = STDIN
+                sources = [spooled if s == STDIN else s for s in sources]
         todo = [i for i, (inp, plan) in enumerate(zip(inputs, plans, strict=True))
                 if inp.error is None and plan.error is None and not plan.skip]
         declared = [_header_seconds(sources[i]) for i in todo]
@@ -214,13 +222,13 @@ def transcribe_command(
             if not to_files:
                 document = render(formats[0], inp.name, result.transcript)
                 if formats[0] is OutputFormat.text and several:
-                    document = f"{inp.name}: {document}"
+                    document = f"{escape_controls(inp.name)}: {document}"
                 sys.stdout.write(document)
                 sys.stdout.flush()
                 continue
             for out_fmt, path in plans[index].files.items():
                 try:
-                    write_atomic(path, render(out_fmt, inp.name, result.transcript))
+                    publish(path, render(out_fmt, inp.name, result.transcript), root=output_dir, overwrite=force)
                 except OSError as exc:
                     messages.error(f"{inp.name}: cannot write {path} ({exc.strerror or type(exc).__name__})")
                     break

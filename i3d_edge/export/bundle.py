@@ -16,6 +16,7 @@ import os
 import shutil
 import tempfile
 import uuid
+import warnings
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
@@ -25,8 +26,17 @@ import onnx
 
 from .. import __version__
 from ..config import SUBSAMPLING
-from ..errors import ExportError
-from ..manifest import BUNDLE_FORMAT, BUNDLE_VERSION, MANIFEST_NAME, load_manifest, sha256_file, write_manifest
+from ..errors import BundleError, ExportError
+from ..manifest import (
+    BUNDLE_FORMAT,
+    BUNDLE_VERSION,
+    MANIFEST_NAME,
+    TOKENS_HASH_FIELD,
+    load_manifest,
+    sha256_file,
+    tokens_sha256,
+    write_manifest,
+)
 from ..models.checkpoint import Checkpoint, load_checkpoint
 from ._signals import sigterm_as_interrupt
 from ._util import torch_threads
@@ -75,8 +85,12 @@ def export_bundle(
     _check_finite(ckpt, "checkpoint" if isinstance(checkpoint, Checkpoint) else str(checkpoint))
     model = ckpt.build_model()
     specs = graph_specs(model, monolithic=monolithic)
+    staged: list[str] = []  # the staging folder: messages name the bundle instead (the folder is removed)
     try:
-        with sigterm_as_interrupt(), _staging(out, replace=force) as tmp, torch_threads(1):
+        with sigterm_as_interrupt(), _staging(out, replace=force) as tmp, torch_threads(1), \
+                warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # numpy's overflow notes: the error line says it
+            staged.append(str(tmp))
             manifest = _write_graphs(tmp, ckpt, specs, quantize=quantize, simplify=simplify, opset=opset)
             manifest["provenance"] = _provenance(opset, simplify, source)
             manifest["verification"] = {"status": "pending" if verify else "skipped"}
@@ -89,7 +103,10 @@ def export_bundle(
     except OSError as exc:
         raise ExportError(f"{out}: cannot write the bundle ({exc.strerror or exc})") from None
     except ExportError as exc:  # every step's message, named after the bundle being written
-        raise ExportError(f"{out}: {exc}") from exc.__cause__
+        raise ExportError(f"{out}: {_unstaged(str(exc), staged, out)}") from exc.__cause__
+    except BundleError as exc:  # the runtime's checks of the staged bundle (e.g. a probe run giving infinities)
+        message = _unstaged(str(exc), staged, out)
+        raise ExportError(message if message.startswith(str(out)) else f"{out}: {message}") from None
     return manifest
 
 
@@ -128,6 +145,7 @@ def _write_graphs(root: Path, ckpt: Checkpoint, specs: list[GraphSpec], *, quant
         "model_config": cfg.to_dict(),
         "feature_config": ckpt.feature_config.to_dict(),
         "tokens": list(ckpt.tokens.tokens),
+        TOKENS_HASH_FIELD: tokens_sha256(ckpt.tokens),
         "gates": gates,
         "default_variant": "fp32",
         "variants": variants,
@@ -190,6 +208,11 @@ def _provenance(opset: int, simplify: bool, source: dict[str, str | None]) -> di
         "created_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "source_checkpoint": source,
     }
+
+
+def _unstaged(message: str, staged: list[str], out: Path) -> str:
+    """``message`` with the (removed) staging folder's path replaced by the bundle's."""
+    return message.replace(staged[0], str(out)) if staged else message
 
 
 # ---------------------------------------------------------------------------- atomic output

@@ -119,8 +119,7 @@ def _attach(manifest: Manifest, arpa: str | os.PathLike[str] | None, sentences: 
         tmp = _temp(root / LM_DIR, ".arpa")
         stats: NgramStats | None = None
         if sentences is not None:
-            spellable = set(manifest.tokens.tokens) - {SEPARATOR}
-            words = (" ".join(w if set(w) <= spellable else UNK for w in s.split()) for s in sentences)
+            words = _Spelled(sentences, frozenset(manifest.tokens.tokens) - {SEPARATOR})
             try:
                 stats = build_arpa(words, tmp, order=order, min_count=min_count, prune=prune, max_vocab=max_vocab)
             except ConfigError as exc:  # name the text, not the function
@@ -155,6 +154,19 @@ def _attach(manifest: Manifest, arpa: str | os.PathLike[str] | None, sentences: 
     if old is not None and old != rel:
         (root / old).unlink(missing_ok=True)
     return dict(data["decoder"])
+
+
+class _Spelled:
+    """The sentences with every word the model cannot spell replaced by ``<unk>``; iterable more than
+    once when the sentences are (build_arpa reads them twice instead of holding them in memory)."""
+
+    def __init__(self, sentences: Iterable[str], spellable: frozenset[str]) -> None:
+        self.sentences = sentences if iter(sentences) is not sentences else list(sentences)
+        self.spellable = spellable
+
+    def __iter__(self) -> Iterator[str]:
+        for s in self.sentences:
+            yield " ".join(w if set(w) <= self.spellable else UNK for w in s.split()) if isinstance(s, str) else s
 
 
 def set_decoder_settings(bundle: str | os.PathLike[str], *, lm_weight: float | None = None,

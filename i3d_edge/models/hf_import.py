@@ -29,8 +29,9 @@ from ..config import FeatureConfig, ModelConfig, WaveformConfig
 from ..errors import ConfigError, SourceModelError, first_line
 from ..extras import install_hint
 from ..limits import LIMITS
+from ..manifest import check_token_text
 from ..tokens import BLANK, SEPARATOR, TokenTable
-from .checkpoint import Checkpoint
+from .checkpoint import Checkpoint, check_zip_records
 from .i3d import I3DModel
 from .wav2vec2 import fold_weight_norm
 
@@ -156,7 +157,7 @@ def read_source(src: str | Path, *, do_normalize: bool | None = None) -> SourceM
     if not isinstance(config, dict):
         raise _fail(path / "config.json", "not a JSON object")
     model_type = config.get("model_type")
-    if model_type not in SUPPORTED:
+    if not isinstance(model_type, str) or model_type not in SUPPORTED:
         raise _fail(path / "config.json", f"unsupported model_type {str(model_type)[:40]!r} "
                     f"(supported: {', '.join(SUPPORTED)})")
     archs = config.get("architectures")
@@ -248,6 +249,7 @@ def convert_config(src: SourceModel) -> tuple[ModelConfig, FeatureConfig]:
         # what export, train and the runtime check when they read the checkpoint or bundle, checked now
         LIMITS.check_model(model_config)
         LIMITS.check_features(feature_config)
+        LIMITS.check_frontend(model_config, feature_config)  # e.g. pos_conv_groups must divide hidden_size
         ModelConfig.from_dict(model_config.to_dict())
         FeatureConfig.from_dict(feature_config.to_dict())
     except ConfigError as exc:
@@ -276,7 +278,9 @@ def convert_tokens(src: SourceModel, vocab_size: int) -> tuple[TokenTable, list[
             token = SEPARATOR
         names.append(token)
     try:
-        return TokenTable(tuple(names)), order
+        table = TokenTable(tuple(names))
+        check_token_text(table)  # a token "\n" would split one result into several output lines
+        return table, order
     except ConfigError as exc:
         raise _fail(where, str(exc)) from None
 
@@ -288,9 +292,12 @@ def _load_file(src: SourceModel, name: str) -> dict[str, torch.Tensor]:
             from safetensors.torch import load_file
 
             return load_file(str(path))
+        check_zip_records(path, SourceModelError)  # a compressed record must not unpack to gigabytes
         with warnings.catch_warnings():  # e.g. "pickle protocol 4": the refusal below is the one message
             warnings.simplefilter("ignore")
             data = torch.load(path, map_location="cpu", weights_only=True)
+    except SourceModelError:
+        raise
     except ModuleNotFoundError:
         raise _fail(path, f"reading safetensors needs the 'safetensors' package: {install_hint('import')}") from None
     except pickle.UnpicklingError:
@@ -323,6 +330,8 @@ def read_weights(src: SourceModel) -> dict[str, torch.Tensor]:
 def _take(weights: dict[str, torch.Tensor], key: str, src: SourceModel) -> torch.Tensor:
     if key not in weights:
         raise _fail(src.path / src.weights_file, f"missing weight {key!r}")
+    if not weights[key].is_floating_point():  # complex would lose its imaginary part, integers are no weights
+        raise _fail(src.path / src.weights_file, f"weight {key!r} is {weights[key].dtype}, not a real float tensor")
     return weights[key].to(torch.float32)
 
 
