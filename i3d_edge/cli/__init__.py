@@ -19,6 +19,7 @@ __all__ = ["app", "fail", "handle_errors", "main"]
 
 app = typer.Typer(
     name="i3d-edge",
+    cls=_common.Group,
     help="Export I3D dynamic-depth speech recognisers to ONNX and run them on CPU/ARM.",
     no_args_is_help=True,
     add_completion=False,
