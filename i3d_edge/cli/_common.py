@@ -37,7 +37,11 @@ class _Option(TyperOption):
         if self.is_flag or self.count:
             return None  # a flag takes no value: no "<bool>"
         label = re.sub(r"^list\[(.*)\]$", r"\1", self.display_type(ctx).strip("<>"))
+        label = re.sub(r"^(int|float) range.*$", r"\1", label)  # "int range [x>=1]": N, as any int
         return _READABLE.get(label, label)
+
+    def _get_number_range_help_str(self) -> str | None:
+        return None  # no "[x>=1]" beside the type: a value out of range is one clear error line
 
 
 USAGE_EXIT = 1  # every error exits 1, usage errors too (130 on Ctrl-C); 0 is success

@@ -7,9 +7,10 @@ from pathlib import Path
 import typer
 
 from . import app, handle_errors
+from ._common import Command
 
 
-@app.command("import")
+@app.command("import", cls=Command)
 @handle_errors
 def import_command(
     source: Path = typer.Argument(..., help="Hugging Face model directory (config.json, model.safetensors or "
