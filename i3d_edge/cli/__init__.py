@@ -82,6 +82,6 @@ from . import analyze, bench, evaluate, export, import_model, init, lm, train, t
 
 def main() -> None:
     try:
-        app()
+        app(prog_name="i3d-edge")  # also under `python -m i3d_edge`: messages name the command users type
     except BrokenPipeError:  # e.g. piped into `head`, outside a command
         _common.closed_stdout()

@@ -18,8 +18,8 @@ from typing import Any
 import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
-__all__ = ["CONFLICTS", "Command", "Conflict", "bundle_path", "check_conflicts", "closed_stdout", "exit_quietly", "from_field",
-           "help_panel_safe", "missing_extra", "usage_error", "with_options"]
+__all__ = ["CONFLICTS", "Command", "Conflict", "Group", "bundle_path", "check_conflicts", "closed_stdout",
+           "exit_quietly", "from_field", "help_panel_safe", "missing_extra", "usage_error", "with_options"]
 
 
 _READABLE = {"int": "N", "float": "NUMBER", "str": "TEXT", "path": "PATH", "Path": "PATH"}

@@ -61,8 +61,8 @@ def bench_command(
     cold_runs: int = typer.Option(None, "--cold-runs", min=0, help="Fresh processes per cold-start variant."),
     audio: str = typer.Option("synthetic", "--audio",
                               help="Test audio: synthetic (speech-like), or a directory of audio files (real speech)."),
-    cache_dir: Path = typer.Option(None, "--cache-dir",
-                                   help="Where random-weight bundles are cached.  \\[default: ~/.cache/i3d-edge/bench]"),
+    cache_dir: Path = typer.Option(None, "--cache-dir", help="Where random-weight bundles are cached.  "
+                                   "\\[default: ~/.cache/i3d-edge/bench]"),
     output: Path = typer.Option(None, "-o", "--output", help="Write the markdown report to this file."),
     as_json: bool = typer.Option(False, "--json", help="Print the JSON report instead of the markdown."),
 ) -> None:

@@ -32,7 +32,8 @@ def lm_command(
     prune: str = typer.Option("", "--prune", metavar="N,N",
                               help="Per order >= 2: drop n-grams seen at most this often, "
                               "e.g. 0,1 for a trigram."),
-    lm_weight: float = typer.Option(None, "--lm-weight", help="Default LM weight of the bundle's decoder.  \\[default: 1.0]"),
+    lm_weight: float = typer.Option(None, "--lm-weight",
+                                    help="Default LM weight of the bundle's decoder.  \\[default: 1.0]"),
     word_score: float = typer.Option(None, "--word-score", help="Default bonus per word.  \\[default: 0.0]"),
     beam_size: int = typer.Option(None, "--beam-size", help="Default beam size.  \\[default: 32]"),
 ) -> None:

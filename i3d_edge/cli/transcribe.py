@@ -14,7 +14,7 @@ import typer
 from ..audio import formats_label
 from ..errors import AudioWarning
 from . import app, fail, handle_errors
-from ._common import Command, check_conflicts
+from ._common import Command, check_conflicts, help_panel_safe
 from .inputs import STDIN, expand_inputs, stdin_file
 from .outputs import CUE_FORMATS, OutputFormat, Targets, parse_formats, plan_targets, render, write_atomic
 from .runtime_options import open_runtime, runtime_options
@@ -123,7 +123,8 @@ def _check_options(formats: list[OutputFormat], output_dir: Path | None, output:
 def transcribe_command(
     audio: list[str] = typer.Argument(
         ..., metavar="AUDIO", show_default=False,
-        help=f"Audio files, directories (searched recursively) or - for standard input. Formats: {formats_label()}; "
+        help=f"Audio files, directories (searched recursively) or - for standard input. Formats: "
+             f"{help_panel_safe(formats_label())}; "
              "any sample rate and channels."),
     output_dir: Path = typer.Option(
         None, "--output-dir", "-d", metavar="DIR", help="Write one file per input and format into DIR, named after "

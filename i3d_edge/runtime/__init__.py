@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     from .runtime import DEFAULT_BUNDLE, ItemResult, Runtime
 
 _HOME = {"RuntimeOptions": "options", "ForwardOutput": "results", "Segment": "results", "TokenTiming": "results",
-         "Transcript": "results", "WordTiming": "results", "DEFAULT_BUNDLE": "runtime", "ItemResult": "runtime", "Runtime": "runtime"}
+         "Transcript": "results", "WordTiming": "results", "DEFAULT_BUNDLE": "runtime", "ItemResult": "runtime",
+         "Runtime": "runtime"}
 
 
 def __getattr__(name: str) -> Any:
