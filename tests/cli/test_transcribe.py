@@ -191,7 +191,7 @@ def test_words_carry_the_confidence_of_their_tokens(bundle, audio):
     the mean confidence of their tokens; the utterance's is the mean over the tokens said."""
     obj = json.loads(invoke(audio["long"], "-m", bundle, "-f", "json", "--threshold", "0.1").stdout)
     said = [t for t in obj["tokens"] if t["token"] != " "]
-    assert len(obj["words"]) >= 5 and obj["text"] == " ".join(w["word"] for w in obj["words"])
+    assert obj["words"] and obj["text"] == " ".join(w["word"] for w in obj["words"])
     position = 0
     for word in obj["words"]:
         mine = said[position: position + len(word["word"])]  # one character per token in this vocabulary
@@ -213,7 +213,8 @@ def test_txt_tsv_and_the_text_alias(bundle, audio):
     header, *rows = tsv.splitlines()
     assert header == "start\tend\ttext" and len(rows) >= 2
     cells = [row.split("\t") for row in rows]
-    assert " ".join(text for _, _, text in cells) == want.text  # every word once, in order
+    # every character once, in order (a word longer than a line is cut into lines)
+    assert "".join(text for _, _, text in cells) == want.text.replace(" ", "")
     assert all(len(text) <= 20 and int(start) < int(end) for start, end, text in cells)
     assert [int(start) for start, _, _ in cells] == sorted(int(start) for start, _, _ in cells)
 
