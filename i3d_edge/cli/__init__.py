@@ -20,6 +20,7 @@ __all__ = ["app", "fail", "handle_errors", "main"]
 
 app = typer.Typer(
     name="i3d-edge",
+    cls=_common.Group,
     help="Export I3D dynamic-depth speech recognisers to ONNX and run them on CPU/ARM.",
     no_args_is_help=True,
     add_completion=False,
@@ -82,7 +83,7 @@ from . import analyze, bench, evaluate, export, import_model, init, lm, train, t
 
 def main() -> None:
     try:
-        app()
+        app(prog_name="i3d-edge")  # also under `python -m i3d_edge`: messages name the command users type
     except BrokenPipeError:  # e.g. piped into `head`, outside a command
         _common.closed_stdout()
 

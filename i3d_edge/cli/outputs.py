@@ -27,52 +27,70 @@ from .inputs import STDIN, Input
 if TYPE_CHECKING:
     from ..runtime import Transcript
 
-__all__ = ["FORMATS", "SUFFIXES", "OutputExistsError", "OutputFormat", "Targets", "parse_formats", "plan_targets",
-           "publish", "render", "write_atomic"]
+__all__ = ["CUE_FORMATS", "FORMATS", "SUFFIXES", "OutputExistsError", "OutputFormat", "Targets", "format_of_suffix",
+           "parse_formats", "plan_targets", "publish", "render", "write_atomic"]
 
 
 class OutputFormat(str, Enum):
-    text = "text"
+    """The formats, by whisper's names; ``text`` is kept as another name of ``txt``."""
+
+    txt = "txt"
     json = "json"
     srt = "srt"
     vtt = "vtt"
+    tsv = "tsv"
+    text = "txt"  # alias: OutputFormat.text is OutputFormat.txt
+
+    @classmethod
+    def _missing_(cls, value: object) -> OutputFormat | None:
+        return cls.txt if value == "text" else None
 
 
-FORMATS = tuple(f.value for f in OutputFormat)
-SUFFIXES = {"text": ".txt", "json": ".json", "srt": ".srt", "vtt": ".vtt"}
+FORMATS = tuple(f.value for f in OutputFormat)  # txt, json, srt, vtt, tsv (aliases are not listed)
+ALIASES = {"text": "txt"}
+SUFFIXES = {f: f".{f}" for f in FORMATS}  # txt -> .txt, ...
+CUE_FORMATS = (OutputFormat.srt, OutputFormat.vtt, OutputFormat.tsv)  # built from cues (--max-line-chars)
 STDIN_STEM = "stdin"  # output files of `-` are DIR/stdin.txt, ...
+
+
+def format_of_suffix(path: Path) -> OutputFormat | None:
+    """The format a file name's suffix stands for (``talk.srt`` -> srt), None for any other suffix."""
+    suffix = path.suffix.lower()
+    return next((OutputFormat(f) for f, s in SUFFIXES.items() if s == suffix), None)
 
 
 def parse_formats(values: Sequence[str] | None, output: Path | None) -> list[OutputFormat]:
     """``--format`` values (repeated and/or comma-separated, ``all``) -> formats in a fixed order.
 
-    Without ``--format``, ``-o FILE``'s suffix picks the format (``.srt`` -> srt), else text.
+    Without ``--format``, ``-o FILE``'s suffix picks the format (``.srt`` -> srt), else txt.
     Raises ValueError with the message to show."""
     if not values:
-        suffix = output.suffix.lower() if output is not None else ""
-        by_suffix = {s: f for f, s in SUFFIXES.items()}
-        return [OutputFormat(by_suffix.get(suffix, "text"))]
+        return [(format_of_suffix(output) if output is not None else None) or OutputFormat.txt]
     chosen: set[str] = set()
     for value in values:
         for part in (p.strip().lower() for p in value.split(",")):
+            part = ALIASES.get(part, part)
             if part == "all":
                 chosen.update(FORMATS)
             elif part in FORMATS:
                 chosen.add(part)
             else:
-                raise ValueError(f"--format: unknown format {part!r} (choose from {', '.join(FORMATS)} or all)")
+                raise ValueError(f"--format: unknown format {part!r} (choose from {', '.join(FORMATS)} or all; "
+                                 "text is txt)")
     return [OutputFormat(f) for f in FORMATS if f in chosen]
 
 
-def render(fmt: OutputFormat, name: str, result: Transcript) -> str:
-    """The whole document of one input in ``fmt``, ending with a newline (an empty srt is empty)."""
+def render(fmt: OutputFormat, name: str, result: Transcript, max_chars: int | None = None) -> str:
+    """The whole document of one input in ``fmt``, ending with a newline (an empty srt is empty);
+    ``max_chars``: the longest subtitle line of srt, vtt and tsv cues (default 42)."""
     if fmt is OutputFormat.json:
         document = json_safe({"audio": name, **result.to_dict()})
         return json.dumps(document, ensure_ascii=False, allow_nan=False) + "\n"
-    if fmt is OutputFormat.srt or fmt is OutputFormat.vtt:
-        from ..runtime.subtitles import to_srt, to_vtt
+    if fmt in CUE_FORMATS:
+        from ..runtime.subtitles import MAX_CUE_CHARS, to_srt, to_tsv, to_vtt
 
-        return (to_srt if fmt is OutputFormat.srt else to_vtt)(result)
+        write = {OutputFormat.srt: to_srt, OutputFormat.vtt: to_vtt, OutputFormat.tsv: to_tsv}[fmt]
+        return write(result, MAX_CUE_CHARS if max_chars is None else max_chars)
     return result.text + "\n"
 
 

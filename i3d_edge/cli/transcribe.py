@@ -15,9 +15,9 @@ import typer
 from ..audio import formats_label
 from ..errors import AudioError, AudioWarning
 from . import app, fail, handle_errors
-from ._common import Command
+from ._common import Command, check_conflicts, help_panel_safe
 from .inputs import STDIN, expand_inputs, stdin_file
-from .outputs import OutputFormat, Targets, parse_formats, plan_targets, publish, render
+from .outputs import CUE_FORMATS, OutputFormat, Targets, parse_formats, plan_targets, publish, render
 from .runtime_options import open_runtime, runtime_options
 from .terminal import escape_controls
 
@@ -90,6 +90,11 @@ class _Messages:
         typer.echo(f"error: {escape_controls(self._name(text))}", err=True)
         self.failed += 1
 
+    def note(self, text: str) -> None:
+        """A ``warning:`` line of the command itself (not from a library's warnings)."""
+        self.progress.clear()
+        typer.echo(f"warning: {self._name(text)}", err=True)
+
     def warning(self, message: Warning | str, category: type[Warning], filename: str, lineno: int,
                 file: TextIO | None = None, line: str | None = None) -> None:
         """A ``warnings.showwarning`` for the run: one ``warning:`` line each (AudioWarnings name the input;
@@ -104,11 +109,10 @@ class _Messages:
 
 
 def _check_options(formats: list[OutputFormat], output_dir: Path | None, output: Path | None, force: bool,
-                   skip_existing: bool) -> None:
-    if output_dir is not None and output is not None:
-        raise fail("give --output-dir DIR or -o FILE, not both")
-    if force and skip_existing:
-        raise fail("give --force or --skip-existing, not both")
+                   skip_existing: bool, max_line_chars: int | None) -> None:
+    """What the conflicts table (``_common.CONFLICTS``) does not cover: options that need another."""
+    if max_line_chars is not None and max_line_chars < 1:
+        raise fail(f"--max-line-chars must be at least 1, got {max_line_chars}")
     if (force or skip_existing) and output_dir is None and output is None:
         raise fail("--force and --skip-existing apply to output files: give --output-dir DIR or -o FILE")
     if len(formats) > 1 and output_dir is None:
@@ -122,7 +126,8 @@ def _check_options(formats: list[OutputFormat], output_dir: Path | None, output:
 def transcribe_command(
     audio: list[str] = typer.Argument(
         ..., metavar="AUDIO", show_default=False,
-        help=f"Audio files, directories (searched recursively) or - for standard input. Formats: {formats_label()}; "
+        help=f"Audio files, directories (searched recursively) or - for standard input. Formats: "
+             f"{help_panel_safe(formats_label())}; "
              "any sample rate and channels."),
     output_dir: Path = typer.Option(
         None, "--output-dir", "-d", metavar="DIR", help="Write one file per input and format into DIR, named after "
@@ -131,9 +136,13 @@ def transcribe_command(
         None, "--output", "-o", metavar="FILE",
         help="Write the result of the one input to FILE (the format from --format, else from FILE's suffix)."),
     fmt: list[str] = typer.Option(
-        None, "--format", "-f", metavar="text|json|srt|vtt|all", show_default=False,
-        help="Output format; repeat it or separate with commas for several at once (with --output-dir).  "
-             "\\[default: text, or -o FILE's suffix]"),
+        None, "--format", "-f", metavar="txt|json|srt|vtt|tsv|all", show_default=False,
+        help="Output format (text is txt); repeat it or separate with commas for several at once (with "
+             "--output-dir). json carries words and tokens with times and confidences.  "
+             "\\[default: txt, or -o FILE's suffix]"),
+    max_line_chars: int = typer.Option(
+        None, "--max-line-chars", metavar="N", show_default=False,
+        help="Longest subtitle line (srt, vtt, tsv): cues are built from whole words.  \\[default: 42]"),
     force: bool = typer.Option(False, "--force", help="Overwrite output files that exist."),
     skip_existing: bool = typer.Option(
         False, "--skip-existing", help="Skip inputs whose output files all exist (to restart a long batch)."),
@@ -145,9 +154,9 @@ def transcribe_command(
 ) -> None:
     """Transcribe audio files with input-dependent depth.
 
-    Without --output-dir or -o, results go to stdout: text prints one line per input (prefixed
-    with its path when there are several), json one JSON object per input per line, srt and vtt
-    the subtitles of a single input (several inputs need --output-dir). Output files are written
+    Without --output-dir or -o, results go to stdout: txt prints one line per input (prefixed
+    with its path when there are several), json one JSON object per input per line, srt, vtt and
+    tsv the subtitles of a single input (several inputs need --output-dir). Output files are written
     whole or not at all. An input that cannot be transcribed is reported on stderr as
     'error: PATH: cause' and the others go on; the exit status is 1 when any failed. Audio that is
     truncated or damaged but readable is transcribed with a 'warning:' line.
@@ -158,13 +167,15 @@ def transcribe_command(
         formats = parse_formats(fmt, output)
     except ValueError as exc:
         raise fail(str(exc)) from None
-    _check_options(formats, output_dir, output, force, skip_existing)
+    check_conflicts({**(shared or {}), "output_dir": output_dir, "output": output, "force": force,
+                     "skip_existing": skip_existing, "formats": formats, "max_line_chars": max_line_chars})
+    _check_options(formats, output_dir, output, force, skip_existing, max_line_chars)
     inputs = expand_inputs(audio, readable_formats()[1], globs or ())
     to_files = output_dir is not None or output is not None
     runnable = sum(inp.error is None for inp in inputs)
     if output is not None and len(inputs) != 1:
         raise fail(f"-o FILE takes one input, got {len(inputs)}: give --output-dir DIR for several")
-    if not to_files and formats[0] in (OutputFormat.srt, OutputFormat.vtt) and runnable > 1:
+    if not to_files and formats[0] in CUE_FORMATS and runnable > 1:
         raise fail(f"{formats[0].value} subtitles of {runnable} inputs would run together on stdout: "
                    "give --output-dir DIR (one subtitle file per input)")
     plans = (plan_targets(inputs, formats, output_dir=output_dir, output=output, force=force,
@@ -219,16 +230,20 @@ def transcribe_command(
             if result.transcript is None:
                 messages.error(str(result.error))
                 continue
+            if result.transcript.modules_executed == 0 and result.transcript.modules_total > 0:
+                messages.note(f"{inp.name}: no encoder module ran (--threshold or --max-modules left none): "
+                              "this text comes from the frontend and the head alone")
             if not to_files:
-                document = render(formats[0], inp.name, result.transcript)
-                if formats[0] is OutputFormat.text and several:
+                document = render(formats[0], inp.name, result.transcript, max_line_chars)
+                if formats[0] is OutputFormat.txt and several:
                     document = f"{escape_controls(inp.name)}: {document}"
                 sys.stdout.write(document)
                 sys.stdout.flush()
                 continue
             for out_fmt, path in plans[index].files.items():
                 try:
-                    publish(path, render(out_fmt, inp.name, result.transcript), root=output_dir, overwrite=force)
+                    publish(path, render(out_fmt, inp.name, result.transcript, max_line_chars), root=output_dir,
+                            overwrite=force)
                 except OSError as exc:
                     messages.error(f"{inp.name}: cannot write {path} ({exc.strerror or type(exc).__name__})")
                     break

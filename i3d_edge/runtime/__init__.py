@@ -23,15 +23,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __all__ = ["DEFAULT_BUNDLE", "ForwardOutput", "ItemResult", "Runtime", "RuntimeOptions", "Segment", "TokenTiming",
-           "Transcript"]
+           "Transcript", "WordTiming"]
 
 if TYPE_CHECKING:
     from .options import RuntimeOptions
-    from .results import ForwardOutput, Segment, TokenTiming, Transcript
+    from .results import ForwardOutput, Segment, TokenTiming, Transcript, WordTiming
     from .runtime import DEFAULT_BUNDLE, ItemResult, Runtime
 
 _HOME = {"RuntimeOptions": "options", "ForwardOutput": "results", "Segment": "results", "TokenTiming": "results",
-         "Transcript": "results", "DEFAULT_BUNDLE": "runtime", "ItemResult": "runtime", "Runtime": "runtime"}
+         "Transcript": "results", "WordTiming": "results", "DEFAULT_BUNDLE": "runtime", "ItemResult": "runtime",
+         "Runtime": "runtime"}
 
 
 def __getattr__(name: str) -> Any:
