@@ -25,7 +25,7 @@ import numpy as np
 
 from ..audio import _check_samples, _rate, _Resampler, to_float_mono
 from ..errors import AudioError
-from .results import Segment, TokenTiming, Transcript
+from .results import Segment, Transcript
 from .segment import find_cut
 from .stream_settings import StreamSettings
 from .vad import VAD_RATE, Vad, make_vad
@@ -227,7 +227,7 @@ class Segmenter:
 
 def _shifted(transcript: Transcript, offset: float) -> Transcript:
     """The transcript of an utterance with its times moved by ``offset`` seconds (into the stream)."""
-    tokens = tuple(TokenTiming(t.token, t.start + offset, t.end + offset) for t in transcript.tokens)
+    tokens = tuple(t.shifted(offset) for t in transcript.tokens)
     segments = tuple(Segment(s.start + offset, s.end + offset, s.text, s.gate_probs, s.executed_modules)
                      for s in transcript.segments)
     return dataclasses.replace(transcript, tokens=tokens, segments=segments)
