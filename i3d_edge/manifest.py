@@ -13,13 +13,15 @@ role           inputs                                outputs
 =============  ====================================  =================================
 frontend       features (B,T,F) f32, features_lens   x (B,T',D) f32, x_lens (B,) i64
                (B,) i64
-gate (global)  x, x_lens                             gate_probs (B, 2N)
-gate (local)   x, x_lens          (one per layer)    gate_probs (B, 2)  [mha, ffn]
-mha            x, x_lens                             y = x + MHA(LN(x))
-ffn            x                                     y = x + FFN(LN(x))
+gate (global)  x, x_lens                             gate_probs (B, G)  G = N x kinds per layer
+gate (local)   x, x_lens          (one per layer)    gate_probs (B, K)  [the layer's kinds, in order]
+module kind    x, x_lens when the kind needs them    y = x + scale * f(LN(x))
 head           encoder_out (B,T',D)                  log_probs (B,T',V)
 monolithic     features, features_lens               log_probs, log_probs_lens
 =============  ====================================  =================================
+
+The module kinds (``mha``, ``ffn``, ``conv``, ``ffn_pre``, ``ffn_post``: which take ``x_lens``,
+their residual scale) and each architecture's layer are the table of :mod:`i3d_edge.module_kinds`.
 
 Manifest fields (``version`` 1)::
 
@@ -57,6 +59,7 @@ from typing import Any
 from .config import FeatureConfig, ModelConfig, check_beam_size, check_lm_weight, check_threshold, check_word_score
 from .errors import BundleError, ConfigError, I3dEdgeError, first_line
 from .limits import LIMITS, min_weights
+from .module_kinds import MODULE_KINDS, module_io
 from .tokens import TokenTable
 
 __all__ = [
@@ -92,8 +95,7 @@ DECODER_KIND = "lexicon-kenlm"  # word n-gram LM (ARPA) + lexicon from its vocab
 GRAPH_IO: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "frontend": (("features", "features_lens"), ("x", "x_lens")),
     "gate": (("x", "x_lens"), ("gate_probs",)),
-    "mha": (("x", "x_lens"), ("y",)),
-    "ffn": (("x",), ("y",)),
+    **{kind: module_io(kind) for kind in MODULE_KINDS},
     "head": (("encoder_out",), ("log_probs",)),
     "monolithic": (("features", "features_lens"), ("log_probs", "log_probs_lens")),
 }

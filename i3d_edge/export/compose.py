@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ def complete_bundle(src: Path, dst: Path, notes: list[str], log: Callable[[str],
     for name, variant in variants.items():
         if "monolithic" not in variant["graphs"]:
             out = f"{name}/monolithic.onnx"
-            onnx.save(compose_monolithic(dst, variant["graphs"]), dst / out)
+            onnx.save(compose_monolithic(dst, variant["graphs"], data["gates"]["modules"]), dst / out)
             variant["graphs"]["monolithic"] = out
             notes.append(f"{name} monolithic graph composed from the bundle's frontend, module and head graphs "
                          "(the bundle has no exported monolithic.onnx)")
@@ -56,11 +56,11 @@ def complete_bundle(src: Path, dst: Path, notes: list[str], log: Callable[[str],
     return dst
 
 
-def compose_monolithic(root: Path, graphs: Mapping[str, str]) -> Any:
+def compose_monolithic(root: Path, graphs: Mapping[str, str], modules: Sequence[str]) -> Any:
     """One full-depth graph (features, features_lens -> log_probs, log_probs_lens) chained from a
-    variant's frontend, every module graph in order and the head (an onnx ModelProto)."""
-    keys = ["frontend", *sorted(k for k in graphs if k.endswith((".mha", ".ffn"))), "head"]
-    keys[1:-1] = sorted(keys[1:-1], key=lambda k: (k.split(".")[0], k.endswith(".ffn")))  # mha before ffn
+    variant's frontend, its module graphs in the execution order ``modules`` (``Manifest.modules``)
+    and the head (an onnx ModelProto)."""
+    keys = ["frontend", *modules, "head"]
     nodes: list[Any] = []
     inits: list[Any] = []
     value_info: list[Any] = []
