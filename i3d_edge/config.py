@@ -200,7 +200,7 @@ class ModelConfig:
     layer_norm_eps: float = 1e-5  # of the encoder's LayerNorms
     arch: str = setting("transformer", "Layer shape: transformer (MHA, FFN), conformer (MHA, convolution, FFN) or "
                                        "conformer-macaron (half-step FFN, MHA, convolution, half-step FFN).")
-    depthwise_kernel: int = 15  # conformer: kernel of the depthwise convolution over time (odd)
+    depthwise_kernel: int = setting(15, "Conformer: kernel of the depthwise convolution over time (odd).")
 
     def __post_init__(self) -> None:
         if not isinstance(self.arch, str) or self.arch not in ARCHITECTURES:

@@ -481,3 +481,56 @@ def test_a_manifest_listing_an_unknown_graph_is_refused(make_bundle, tmp_path):
     data["variants"]["fp32"]["graphs"]["layer00.extra"] = "fp32/layer00.ffn.onnx"
     (root / MANIFEST_NAME).write_text(json.dumps(data))
     assert_one_line_error(cli("inspect", root), "unknown graph(s) layer00.extra")
+
+
+# ---------------------------------------------------------------------------- conformer kinds
+@pytest.mark.parametrize(("arch", "gates"), [("conformer", "local"), ("conformer-macaron", "global")])
+def test_conformer_bundle_exports_verifies_and_runs_with_gates(make_bundle, make_checkpoint, arch, gates):
+    """A Conformer bundle (a convolution module per layer; macaron: half-step FFNs around it) has one
+    graph per kind per layer with the table's interface, passed verification including padding
+    invariance, and the runtime runs exactly the modules torch's gates select, skipping the others."""
+    from i3d_edge import Runtime
+    from i3d_edge.module_kinds import MODULE_KINDS
+
+    root = make_bundle(gates, 2, arch=arch)
+    manifest = load_manifest(root)
+    assert manifest.model_config.arch == arch
+    graphs = manifest.variant("fp32").graphs
+    assert [k for k in graphs if role_of(k) in MODULE_KINDS] == list(manifest.modules)
+    assert [role_of(k) for k in manifest.modules] == list(manifest.model_config.layer_kinds) * 2
+    conv = ort.InferenceSession(str(root / graphs["layer01.conv"]), providers=["CPUExecutionProvider"])
+    assert [i.name for i in conv.get_inputs()] == ["x", "x_lens"] and [o.name for o in conv.get_outputs()] == ["y"]
+    fp32 = manifest.verification["variants"]["fp32"]
+    assert manifest.verification["status"] == "passed" and fp32["gate_agreement"] == 1.0
+    assert fp32["end_to_end_max_abs_diff"] <= FP32_ATOL
+    assert fp32["padding_invariance"]["log_probs_max_abs_diff"] <= FP32_ATOL
+    assert fp32["padding_invariance"]["gate_probs_max_abs_diff"] <= FP32_ATOL
+
+    model = load_checkpoint(make_checkpoint(gates, 2, arch=arch)).build_model()
+    feats, lens = features([400, 230, 57], seed=3)
+    got = Runtime(root).forward(feats, lens)
+    with torch.no_grad():
+        want = model(torch.from_numpy(feats), torch.from_numpy(lens))
+    np.testing.assert_array_equal(got.gates, want.gates.numpy() > 0.5)
+    assert 0 < got.gates.sum() < got.gates.size  # these random gates run some modules and skip others
+    ran = {key for j, key in enumerate(manifest.modules) if got.gates[:, j].any()}
+    assert set(got.module_runs) == ran  # a module no row selects is never run
+    for row, n in enumerate(got.lens.tolist()):
+        np.testing.assert_allclose(got.log_probs[row, :n], want.log_probs[row, :n].numpy(), atol=FP32_ATOL)
+
+
+def test_conformer_padding_that_leaks_fails_verification(make_checkpoint, tmp_path, monkeypatch):
+    """The padding-invariance check catches a convolution module whose time mask is missing: the
+    export fails naming it, and nothing is written."""
+    from i3d_edge.models import i3d
+
+    masked = i3d.ConvModule.forward
+
+    def unmasked(self, x, valid):
+        return masked(self, x, torch.ones_like(valid))  # every frame counted as valid
+
+    monkeypatch.setattr(i3d.ConvModule, "forward", unmasked)
+    with pytest.raises(ExportError, match="padding invariance: CTC log-probs of a row alone and in its padded "
+                                          "batch differ"):
+        export_bundle(make_checkpoint("none", 1, arch="conformer"), tmp_path / "b")
+    assert not (tmp_path / "b").exists()
