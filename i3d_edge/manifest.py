@@ -35,6 +35,10 @@ Manifest fields (``version`` 1)::
                  "word_score": 0.0, "beam_size": 32, "beam_threshold": 8.0, "ngram": {...}},
      "provenance": {...}, "verification": {...}}
 
+The typed :class:`Manifest` is the schema both ways: :func:`parse_manifest` reads it,
+:meth:`Manifest.to_dict` and :func:`write_manifest` write it (export, LM attachment and bundle
+completion build or ``dataclasses.replace`` a Manifest; nothing edits the JSON by hand).
+
 The optional ``decoder`` section attaches a word n-gram language model (ARPA) for CTC beam
 search over the words of its vocabulary; readers without it decode greedily.
 
@@ -65,7 +69,7 @@ from .tokens import TokenTable
 __all__ = [
     "BUNDLE_FORMAT", "BUNDLE_VERSION", "DECODER_KIND", "DEFAULT_BEAM_THRESHOLD",
     "GRAPH_IO", "MANIFEST_NAME", "DecoderSpec", "Manifest",
-    "Variant", "json_safe", "load_manifest", "local_gate_key", "sha256_file", "write_manifest",
+    "Variant", "file_entry", "json_safe", "load_manifest", "local_gate_key", "sha256_file", "write_manifest",
 ]
 
 def json_safe(value: Any) -> Any:
@@ -117,6 +121,11 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def file_entry(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``files`` entry of a bundle file: its SHA-256 and size."""
+    return {"sha256": sha256_file(path), "bytes": os.stat(path).st_size}
 
 
 @dataclass(frozen=True)
@@ -174,7 +183,6 @@ class Manifest:
     default_variant: str
     variants: dict[str, Variant]
     files: dict[str, dict[str, Any]]  # RELPATH -> {"sha256", "bytes"}
-    data: dict[str, Any]  # the raw manifest: what bundle editors (LM attachment, completion) rewrite
     decoder: DecoderSpec | None = None  # language-model decoding, when the bundle has an LM
     provenance: dict[str, Any] = field(default_factory=dict)  # export versions, date, source checkpoint
     verification: dict[str, Any] = field(default_factory=dict)  # the export's parity report
@@ -206,12 +214,44 @@ class Manifest:
                               f"(has: {', '.join(sorted(self.variants))})")
         return self.variants[name]
 
+    def to_dict(self) -> dict[str, Any]:
+        """The manifest as JSON data: what :func:`parse_manifest` reads back to an equal Manifest."""
+        data: dict[str, Any] = {
+            "format": BUNDLE_FORMAT,
+            "version": BUNDLE_VERSION,
+            "model_config": self.model_config.to_dict(),
+            "feature_config": self.feature_config.to_dict(),
+            "tokens": list(self.tokens.tokens),
+            "gates": gates_section(self.predictor, self.threshold, self.modules),
+            "default_variant": self.default_variant,
+            "variants": {name: {"quantization": v.quantization, "graphs": dict(v.graphs)}
+                         for name, v in self.variants.items()},
+            "files": {rel: dict(entry) for rel, entry in self.files.items()},
+            "provenance": self.provenance,
+            "verification": self.verification,
+        }
+        if self.decoder is not None:
+            data["decoder"] = {**self.decoder.to_dict(), "ngram": self.lm_ngram}
+        return data
 
-def write_manifest(root: str | os.PathLike[str], data: Mapping[str, Any]) -> Path:
-    """Write ``data`` as ``root/manifest.json``, atomically: a new file in ``root`` (its name never a
-    planted symlink; readable as the umask allows), then renamed over the manifest, so a reader sees the old manifest
-    or the new one, never a part. The one writer of the format (export, LM attachment, benchmarks)."""
-    root = Path(root)
+
+def gates_section(predictor: str, threshold: float, modules: tuple[str, ...]) -> dict[str, Any]:
+    """The manifest's ``gates`` section (also in the self-describing graphs' metadata)."""
+    return {"predictor": predictor, "threshold": threshold, "modules": list(modules)}
+
+
+def write_manifest(manifest: Manifest) -> Path:
+    """Write ``manifest`` as ``manifest.root/manifest.json`` once it passes :func:`parse_manifest`: the
+    one writer of the format (export, LM attachment, bundle completion). Atomic: a new file in the
+    root (its name never a planted symlink; readable as the umask allows), then renamed over the
+    manifest, so a reader sees the old manifest or the new one, never a part."""
+    data = manifest.to_dict()
+    parse_manifest(data, manifest.root.resolve())  # resolved, as the readers see it
+    return _write_json(manifest.root, data)
+
+
+def _write_json(root: Path, data: Mapping[str, Any]) -> Path:
+    """``data`` as ``root/manifest.json``, written atomically (see :func:`write_manifest`)."""
     fd, name = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=root)
     tmp = Path(name)
     try:
@@ -361,7 +401,7 @@ def parse_manifest(data: Any, root: Path) -> Manifest:
             raise BundleError(f"{where}: decoder lm points to an unlisted file {decoder.lm!r}")
     ngram = data["decoder"].get("ngram") if decoder is not None else None
     return Manifest(root, model_config, feature_config, tokens, predictor, threshold,
-                    modules, default_variant, variants, files, data, decoder,
+                    modules, default_variant, variants, files, decoder,
                     provenance=dict(data.get("provenance") or {}), verification=dict(data.get("verification") or {}),
                     lm_ngram=dict(ngram) if isinstance(ngram, dict) else {})
 

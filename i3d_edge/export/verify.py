@@ -30,7 +30,7 @@ import torch
 from ..config import FeatureConfig
 from ..errors import ExportError
 from ..features import extract_features
-from ..manifest import GRAPH_IO, role_of
+from ..manifest import GRAPH_IO, Variant, role_of
 from ..models.i3d import I3DModel
 from ..module_kinds import MODULE_KINDS
 from ..runtime import Runtime
@@ -273,7 +273,7 @@ def _abs_diff(got: np.ndarray, want: np.ndarray) -> float:
     return float(np.abs(got.astype(np.float64) - want).max()) if np.isfinite(got).all() else float("inf")
 
 
-def verify_bundle(root: Path, model: I3DModel, specs: list[GraphSpec], variants: dict[str, dict[str, Any]],
+def verify_bundle(root: Path, model: I3DModel, specs: list[GraphSpec], variants: dict[str, Variant],
                   feature_config: FeatureConfig) -> dict[str, Any]:
     """Check every variant of the bundle at ``root``; the report for ``manifest["verification"]``.
 
@@ -291,9 +291,9 @@ def verify_bundle(root: Path, model: I3DModel, specs: list[GraphSpec], variants:
         "inputs": [case.describe() for case in cases],
         "variants": {},
     }
-    for name, spec in variants.items():
-        strict = spec["quantization"] is None  # fp32: parity; int8: report only
-        graphs = _check_graphs(root, spec["graphs"], refs, strict, failures, name)
+    for name, variant in variants.items():
+        strict = variant.quantization is None  # fp32: parity; int8: report only
+        graphs = _check_graphs(root, variant.graphs, refs, strict, failures, name)
         e2e = _check_end_to_end(root, name, model, cases, torch_runs, strict, failures)
         report["variants"][name] = {
             "graphs_max_abs_diff": max(graphs.values()),
