@@ -168,7 +168,7 @@ def test_bundle_decoder_settings_reach_the_decoder(tmp_path):
     if not lm_installed():
         pytest.skip("LM decoding needs the [lm] extra (flashlight-text)")
     from i3d_edge import Runtime
-    from i3d_edge.export.language_model import set_decoder_settings
+    from i3d_edge.bundle.language_model import set_decoder_settings
 
     bundle = tmp_path / "default"
     shutil.copytree(DEFAULT_BUNDLE, bundle)

@@ -32,7 +32,7 @@ from ..manifest import (
     write_manifest,
 )
 from ..tokens import SEPARATOR, normalize_text
-from ._signals import sigterm_as_interrupt
+from .signals import sigterm_as_interrupt
 
 __all__ = ["MAX_ORDER", "MAX_TEXT_BYTES", "MIN_ORDER", "TextFiles", "attach_language_model", "read_sentences",
            "set_decoder_settings"]

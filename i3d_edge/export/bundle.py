@@ -25,6 +25,7 @@ from typing import Any
 import onnx
 
 from .. import __version__
+from ..bundle.signals import sigterm_as_interrupt
 from ..config import SUBSAMPLING
 from ..errors import ExportError
 from ..manifest import (
@@ -40,7 +41,6 @@ from ..manifest import (
     write_manifest,
 )
 from ..models.checkpoint import Checkpoint, load_checkpoint
-from ._signals import sigterm_as_interrupt
 from ._util import torch_threads
 from .graphs import MAX_OPSET, MIN_OPSET, GraphSpec, export_graph, graph_specs, set_metadata
 from .quantize import INT8, quantize_int8

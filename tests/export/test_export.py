@@ -256,7 +256,7 @@ def test_inspect_text(make_bundle):
 
 
 def test_inspect_needs_no_torch(make_bundle, block_torch):
-    from i3d_edge.export.inspection import inspect_bundle
+    from i3d_edge.bundle.inspection import inspect_bundle
 
     assert inspect_bundle(make_bundle("global", 2))["variants"]["fp32"]["graphs"]
 

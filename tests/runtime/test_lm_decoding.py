@@ -23,8 +23,8 @@ from tests.conftest import speechlike
 
 pytest.importorskip("flashlight.lib.text", reason="LM decoding needs the [lm] extra (flashlight-text)")
 
-from i3d_edge.export import language_model
-from i3d_edge.export.language_model import attach_language_model
+from i3d_edge.bundle import language_model
+from i3d_edge.bundle.language_model import attach_language_model
 
 SENTENCES = ["one two three", "two three four", "one two", "three four five", "five four three two one",
              "one one two", "four five", "two one"] * 5
@@ -117,7 +117,7 @@ def test_the_bundle_lm_weight_is_the_one_decoding_uses(lm_bundle):
     """After "three" the LM prefers "four" (seen twice) to "five" (never): with the acoustics
     leaning to "five" (0.6 / 0.38 per letter), a weight of 1.0 keeps "five" and 3.0 picks "four"
     (measured with the bigram LM of SENTENCES)."""
-    from i3d_edge.export.language_model import set_decoder_settings
+    from i3d_edge.bundle.language_model import set_decoder_settings
 
     em = three_then(("five", "four"), 0.6)
     manifest = load_manifest(lm_bundle)
