@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import BundleError
 from ..manifest import BUNDLE_FORMAT, BUNDLE_VERSION, Manifest, json_safe, load_manifest, role_of
+from ..module_kinds import ARCHITECTURES
 from ..runtime import check_bundle
 
 __all__ = ["format_bytes", "inspect_bundle", "render_text", "verification_summary"]
@@ -136,7 +137,8 @@ def render_text(info: dict[str, Any]) -> str:
     lines = [
         f"bundle        {info['bundle']} ({info['format']} v{info['version']})",
         f"model         {mc['n_layers']} layers, d_model {mc['d_model']}, {mc['n_heads']} heads, "
-        f"d_ff {mc['d_ff']}, vocab {mc['vocab_size']}",
+        f"d_ff {mc['d_ff']}, vocab {mc['vocab_size']}"
+        + (f"; {mc['arch']}: {', '.join(ARCHITECTURES[mc['arch']])} per layer" if "arch" in mc else ""),
         (f"features      {fc['n_mels']} log-mels at {fc['sample_rate']} Hz, hop {fc['hop_length']}, {normalised}"
          if fc.get("kind", "log_mel") == "log_mel" else
          f"features      raw waveform at {fc['sample_rate']} Hz, {fc['hop_length']} samples per frame, "

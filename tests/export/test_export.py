@@ -207,7 +207,7 @@ def test_int8_variant_beside_fp32(make_bundle):
                    for n in onnx.load(root / int8.graphs[key]).graph.node)
     meta = ort.InferenceSession(str(root / int8.graphs["layer00.ffn"])).get_modelmeta().custom_metadata_map
     assert meta["variant"] == "int8" and json.loads(meta["quantization"]) == int8.quantization
-    report = manifest.data["verification"]["variants"]["int8"]
+    report = manifest.verification["variants"]["int8"]
     assert 0 < report["end_to_end_max_abs_diff"] < 0.5  # quantised, but sane
     assert report["gate_agreement"] >= 0.9
     assert all(np.isfinite(v) for v in report["graphs"].values())
@@ -506,6 +506,9 @@ def test_conformer_bundle_exports_verifies_and_runs_with_gates(make_bundle, make
     assert fp32["end_to_end_max_abs_diff"] <= FP32_ATOL
     assert fp32["padding_invariance"]["log_probs_max_abs_diff"] <= FP32_ATOL
     assert fp32["padding_invariance"]["gate_probs_max_abs_diff"] <= FP32_ATOL
+    kinds = ", ".join(manifest.model_config.layer_kinds)
+    assert cli("inspect", root).stdout.splitlines()[1] == f"model         2 layers, d_model 64, 2 heads, d_ff 128, " \
+                                                         f"vocab 29; {arch}: {kinds} per layer"
 
     model = load_checkpoint(make_checkpoint(gates, 2, arch=arch)).build_model()
     feats, lens = features([400, 230, 57], seed=3)

@@ -137,7 +137,7 @@ def test_attach_records_a_verified_decoder_section(lm_bundle):
     assert manifest.decoder.beam_size == 16
     path = manifest.verify(manifest.decoder.lm)  # listed and hashed
     assert path.stat().st_mode & 0o777 == 0o644
-    ngram = manifest.data["decoder"]["ngram"]
+    ngram = manifest.lm_ngram
     assert ngram["order"] == 2 and ngram["vocab"] == 5
     assert sorted(p.name for p in (lm_bundle / "lm").iterdir()) == [path.name]  # no temporary files left
 
@@ -190,7 +190,7 @@ def test_arpa_quirks_load_or_fail_on_one_line(make_bundle, tmp_path):
     attach_language_model(bundle, arpa=dup)
     manifest = load_manifest(bundle)
     assert decoding.LanguageModel(manifest.verify(manifest.decoder.lm), manifest.tokens).vocab_size == 1
-    assert manifest.data["decoder"]["ngram"] == {"source": "dup.arpa"}
+    assert manifest.lm_ngram == {"source": "dup.arpa"}
 
 
 def test_concurrent_lm_loads_leave_stderr_alone(lm_bundle):
