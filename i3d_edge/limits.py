@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from .config import FeatureConfig, ModelConfig
 from .errors import ConfigError
+from .module_kinds import MODULE_KINDS
 
 __all__ = ["LIMITS", "Limits", "min_weights", "thread_limit"]
 
@@ -31,6 +32,7 @@ class Limits:
     conv_channels: int = 4096
     vocab_size: int = 65536
     gate_hidden: int = 8192
+    depthwise_kernel: int = 1023  # conformer convolution
     n_mels: int = 512
     # feature config
     min_sample_rate: int = 4000  # Hz: the lowest rate audio is read or resampled at (audio.MIN_SAMPLE_RATE)
@@ -57,7 +59,7 @@ class Limits:
     def check_model(self, cfg: ModelConfig) -> None:
         """Raise ConfigError when a model dimension is beyond its ceiling."""
         for name in ("n_layers", "d_model", "n_heads", "d_ff", "conv_channels", "vocab_size", "gate_hidden",
-                     "n_mels"):
+                     "n_mels", "depthwise_kernel"):
             value, ceiling = getattr(cfg, name), getattr(self, name)
             if value > ceiling:
                 raise ConfigError(f"model config: {name} {value} is beyond the ceiling of {ceiling}")
@@ -133,11 +135,14 @@ LIMITS = Limits()
 def min_weights(cfg: ModelConfig) -> int:
     """A lower bound on the number of weights of a model with this config.
 
-    Per layer the attention projections (4 D^2) and the feed-forward matrices (2 D d_ff), plus the
-    output layer (D V): biases, norms, the conv frontend and the gates only add to the true count.
+    Per layer each module's matrices (``module_kinds``: attention 4 D^2, feed-forward 2 D d_ff,
+    convolution 3 D^2), plus the output layer (D V): biases, norms, the depthwise and frontend
+    convolutions and the gates only add to the true count.
     """
     d = cfg.d_model
-    return cfg.n_layers * (4 * d * d + 2 * d * cfg.d_ff) + d * cfg.vocab_size
+    layer = sum(MODULE_KINDS[kind].square_weights * d * d + MODULE_KINDS[kind].ff_weights * d * cfg.d_ff
+                for kind in cfg.layer_kinds)
+    return cfg.n_layers * layer + d * cfg.vocab_size
 
 
 def thread_limit() -> int:

@@ -13,13 +13,15 @@ role           inputs                                outputs
 =============  ====================================  =================================
 frontend       features (B,T,F) f32, features_lens   x (B,T',D) f32, x_lens (B,) i64
                (B,) i64
-gate (global)  x, x_lens                             gate_probs (B, 2N)
-gate (local)   x, x_lens          (one per layer)    gate_probs (B, 2)  [mha, ffn]
-mha            x, x_lens                             y = x + MHA(LN(x))
-ffn            x                                     y = x + FFN(LN(x))
+gate (global)  x, x_lens                             gate_probs (B, G)  G = N x kinds per layer
+gate (local)   x, x_lens          (one per layer)    gate_probs (B, K)  [the layer's kinds, in order]
+module kind    x, x_lens when the kind needs them    y = x + scale * f(LN(x))
 head           encoder_out (B,T',D)                  log_probs (B,T',V)
 monolithic     features, features_lens               log_probs, log_probs_lens
 =============  ====================================  =================================
+
+The module kinds (``mha``, ``ffn``, ``conv``, ``ffn_pre``, ``ffn_post``: which take ``x_lens``,
+their residual scale) and each architecture's layer are the table of :mod:`i3d_edge.module_kinds`.
 
 Manifest fields (``version`` 1)::
 
@@ -35,6 +37,10 @@ Manifest fields (``version`` 1)::
 
 Tokens are printable text (checked on reading) and hashed: ``tokens_sha256`` is the SHA-256 of the
 token list's compact ASCII JSON, written by export and checked when present.
+The typed :class:`Manifest` is the schema both ways: :func:`parse_manifest` reads it,
+:meth:`Manifest.to_dict` and :func:`write_manifest` write it (export, LM attachment and bundle
+completion build or ``dataclasses.replace`` a Manifest; nothing edits the JSON by hand).
+
 The optional ``decoder`` section attaches a word n-gram language model (ARPA) for CTC beam
 search over the words of its vocabulary; readers without it decode greedily.
 
@@ -59,26 +65,14 @@ from typing import Any
 from .config import FeatureConfig, ModelConfig, check_beam_size, check_lm_weight, check_threshold, check_word_score
 from .errors import BundleError, ConfigError, I3dEdgeError, first_line
 from .limits import LIMITS, min_weights
+from .module_kinds import MODULE_KINDS, module_io
 from .tokens import TokenTable
 
 __all__ = [
-    "BUNDLE_FORMAT",
-    "BUNDLE_VERSION",
-    "DECODER_KIND",
-    "DEFAULT_BEAM_THRESHOLD",
-    "GRAPH_IO",
-    "MANIFEST_NAME",
-    "TOKENS_HASH_FIELD",
-    "DecoderSpec",
-    "Manifest",
-    "Variant",
-    "check_token_text",
-    "json_safe",
-    "load_manifest",
-    "local_gate_key",
-    "sha256_file",
-    "tokens_sha256",
-    "write_manifest",
+    "BUNDLE_FORMAT", "BUNDLE_VERSION", "DECODER_KIND", "DEFAULT_BEAM_THRESHOLD",
+    "GRAPH_IO", "MANIFEST_NAME", "TOKENS_HASH_FIELD", "DecoderSpec", "Manifest",
+    "Variant", "check_token_text", "file_entry", "json_safe", "load_manifest", "local_gate_key", "sha256_file",
+    "tokens_sha256", "write_manifest",
 ]
 
 def json_safe(value: Any) -> Any:
@@ -108,8 +102,7 @@ DECODER_KIND = "lexicon-kenlm"  # word n-gram LM (ARPA) + lexicon from its vocab
 GRAPH_IO: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "frontend": (("features", "features_lens"), ("x", "x_lens")),
     "gate": (("x", "x_lens"), ("gate_probs",)),
-    "mha": (("x", "x_lens"), ("y",)),
-    "ffn": (("x",), ("y",)),
+    **{kind: module_io(kind) for kind in MODULE_KINDS},
     "head": (("encoder_out",), ("log_probs",)),
     "monolithic": (("features", "features_lens"), ("log_probs", "log_probs_lens")),
 }
@@ -131,6 +124,11 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def file_entry(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``files`` entry of a bundle file: its SHA-256 and size."""
+    return {"sha256": sha256_file(path), "bytes": os.stat(path).st_size}
 
 
 @dataclass(frozen=True)
@@ -188,7 +186,6 @@ class Manifest:
     default_variant: str
     variants: dict[str, Variant]
     files: dict[str, dict[str, Any]]  # RELPATH -> {"sha256", "bytes"}
-    data: dict[str, Any]  # the raw manifest: what bundle editors (LM attachment, completion) rewrite
     decoder: DecoderSpec | None = None  # language-model decoding, when the bundle has an LM
     provenance: dict[str, Any] = field(default_factory=dict)  # export versions, date, source checkpoint
     verification: dict[str, Any] = field(default_factory=dict)  # the export's parity report
@@ -220,6 +217,26 @@ class Manifest:
                               f"(has: {', '.join(sorted(self.variants))})")
         return self.variants[name]
 
+    def to_dict(self) -> dict[str, Any]:
+        """The manifest as JSON data: what :func:`parse_manifest` reads back to an equal Manifest."""
+        data: dict[str, Any] = {
+            "format": BUNDLE_FORMAT,
+            "version": BUNDLE_VERSION,
+            "model_config": self.model_config.to_dict(),
+            "feature_config": self.feature_config.to_dict(),
+            "tokens": list(self.tokens.tokens),
+            TOKENS_HASH_FIELD: tokens_sha256(self.tokens),
+            "gates": gates_section(self.predictor, self.threshold, self.modules),
+            "default_variant": self.default_variant,
+            "variants": {name: {"quantization": v.quantization, "graphs": dict(v.graphs)}
+                         for name, v in self.variants.items()},
+            "files": {rel: dict(entry) for rel, entry in self.files.items()},
+            "provenance": self.provenance,
+            "verification": self.verification,
+        }
+        if self.decoder is not None:
+            data["decoder"] = {**self.decoder.to_dict(), "ngram": self.lm_ngram}
+        return data
 
 TOKENS_HASH_FIELD = "tokens_sha256"  # SHA-256 of the token list (written by export, checked when present)
 MAX_TOKEN_CHARS = 64  # characters of one token (the default model's are one; word pieces are short)
@@ -241,11 +258,23 @@ def check_token_text(tokens: TokenTable) -> None:
                               "characters")
 
 
-def write_manifest(root: str | os.PathLike[str], data: Mapping[str, Any]) -> Path:
-    """Write ``data`` as ``root/manifest.json``, atomically: a new file in ``root`` (its name never a
-    planted symlink; readable as the umask allows), then renamed over the manifest, so a reader sees the old manifest
-    or the new one, never a part. The one writer of the format (export, LM attachment, benchmarks)."""
-    root = Path(root)
+def gates_section(predictor: str, threshold: float, modules: tuple[str, ...]) -> dict[str, Any]:
+    """The manifest's ``gates`` section (also in the self-describing graphs' metadata)."""
+    return {"predictor": predictor, "threshold": threshold, "modules": list(modules)}
+
+
+def write_manifest(manifest: Manifest) -> Path:
+    """Write ``manifest`` as ``manifest.root/manifest.json`` once it passes :func:`parse_manifest`: the
+    one writer of the format (export, LM attachment, bundle completion). Atomic: a new file in the
+    root (its name never a planted symlink; readable as the umask allows), then renamed over the
+    manifest, so a reader sees the old manifest or the new one, never a part."""
+    data = manifest.to_dict()
+    parse_manifest(data, manifest.root.resolve())  # resolved, as the readers see it
+    return _write_json(manifest.root, data)
+
+
+def _write_json(root: Path, data: Mapping[str, Any]) -> Path:
+    """``data`` as ``root/manifest.json``, written atomically (see :func:`write_manifest`)."""
     fd, name = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=root)
     tmp = Path(name)
     try:
@@ -398,7 +427,7 @@ def parse_manifest(data: Any, root: Path) -> Manifest:
             raise BundleError(f"{where}: decoder lm points to an unlisted file {decoder.lm!r}")
     ngram = data["decoder"].get("ngram") if decoder is not None else None
     return Manifest(root, model_config, feature_config, tokens, predictor, threshold,
-                    modules, default_variant, variants, files, data, decoder,
+                    modules, default_variant, variants, files, decoder,
                     provenance=dict(data.get("provenance") or {}), verification=dict(data.get("verification") or {}),
                     lm_ngram=dict(ngram) if isinstance(ngram, dict) else {})
 

@@ -40,7 +40,7 @@ def lm_command(
     """Attach a word n-gram LM: `transcribe` and `Runtime` then decode with a CTC beam search over its words.
 
     With neither --text nor --arpa, only the decoding settings of the bundle's LM change."""
-    from ..export.language_model import attach_language_model, read_sentences, set_decoder_settings
+    from ..bundle.language_model import attach_language_model, read_sentences, set_decoder_settings
 
     if text and arpa is not None:
         raise fail("give either --text FILE (one or more) or --arpa FILE, not both")

@@ -345,7 +345,7 @@ def train(
     def set_train_mode() -> None:
         model.train()
         if cfg.train_only == "gates":  # frozen parts run as at inference (no dropout)
-            for part in (model.frontend, model.mha, model.ffn, model.head):
+            for part in (model.frontend, *model.by_kind.values(), model.head):
                 part.eval()
 
     start = time.monotonic()

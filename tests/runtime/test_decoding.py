@@ -46,6 +46,7 @@ def lm_bundle(make_bundle, tmp_path):
     import shutil
 
     from i3d_edge.export.language_model import attach_language_model
+
     from tests.runtime.test_lm_decoding import SENTENCES
 
     bundle = tmp_path / "bundle"
