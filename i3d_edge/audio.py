@@ -31,6 +31,7 @@ import soxr
 
 from .config import FeatureConfig
 from .errors import AudioError, AudioWarning, first_line
+from .extras import install_hint
 
 __all__ = ["ARRAY_NAME", "AUDIO_EXTENSIONS", "AudioInfo", "AudioSource", "audio_info", "describe", "formats_label",
            "load_audio", "readable_formats", "stream_audio", "to_float_mono"]
@@ -58,7 +59,7 @@ FFMPEG_EXTENSIONS = {
     "M4A": ("m4a", "m4b"), "MP4": ("mp4",), "AAC": ("aac",), "WEBM": ("webm",), "MKV": ("mka", "mkv"),
     "MOV": ("mov",), "3GP": ("3gp",), "WMA": ("wma",), "AMR": ("amr",), "AC3": ("ac3",),
 }
-AV_EXTRA = "pip install 'i3d-edge[av]'"
+AV_EXTRA = install_hint("av")
 
 
 def _av() -> Any:

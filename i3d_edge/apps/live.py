@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import numpy as np
 
 from ..errors import AudioError, first_line
+from ..extras import install_hint
 from ..runtime.results import Transcript
 from ..runtime.stream import Stream, Utterance
 
@@ -104,7 +105,7 @@ def _sounddevice() -> Any:
     try:
         import sounddevice
     except ImportError:
-        raise AudioError("audio devices need sounddevice, from the [live] extra: pip install 'i3d-edge[live]'"
+        raise AudioError(f"audio devices need sounddevice, from the [live] extra: {install_hint('live')}"
                          ) from None
     except OSError as exc:  # the Python package is there but not the PortAudio library
         raise AudioError(f"audio devices: {first_line(exc)} (install PortAudio: apt-get install "

@@ -19,19 +19,27 @@ import threading
 import time
 from dataclasses import dataclass
 from time import perf_counter
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from ..audio import _check_samples, _rate, _Resampler, to_float_mono
+from ..config import FeatureConfig
 from ..errors import AudioError
 from .results import Segment, Transcript
 from .segment import find_cut
 from .stream_settings import StreamSettings
 from .vad import VAD_RATE, Vad, make_vad
 
-if TYPE_CHECKING:
-    from .runtime import Runtime
+
+class Transcriber(Protocol):
+    """What a stream needs of its :class:`~i3d_edge.runtime.Runtime` (named structurally, so this
+    module does not import the runtime that creates streams)."""
+
+    @property
+    def feature_config(self) -> FeatureConfig: ...
+
+    def transcribe(self, audio: np.ndarray, sample_rate: int) -> Transcript: ...
 
 __all__ = ["Segmenter", "Span", "Stream", "StreamSettings", "Utterance"]
 
@@ -241,7 +249,7 @@ class Stream:
     a worker thread, so the callback never waits for a transcription.
     """
 
-    def __init__(self, runtime: Runtime, sample_rate: int = 16000, settings: StreamSettings | None = None, *,
+    def __init__(self, runtime: Transcriber, sample_rate: int = 16000, settings: StreamSettings | None = None, *,
                  name: str = "audio stream", vad: Vad | None = None) -> None:
         self.name = name
         self.sample_rate = _rate(sample_rate, name, "sample_rate")

@@ -19,12 +19,13 @@ from typing import Protocol
 import numpy as np
 
 from ..errors import ConfigError
+from ..extras import install_hint
 from .stream_settings import VAD_NAMES
 
 __all__ = ["VAD_RATE", "Vad", "make_vad"]
 
 VAD_RATE = 16000  # Hz: every detector here works on 16 kHz frames
-LIVE_EXTRA = "pip install 'i3d-edge[live]'"
+LIVE_EXTRA = install_hint("live")
 
 
 class Vad(Protocol):
