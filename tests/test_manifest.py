@@ -18,13 +18,16 @@ from i3d_edge.limits import LIMITS
 from i3d_edge.manifest import (
     DEFAULT_BEAM_THRESHOLD,
     MANIFEST_NAME,
+    TOKENS_HASH_FIELD,
     DecoderSpec,
     Manifest,
     load_manifest,
     parse_manifest,
+    tokens_sha256,
     write_manifest,
 )
 from i3d_edge.runtime.runtime import DEFAULT_BUNDLE
+from i3d_edge.tokens import TokenTable
 
 
 def embedded(root, **changes) -> Manifest:
@@ -39,8 +42,9 @@ def test_the_typed_manifest_round_trips():
     raw = json.loads((DEFAULT_BUNDLE / MANIFEST_NAME).read_text(encoding="utf-8"))
     data = manifest.to_dict()
     assert parse_manifest(json.loads(json.dumps(data)), manifest.root) == manifest
-    configs = ("model_config", "feature_config")
+    configs = ("model_config", "feature_config", TOKENS_HASH_FIELD)  # the embedded bundle predates the token hash
     assert {k: v for k, v in data.items() if k not in configs} == {k: v for k, v in raw.items() if k not in configs}
+    assert data[TOKENS_HASH_FIELD] == tokens_sha256(manifest.tokens) != tokens_sha256(TokenTable(("<blank>", "a")))
     assert data["model_config"] == {**raw["model_config"], "frontend": "logmel", "waveform": None,
                                     "layout": "pre_ln", "activation": "relu", "layer_norm_eps": 1e-5}
     assert data["feature_config"] == {**raw["feature_config"], "kind": "log_mel", "do_normalize": False}
