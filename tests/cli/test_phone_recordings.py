@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from i3d_edge.audio import load_audio
 from i3d_edge.cli import app
+from i3d_edge.extras import install_hint
 from i3d_edge.runtime import Runtime
 from tests.conftest import ROOT, speechlike
 from tests.ffmpeg_files import FFMPEG_FILES, write_ffmpeg
@@ -77,11 +78,12 @@ def test_without_the_extra_one_line_says_how_to_get_it(bundle, phone):
     assert proc.returncode == 1 and proc.stdout == ""
     lines = proc.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {phone['m4a']}: not a readable audio file (formats: WAV")
-    assert lines[0].endswith("; M4A, MP4, AAC, WebM need the [av] extra: pip install 'i3d-edge[av]'")
+    assert lines[0].endswith(f"; M4A, MP4, AAC, WebM need the [av] extra: {install_hint('av')}")
+    assert install_hint("av") == "pip install '.[av]' (in the i3d-edge source folder)"
     help_text = subprocess.run([sys.executable, "-c", WITHOUT_AV, "transcribe", "--help"], capture_output=True,
                                text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "300"})
     flat = " ".join(help_text.stdout.replace("│", " ").split())  # the help panel wraps long lines
-    assert "M4A, MP4, AAC, WEBM, ... with the [av] extra (pip install 'i3d-edge[av]')" in flat
+    assert f"M4A, MP4, AAC, WEBM, ... with the [av] extra ({install_hint('av')})" in flat
 
 
 def test_help_says_which_library_reads_which_format():
