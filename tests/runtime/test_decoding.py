@@ -45,8 +45,7 @@ def lm_bundle(make_bundle, tmp_path):
     pytest.importorskip("flashlight.lib.text", reason="LM decoding needs the [lm] extra (flashlight-text)")
     import shutil
 
-    from i3d_edge.export.language_model import attach_language_model
-
+    from i3d_edge.bundle.language_model import attach_language_model
     from tests.runtime.test_lm_decoding import SENTENCES
 
     bundle = tmp_path / "bundle"
