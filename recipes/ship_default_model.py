@@ -61,6 +61,12 @@ def main() -> None:
     from i3d_edge.apps.evaluation import evaluate_corpus
     from i3d_edge.runtime import Runtime
 
+    sets = {"test_voices": args.corpus / "test_voices", "test_fsdd": args.corpus / "test_fsdd",
+            "ljspeech_dev": args.ljspeech, "an4_test": args.an4_test,
+            "speechocean_dev": args.real_corpus / "dev_speechocean762-train"}
+    missing = [f"{name} ({path})" for name, path in sets.items() if not (path / "transcripts.tsv").is_file()]
+    if missing:  # a model is shipped on every set or not at all: check before anything is written
+        raise SystemExit(f"ship_default_model: no transcripts.tsv for {', '.join(missing)}")
     CARD_DIR.mkdir(parents=True, exist_ok=True)
     if not args.skip_export:
         from i3d_edge.export import export_bundle
@@ -84,17 +90,11 @@ def main() -> None:
     elif not args.skip_lm:
         attach_and_tune_lm(args.corpus, args.real_corpus, args.beam_size)
 
-    sets = {"test_voices": args.corpus / "test_voices", "test_fsdd": args.corpus / "test_fsdd",
-            "ljspeech_dev": args.ljspeech, "an4_test": args.an4_test,
-            "speechocean_dev": args.real_corpus / "dev_speechocean762-train"}
     results: dict[str, dict] = {}
     for precision, decoder in itertools.product(("fp32", "int8"), ("lm", "greedy")):
         for mode, kw in (("full_depth", {"full_depth": True}), ("default", {})):
             rt = Runtime(BUNDLE, precision=precision, threads=2, decoder=decoder, **kw)
             for name, path in sets.items():
-                if not (path / "transcripts.tsv").is_file():
-                    print(f"skip {name}: {path} has no transcripts.tsv")
-                    continue
                 report = evaluate_corpus(rt, path).to_dict()
                 results[f"{name}/{precision}/{mode}/{decoder}"] = report
                 print(f"{name:13s} {precision} {mode:10s} {decoder:6s} WER {100 * report['wer']:6.2f}%  "
