@@ -41,6 +41,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -252,22 +253,24 @@ class ModelRunner:
         elif cfg.gates == "none":
             plan = torch.ones(b, self.n_gates, dtype=torch.bool)
         executed = torch.zeros(b, self.n_gates, dtype=torch.bool)
+        k = len(cfg.layer_kinds)  # gated modules per layer (module_kinds.ARCHITECTURES)
         for i in range(cfg.n_layers):
             if plan is not None:
-                g = plan[:, 2 * i: 2 * i + 2]
+                g = plan[:, k * i: k * i + k]
             else:  # local predictor: reads this layer's input
-                p = model.local_gates[i](x, valid).sigmoid()  # (B, 2)
-                probs[:, 2 * i: 2 * i + 2] = p
+                p = model.local_gates[i](x, valid).sigmoid()  # (B, k)
+                probs[:, k * i: k * i + k] = p
                 g = p > float(threshold)  # type: ignore[arg-type]
-            executed[:, 2 * i: 2 * i + 2] = g
-            for j, branch in ((0, lambda h, v, m=model.mha[i]: m(h, v)), (1, lambda h, v, m=model.ffn[i]: m(h))):
+            executed[:, k * i: k * i + k] = g
+            for j, kind in enumerate(cfg.layer_kinds):
+                module = model.module(kind, i)
                 on = g[:, j]
                 if bool(on.all()):
-                    x = x + branch(x, valid)
+                    x = module.residual(x, valid)
                 elif bool(on.any()):
                     rows = on.nonzero().squeeze(1)
                     x = x.clone()
-                    x[rows] = x[rows] + branch(x[rows], valid[rows])
+                    x[rows] = module.residual(x[rows], valid[rows])
         return model.head(x), executed, probs
 
     def self_check(self, feats: list[np.ndarray], threshold: float, n: int = 6) -> float:
@@ -516,17 +519,98 @@ def main(argv: list[str] | None = None) -> int:
         raise
 
 
+@dataclass
+class Data:
+    """The utterances, their features (raw log-mel per frontend setting) and the noisy copies: loaded once."""
+
+    utts: list[Utt]
+    splits: list[str]  # split names, in load order
+    per_split: dict[str, list[int]]  # split -> utterance indices
+    per_take: int  # SNR sample per corpus split
+    feats: dict[str, list[np.ndarray]]  # frontend key -> (T, F) log-mel per utterance
+    fe_keys: dict[str, str]  # model name -> its frontend key
+    snr_feats: dict[str, list[np.ndarray]]  # frontend key -> noisy copies, variant-major: v * n_snr + j
+    snr_refs: list[Utt]  # the SNR sample
+    n_snr: int
+    variants: list[tuple[str, float]]  # (noise kind, SNR dB); clean first
+    words: np.ndarray  # (U,) reference words
+    chars: np.ndarray  # (U,) reference characters
+    durations: np.ndarray  # (U,) seconds
+    split_of: np.ndarray  # (U,) split names
+    thresholds: list[float]  # the sweep, the operating threshold included
+    t_idx: int  # index of the operating threshold
+
+
+@dataclass
+class Study:
+    """What the stages of :func:`run` share: the arguments, the models, the data, the report being built."""
+
+    args: argparse.Namespace
+    argv: list[str]
+    t_start: float  # time.monotonic() at the start
+    started: dt.datetime
+    load_start: tuple[float, float, float]
+    log: Callable[[str], None]
+    runners: list[ModelRunner]
+    data: Data
+    plot: Plotter
+    report: dict[str, Any]
+    sweeps: dict[str, Sweep] = field(default_factory=dict)
+    snr_results: dict[str, RunResult] = field(default_factory=dict)
+    static_subset: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def rel(self) -> str:
+        """The output directory, relative to the report (for links)."""
+        return os.path.relpath(self.args.output, self.args.report.parent)
+
+
+def logger(t_start: float) -> Callable[[str], None]:
+    def log(msg: str) -> None:
+        print(f"[depth {time.monotonic() - t_start:7.1f}s] {msg}", file=sys.stderr, flush=True)
+
+    return log
+
+
 def run(args: argparse.Namespace, argv: list[str]) -> int:
+    """The stages in order: check the arguments, load the data, measure every model, then (a)-(e), the
+    bundles' ``analyze``, the done-when checks, and write depth.json and the report."""
     import torch
 
     torch.set_num_threads(max(1, args.threads))
     t_start = time.monotonic()
     started = dt.datetime.now(dt.timezone.utc)
     load_start = os.getloadavg()
+    log = logger(t_start)
+    models, bundles, real_sets = check_args(args)
+    out_dir: Path = args.output
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runners = [ModelRunner(n, p, args.batch_frames) for n, p in models]
+    log(f"models: {', '.join(f'{r.name} ({r.cfg.gates}, {r.n_gates} modules)' for r in runners)}")
+    data = load_data(args, runners, real_sets, log)
+    report: dict[str, Any] = {"models": {}, "splits": {s: len(v) for s, v in data.per_split.items()},
+                              "thresholds": data.thresholds, "threshold": args.threshold}
+    c = Study(args, argv, t_start, started, load_start, log, runners, data, Plotter(out_dir), report)
+    measure_models(c)
+    md: dict[str, list[str]] = {}
+    md["a"], md["e"] = distributions(c)
+    plot_module_rates(c)
+    md["snr"], md["ex"] = snr_effect(c)
+    md["dur"] = duration_effect(c)
+    md["grp"] = group_effect(c)
+    md["sweep"] = threshold_sweep(c)
+    md["d"] = matched_compute(c)
+    md["analyze"] = analyze_bundles(c, bundles)
+    md["done"] = done_when(c)
+    write_outputs(c, md)
+    return 0
 
-    def log(msg: str) -> None:
-        print(f"[depth {time.monotonic() - t_start:7.1f}s] {msg}", file=sys.stderr, flush=True)
 
+Named = list[tuple[str, Path]]  # (NAME, path) pairs of NAME=PATH arguments
+
+
+def check_args(args: argparse.Namespace) -> tuple[Named, Named, Named]:
+    """(models, bundles, real sets) of the arguments, or a DepthError naming what is wrong."""
     if not 0.0 < args.threshold < 1.0:
         raise DepthError(f"--threshold {args.threshold}: must be in (0, 1)")
     if not 0.0 < args.sweep_step <= 0.5:
@@ -550,17 +634,17 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     for name, p in real_sets:
         if not name or not (p / "transcripts.tsv").is_file():
             raise DepthError(f"--real {name}={p}: expected NAME=DIR with DIR/transcripts.tsv")
-    out_dir: Path = args.output
-    out_dir.mkdir(parents=True, exist_ok=True)
+    return models, bundles, real_sets
 
+
+def load_data(args: argparse.Namespace, runners: list[ModelRunner], real_sets: Named,
+              log: Callable[[str], None]) -> Data:
+    """Read every split (a seeded sample of ``--limit``), compute the features once per frontend setting,
+    and the noisy copies of the SNR sample."""
     from i3d_edge.audio import load_audio
     from i3d_edge.features import log_mel
     from i3d_edge.tokens import normalize_text
 
-    runners = [ModelRunner(n, p, args.batch_frames) for n, p in models]
-    log(f"models: {', '.join(f'{r.name} ({r.cfg.gates}, {r.n_gates} modules)' for r in runners)}")
-
-    # ---- utterances and features -------------------------------------------------------
     utts: list[Utt] = []
     for s in SPLITS:
         utts += load_split(s, args.corpus / s, args.limit, args.seed, s)
@@ -615,14 +699,16 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     thresholds = sorted({round(float(t), 4) for t in np.arange(0.05, 0.95 + 1e-9, args.sweep_step)}
                         | {args.threshold})
     t_idx = thresholds.index(args.threshold)
+    return Data(utts, splits, per_split, per_take, feats, fe_keys, snr_feats, snr_refs, n_snr, variants, words,
+                chars, durations, split_of, thresholds, t_idx)
 
-    # ---- per model -----------------------------------------------------------------------
-    plot = Plotter(out_dir)
-    report: dict[str, Any] = {"models": {}, "splits": {s: len(v) for s, v in per_split.items()},
-                              "thresholds": thresholds, "threshold": args.threshold}
-    sweeps: dict[str, Sweep] = {}
-    snr_results: dict[str, RunResult] = {}
-    static_subset: dict[str, dict[str, Any]] = {}
+
+def measure_models(c: Study) -> None:
+    """Per model: the self-check, the threshold sweep, the SNR variants and (d)'s static subset."""
+    args, log, runners, report, sweeps, snr_results = c.args, c.log, c.runners, c.report, c.sweeps, c.snr_results
+    static_subset, utts, per_split, feats = c.static_subset, c.data.utts, c.data.per_split, c.data.feats
+    fe_keys, snr_feats, snr_refs, n_snr = c.data.fe_keys, c.data.snr_feats, c.data.snr_refs, c.data.n_snr
+    variants, thresholds, t_idx = c.data.variants, c.data.thresholds, c.data.t_idx
     for r in runners:
         t0 = time.monotonic()
         check = r.self_check(feats[fe_keys[r.name]], args.threshold)
@@ -657,7 +743,11 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         r.release()
         log(f"{r.name}: done in {time.monotonic() - t0:.0f}s ({r.forwards} utterance forwards)")
 
-    # ---- (a) + (e) distributions at the threshold --------------------------------------
+
+def distributions(c: Study) -> tuple[list[str], list[str]]:
+    """(a) + (e): executed modules per utterance and module sets at the threshold."""
+    args, runners, plot, report, sweeps, utts = c.args, c.runners, c.plot, c.report, c.sweeps, c.data.utts
+    splits, split_of, t_idx = c.data.splits, c.data.split_of, c.data.t_idx
     md_a, md_e = [], []
     fig, axes = plot.plt.subplots(len(runners), 1, figsize=(7, 2.6 * len(runners)), squeeze=False)
     for ax, r in zip(axes[:, 0], runners, strict=True):
@@ -709,8 +799,13 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
                        + (" ..." if len(varying) > 12 else "") if varying else "none")
                     + f" | {len(never)} | {100 * sat:.0f}% |")
     plot.save(fig, "hist_modules.png")
+    return md_a, md_e
 
-    # module execution rate by split (+ noisy copies) per model
+
+def plot_module_rates(c: Study) -> None:
+    """Module execution rate by split (+ noisy copies) per model."""
+    args, runners, plot, sweeps, snr_results, splits = c.args, c.runners, c.plot, c.sweeps, c.snr_results, c.data.splits
+    n_snr, variants, split_of, t_idx = c.data.n_snr, c.data.variants, c.data.split_of, c.data.t_idx
     fig, axes = plot.plt.subplots(len(runners), 1, figsize=(9, 2.2 + 0.3 * (len(splits) + 3)) if len(runners) == 1
                                   else (9, (2.2 + 0.3 * (len(splits) + 3)) * len(runners)), squeeze=False)
     for ax, r in zip(axes[:, 0], runners, strict=True):
@@ -731,10 +826,12 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         fig.colorbar(im, ax=ax)
     plot.save(fig, "module_rates.png")
 
-    # ---- (b) SNR, duration, groups -------------------------------------------------------
+
+def snr_effect(c: Study) -> tuple[list[str], list[str]]:
+    """(b) executed modules against SNR, paired clean/noisy, and the README examples."""
+    args, runners, plot, report, sweeps, snr_results = c.args, c.runners, c.plot, c.report, c.sweeps, c.snr_results
+    utts, snr_refs, n_snr, variants, t_idx = c.data.utts, c.data.snr_refs, c.data.n_snr, c.data.variants, c.data.t_idx
     md_snr: list[str] = []
-    md_dur: list[str] = []
-    md_grp: list[str] = []
     md_ex: list[str] = []
     fig, axes = plot.plt.subplots(2, len(runners), figsize=(4.5 * len(runners), 6), squeeze=False)
     for ci_, r in enumerate(runners):
@@ -807,7 +904,14 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         ax.set_ylim(0, r.n_gates)
         ax.set_title(f"{r.name}: modules vs SNR (n={n_snr}, paired)", fontsize=9)
     plot.save(fig, "modules_vs_snr.png")
+    return md_snr, md_ex
 
+
+def duration_effect(c: Study) -> list[str]:
+    """(b) executed modules against duration."""
+    runners, plot, report, sweeps, utts, splits = c.runners, c.plot, c.report, c.sweeps, c.data.utts, c.data.splits
+    durations, split_of, t_idx = c.data.durations, c.data.split_of, c.data.t_idx
+    md_dur: list[str] = []
     fig, axes = plot.plt.subplots(1, len(runners), figsize=(4.8 * len(runners), 3.6), squeeze=False)
     for ax, r in zip(axes[0], runners, strict=True):
         counts = sweeps[r.name].executed[t_idx].sum(1)
@@ -829,7 +933,14 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         ax.set_title(f"{r.name}: rho={fmt(dur_json['mixed']['rho'], 2)}", fontsize=9)
         ax.legend(fontsize=7)
     plot.save(fig, "modules_vs_duration.png")
+    return md_dur
 
+
+def group_effect(c: Study) -> list[str]:
+    """(b) executed modules by split / source / voice."""
+    runners, plot, report, sweeps, utts, words = c.runners, c.plot, c.report, c.sweeps, c.data.utts, c.data.words
+    t_idx = c.data.t_idx
+    md_grp: list[str] = []
     fig, axes = plot.plt.subplots(len(runners), 1, figsize=(9, 3.2 * len(runners)), squeeze=False)
     for ax, r in zip(axes[:, 0], runners, strict=True):
         counts = sweeps[r.name].executed[t_idx].sum(1).astype(float)
@@ -857,8 +968,14 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         ax.set_ylim(-0.5, r.n_gates + 0.5)
         ax.set_title(f"{r.name}: executed modules by split / source / voice", fontsize=9)
     plot.save(fig, "modules_by_source.png")
+    return md_grp
 
-    # ---- (c) threshold sweep ------------------------------------------------------------------
+
+def threshold_sweep(c: Study) -> list[str]:
+    """(c) the threshold sweep: executed fraction against WER/CER, monotonicity."""
+    args, runners, plot, report, sweeps, utts = c.args, c.runners, c.plot, c.report, c.sweeps, c.data.utts
+    splits, words, chars, split_of = c.data.splits, c.data.words, c.data.chars, c.data.split_of
+    thresholds = c.data.thresholds
     md_sweep = []
     sweep_json: dict[str, Any] = {}
     for r in runners:
@@ -913,8 +1030,14 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         axes[0].set_title(f"{s}: threshold sweep {thresholds[0]}..{thresholds[-1]} (star: {args.threshold})",
                           fontsize=9)
         plot.save(fig, f"sweep_{s}.png")
+    return md_sweep
 
-    # ---- (d) matched compute ---------------------------------------------------------------
+
+def matched_compute(c: Study) -> list[str]:
+    """(d) each model against its static subset of the same size and the static models."""
+    args, runners, report, sweeps, static_subset = c.args, c.runners, c.report, c.sweeps, c.static_subset
+    utts, splits, words, chars, split_of = c.data.utts, c.data.splits, c.data.words, c.data.chars, c.data.split_of
+    t_idx = c.data.t_idx
     md_d = []
     static_models = [r for r in runners
                      if report["models"][r.name]["module_sets"]["distinct"] == 1]
@@ -948,11 +1071,14 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
                             f"{pct(comps[-1]['cer'])} vs {pct(comps[-1]['reference_cer'])} | {ci_str(cci)} |")
         report["models"][r.name]["matched_compute"] = {"k": st["k"], "static_modules": st["modules"],
                                                        "comparisons": comps}
+    return md_d
 
-    # ---- i3d-edge analyze on ljspeech-dev ----------------------------------------------------------
+
+def analyze_bundles(c: Study, bundles: Named) -> list[str]:
+    """``i3d-edge analyze`` on ljspeech-dev with every bundle given."""
+    args, log, out_dir, report, rel = c.args, c.log, c.args.output, c.report, c.rel
     analyze_md = []
     report["analyze"] = {}
-    rel = os.path.relpath(out_dir, args.report.parent)
     for name, bundle in bundles:
         if args.ljspeech is None:
             analyze_md.append(f"- {name}: skipped (no --ljspeech)")
@@ -988,8 +1114,12 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     if not bundles:
         analyze_md.append("- skipped: no `--bundle NAME=DIR` given (export a checkpoint with `i3d-edge export` and "
                           "pass it to run `i3d-edge analyze` over ljspeech-dev).")
+    return analyze_md
 
-    # ---- done-when checks ------------------------------------------------------------------------
+
+def done_when(c: Study) -> list[str]:
+    """The done-when checks of issue #19, per model."""
+    args, runners, report = c.args, c.runners, c.report
     md_done = []
     for r in runners:
         m = report["models"][r.name]
@@ -1017,8 +1147,18 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         m["done_when"] = [{"check": name, "pass": bool(ok), "value": v} for name, ok, v in checks]
         for name, ok, v in checks:
             md_done.append(f"| {r.name} | {name} | {'yes' if ok else 'no'} | {v} |")
+    return md_done
 
-    # ---- write ---------------------------------------------------------------------------------------
+
+def write_outputs(c: Study, md: dict[str, list[str]]) -> None:
+    """depth.json and the markdown report (each written atomically)."""
+    args, argv, log, t_start, started, load_start = c.args, c.argv, c.log, c.t_start, c.started, c.load_start
+    out_dir, runners, plot, report, sweeps = c.args.output, c.runners, c.plot, c.report, c.sweeps
+    static_subset, rel, utts, splits, per_split = c.static_subset, c.rel, c.data.utts, c.data.splits, c.data.per_split
+    per_take, n_snr, durations, thresholds = c.data.per_take, c.data.n_snr, c.data.durations, c.data.thresholds
+    t_idx = c.data.t_idx
+    md_a, md_e, md_snr, md_ex, md_dur = md["a"], md["e"], md["snr"], md["ex"], md["dur"]
+    md_grp, md_sweep, md_d, analyze_md, md_done = md["grp"], md["sweep"], md["d"], md["analyze"], md["done"]
     finished = dt.datetime.now(dt.timezone.utc)
     report.update({
         "command": "PYTHONPATH=. nice -n 10 python " + shlex.join(argv),
@@ -1161,7 +1301,6 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     atomic_write(args.report, "\n".join(lines))
     log(f"wrote {args.report} and {out_dir}/depth.json + {len(plot.written)} plots "
         f"in {time.monotonic() - t_start:.0f}s")
-    return 0
 
 
 if __name__ == "__main__":

@@ -40,7 +40,8 @@ from i3d_edge.apps.bench.synthetic import speech_like
 from i3d_edge.apps.bench.timing import interleaved
 from i3d_edge.export.compose import compose_monolithic
 from i3d_edge.features import log_mel, normalize
-from i3d_edge.manifest import Manifest
+from i3d_edge.manifest import Manifest, role_of
+from i3d_edge.module_kinds import MODULE_KINDS
 from i3d_edge.runtime import Runtime
 from i3d_edge.runtime.results import STAGES
 from i3d_edge.runtime.sessions import session_options
@@ -112,7 +113,7 @@ def fixed_costs(bundle: Path, wavs: Mapping[str, Path], threads: int, rounds: in
 
     def module_mean() -> None:
         for key in manifest.modules:
-            sess[key].run(None, {"x": x, "x_lens": x_lens} if key.endswith(".mha") else {"x": x})
+            sess[key].run(None, {"x": x, "x_lens": x_lens} if MODULE_KINDS[role_of(key)].needs_lens else {"x": x})
 
     stages: dict[str, Callable[[], object]] = {
         **{f"read + resample ({name})": (lambda w=w: load_audio(w, target_rate=fc.sample_rate))
@@ -154,21 +155,21 @@ def binding_variants(bundle: Path, seconds: float, threads: int, rounds: int, tm
                                 providers=["CPUExecutionProvider"])
     feats = normalize(log_mel(speech_like(seconds, seed=1), fc), fc)[None]  # (1, T, F)
     lens = np.array([feats.shape[1]], dtype=np.int64)  # (1,)
-    mods = [(k, k.endswith(".mha")) for k in manifest.modules]
+    mods = [(k, MODULE_KINDS[role_of(k)].needs_lens) for k in manifest.modules]  # (key, takes x_lens)
 
     def numpy_run() -> Any:
         x, xl = sess["frontend"].run(["x", "x_lens"], {"features": feats, "features_lens": lens})
         sess["gate"].run(["gate_probs"], {"x": x, "x_lens": xl})
-        for k, mha in mods:
-            x = sess[k].run(["y"], {"x": x, "x_lens": xl} if mha else {"x": x})[0]
+        for k, with_lens in mods:
+            x = sess[k].run(["y"], {"x": x, "x_lens": xl} if with_lens else {"x": x})[0]
         return sess["head"].run(["log_probs"], {"encoder_out": x})[0]
 
     def ortvalue_run() -> Any:
         f, n = ort.OrtValue.ortvalue_from_numpy(feats), ort.OrtValue.ortvalue_from_numpy(lens)
         x, xl = sess["frontend"].run_with_ort_values(["x", "x_lens"], {"features": f, "features_lens": n})
         sess["gate"].run_with_ort_values(["gate_probs"], {"x": x, "x_lens": xl})
-        for k, mha in mods:
-            x = sess[k].run_with_ort_values(["y"], {"x": x, "x_lens": xl} if mha else {"x": x})[0]
+        for k, with_lens in mods:
+            x = sess[k].run_with_ort_values(["y"], {"x": x, "x_lens": xl} if with_lens else {"x": x})[0]
         return sess["head"].run_with_ort_values(["log_probs"], {"encoder_out": x})[0].numpy()
 
     binds = {k: sess[k].io_binding() for k in keys}
@@ -186,10 +187,10 @@ def binding_variants(bundle: Path, seconds: float, threads: int, rounds: int, tm
         b.bind_ortvalue_input("x", x)
         b.bind_ortvalue_input("x_lens", xl)
         sess["gate"].run_with_iobinding(b)
-        for k, mha in mods:
+        for k, with_lens in mods:
             b = binds[k]
             b.bind_ortvalue_input("x", x)
-            if mha:
+            if with_lens:
                 b.bind_ortvalue_input("x_lens", xl)
             sess[k].run_with_iobinding(b)
             x = b.get_outputs()[0]

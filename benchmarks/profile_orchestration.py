@@ -25,6 +25,8 @@ import onnxruntime as ort
 from profile_ops import BUNDLE, setup  # the sibling script (run from benchmarks/ or by path)
 
 from i3d_edge.export.compose import compose_monolithic
+from i3d_edge.manifest import role_of
+from i3d_edge.module_kinds import MODULE_KINDS
 from i3d_edge.runtime.sessions import session_options
 
 
@@ -82,7 +84,7 @@ def main() -> None:
             sessions["gate"].run(None, {"x": x, "x_lens": x_lens})
             walls["gate"].append(time.perf_counter() - t)
             for key in manifest.modules:
-                feeds = {"x": x, "x_lens": x_lens} if key.endswith(".mha") else {"x": x}
+                feeds = {"x": x, "x_lens": x_lens} if MODULE_KINDS[role_of(key)].needs_lens else {"x": x}
                 t = time.perf_counter()
                 x = sessions[key].run(None, feeds)[0]
                 walls[key].append(time.perf_counter() - t)

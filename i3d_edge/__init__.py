@@ -10,8 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import AudioError, BundleError, CheckpointError, ExportError, I3dEdgeError
 
-__version__ = "0.1.0"
-
 __all__ = [
     "AudioError",
     "BundleError",
@@ -26,9 +24,19 @@ __all__ = [
 if TYPE_CHECKING:
     from .runtime import Runtime, Transcript
 
+    __version__: str
+
 
 def __getattr__(name: str) -> Any:
-    # Lazy: importing the package stays cheap (no onnxruntime until a Runtime is wanted).
+    # Lazy: importing the package stays cheap (no onnxruntime until a Runtime is wanted, no
+    # importlib.metadata until the version is).
+    if name == "__version__":
+        from importlib import metadata
+
+        try:
+            return metadata.version("i3d-edge")  # pyproject.toml's, the one place the version is written
+        except metadata.PackageNotFoundError:  # a source tree on sys.path that was never installed
+            return "0+unknown"
     if name in ("Runtime", "Transcript"):
         from . import runtime
 

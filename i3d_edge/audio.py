@@ -33,8 +33,9 @@ from .config import FeatureConfig
 from .errors import AudioError, AudioWarning, first_line
 from .extras import install_hint
 
-__all__ = ["ARRAY_NAME", "AUDIO_EXTENSIONS", "AudioInfo", "AudioSource", "audio_info", "describe", "formats_label",
-           "load_audio", "readable_formats", "stream_audio", "to_float_mono"]
+__all__ = ["ARRAY_NAME", "AUDIO_EXTENSIONS", "AudioInfo", "AudioSource", "Resampler", "audio_info", "check_rate",
+           "check_samples", "describe", "formats_label", "load_audio", "readable_formats", "stream_audio",
+           "to_float_mono"]
 
 AudioSource = Union[str, "os.PathLike[str]", np.ndarray]
 ARRAY_NAME = "audio array"  # how errors name in-memory input
@@ -264,7 +265,7 @@ def _mono_float(arr: np.ndarray) -> np.ndarray:
         half = float(-int(info.min)) if info.min < 0 else (int(info.max) + 1) / 2  # full scale
         offset = 0.0 if info.min < 0 else half  # unsigned PCM is centred on its midpoint
         arr = (arr.astype(np.float32) - np.float32(offset)) * np.float32(1.0 / half)
-    # Samples beyond float32 range become inf and are refused by _check_samples: no numpy
+    # Samples beyond float32 range become inf and are refused by check_samples: no numpy
     # warning on stderr. The channel mean accumulates in float64 so that finite samples near
     # the float32 limit do not overflow into a false "infinite samples" error.
     with np.errstate(over="ignore", invalid="ignore"):
@@ -282,7 +283,7 @@ def to_float_mono(samples: np.ndarray, name: str = ARRAY_NAME) -> np.ndarray:
     return _mono_float(_frames_first(samples, name))
 
 
-class _Resampler:
+class Resampler:
     """Streaming soxr resampler (identical output to one-shot ``soxr.resample``)."""
 
     def __init__(self, in_rate: int, out_rate: int) -> None:
@@ -295,7 +296,7 @@ class _Resampler:
         return self._stream.resample_chunk(block, last=last)
 
 
-def _check_samples(block: np.ndarray, name: str, offset: int, rate: int) -> None:
+def check_samples(block: np.ndarray, name: str, offset: int, rate: int) -> None:
     """Refuse NaN/Inf samples and amplitudes that would overflow the float32 features."""
     if not block.size:
         return
@@ -312,7 +313,9 @@ MIN_SAMPLE_RATE = 4000  # Hz; below this no speech band survives (a damaged head
 MAX_SAMPLE_RATE = 768_000  # Hz; the highest rate of any real audio hardware
 
 
-def _rate(sample_rate: object, name: str, what: str) -> int:
+def check_rate(sample_rate: object, name: str, what: str) -> int:
+    """``sample_rate`` as an int, or an AudioError naming ``name`` and ``what`` (not a positive integer,
+    or outside MIN_SAMPLE_RATE..MAX_SAMPLE_RATE)."""
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
         raise AudioError(f"{name}: {what} must be a positive integer (Hz), got {sample_rate!r}")
     if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
@@ -325,7 +328,7 @@ def _file_blocks(path: Path, name: str, sample_rate: int | None, block_seconds: 
                  ) -> tuple[int, Iterator[np.ndarray]]:
     fh = _open(path, name)
     try:
-        rate = _rate(fh.rate if isinstance(fh, _FfmpegFile) else int(fh.samplerate), name, "sample rate")
+        rate = check_rate(fh.rate if isinstance(fh, _FfmpegFile) else int(fh.samplerate), name, "sample rate")
     except AudioError:
         fh.close()
         raise
@@ -463,19 +466,19 @@ def stream_audio(
     that a missing or unopenable file fails at once.
     """
     name = describe(source)
-    target = _rate(target_rate, name, "target_rate")
+    target = check_rate(target_rate, name, "target_rate")
     if min_samples is None:
         min_samples = _default_min_samples(target)
     if isinstance(source, np.ndarray):
         if sample_rate is None:
             raise AudioError(f"{name}: sample_rate is required for numpy input")
-        rate = _rate(sample_rate, name, "sample_rate")
+        rate = check_rate(sample_rate, name, "sample_rate")
         frames = _frames_first(source, name)  # converted block by block: no full-length copy
         step = max(1, int(block_seconds * rate))
         blocks: Iterator[np.ndarray] = (_mono_float(frames[i:i + step]) for i in range(0, frames.shape[0], step))
     elif isinstance(source, (str, os.PathLike)):
         if sample_rate is not None:
-            sample_rate = _rate(sample_rate, name, "sample_rate")
+            sample_rate = check_rate(sample_rate, name, "sample_rate")
         rate, blocks = _file_blocks(Path(source), name, sample_rate, block_seconds)
     else:
         raise AudioError(f"{name}: expected a file path or a numpy array of samples")
@@ -484,11 +487,11 @@ def stream_audio(
 
 def _resampled(blocks: Iterator[np.ndarray], name: str, rate: int, target: int, min_samples: int
                ) -> Iterator[np.ndarray]:
-    resample = _Resampler(rate, target)
+    resample = Resampler(rate, target)
     seen_in = 0  # input samples (for error positions)
     total = 0  # output samples
     for block in blocks:
-        _check_samples(block, name, seen_in, rate)
+        check_samples(block, name, seen_in, rate)
         seen_in += block.shape[0]
         out = resample(block)
         total += out.shape[0]

@@ -322,11 +322,6 @@ class FeatureConfig:
             raise ConfigError("feature config: std values must be > 0")
 
     @property
-    def frame_shift(self) -> float:
-        """Seconds between feature frames (waveform: between samples)."""
-        return (1 if self.kind == "waveform" else self.hop_length) / self.sample_rate
-
-    @property
     def min_samples(self) -> int:
         """Shortest input (samples) giving one encoder frame: 7 feature frames (waveform: the
         receptive field)."""

@@ -26,7 +26,7 @@ from typing import IO
 
 from .errors import ConfigError
 
-__all__ = ["MAX_ARPA_ORDER", "MAX_DISTINCT_WORDS", "MAX_NGRAMS", "MAX_WORD_CHARS",
+__all__ = ["DEFAULT_MIN_COUNT", "DEFAULT_ORDER", "MAX_ARPA_ORDER", "MAX_DISTINCT_WORDS", "MAX_NGRAMS", "MAX_WORD_CHARS",
            "UNK", "NgramStats", "build_arpa", "read_arpa_vocab", "validate_arpa"]
 
 UNK, BOS, EOS = "<unk>", "<s>", "</s>"  # word ids 0, 1, 2; the vocabulary follows, sorted
@@ -34,6 +34,8 @@ _SPECIAL = (UNK, BOS, EOS)
 # Used when the count-of-counts cannot give D1, D2, D3+ in (0, 1), (0, 2), (0, 3) (tiny corpora).
 _DEFAULT_DISCOUNTS = (0.5, 1.0, 1.5)
 MIN_ARPA_ORDER, MAX_ARPA_ORDER = 2, 6  # what KenLM (as built in flashlight-text) loads
+DEFAULT_ORDER = 3  # n of a built model (a trigram)
+DEFAULT_MIN_COUNT = 1  # words seen fewer times become <unk> (1: every word is kept)
 MAX_WORD_CHARS = 256  # longer words are refused (KenLM crashes on a 100,000-character word)
 # Ceilings that bound the memory of build_arpa: about 1 KB per distinct n-gram of the highest order, all
 # orders and tables included (measured: 296k trigrams of 50k words, 271 MB), so MAX_NGRAMS is about 2 GB,
@@ -60,8 +62,8 @@ def build_arpa(
     sentences: Iterable[str],
     path: str | os.PathLike[str],
     *,
-    order: int = 3,
-    min_count: int = 1,
+    order: int = DEFAULT_ORDER,
+    min_count: int = DEFAULT_MIN_COUNT,
     prune: Sequence[int] = (),
     max_vocab: int | None = None,
     max_words: int = MAX_DISTINCT_WORDS,

@@ -145,10 +145,10 @@ class DecoderSpec:
     """The bundle's language-model decoder settings (``decoder`` section), validated."""
 
     lm: str  # RELPATH of the ARPA word n-gram model (listed in ``files``)
-    lm_weight: float  # weight of the LM's log10 probability against the acoustic natural-log score
-    word_score: float  # bonus per emitted word (counters the LM's preference for few words)
-    beam_size: int  # hypotheses kept per frame
-    beam_threshold: float  # drop hypotheses scoring this much below the best
+    lm_weight: float = 1.0  # weight of the LM's log10 probability against the acoustic natural-log score
+    word_score: float = 0.0  # bonus per emitted word (counters the LM's preference for few words)
+    beam_size: int = 32  # hypotheses kept per frame
+    beam_threshold: float = DEFAULT_BEAM_THRESHOLD  # drop hypotheses scoring this much below the best
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lm_weight", check_lm_weight(self.lm_weight, "decoder lm_weight"))
@@ -166,8 +166,7 @@ class DecoderSpec:
         lm = data.get("lm")
         if not isinstance(lm, str):
             raise ConfigError("decoder has no 'lm' path")
-        return cls(lm, data.get("lm_weight", 1.0), data.get("word_score", 0.0), data.get("beam_size", 32),
-                   data.get("beam_threshold", DEFAULT_BEAM_THRESHOLD))
+        return cls(lm, **{k: data[k] for k in ("lm_weight", "word_score", "beam_size", "beam_threshold") if k in data})
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": DECODER_KIND, "lm": self.lm, "lm_weight": self.lm_weight, "word_score": self.word_score,

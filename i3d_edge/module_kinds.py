@@ -28,15 +28,16 @@ class ModuleKind:
     summary: str  # the branch f, for people (manifest docs, inspect)
     square_weights: int  # lower bound on its weights: this many D x D matrices ...
     ff_weights: int  # ... plus this many D x d_ff ones (limits.min_weights)
+    label: str  # how plots and reports name it
 
 
 MODULE_KINDS: dict[str, ModuleKind] = {kind.name: kind for kind in (
-    ModuleKind("mha", True, 1.0, "multi-head self-attention, padded keys masked", 4, 0),
-    ModuleKind("ffn", False, 1.0, "feed-forward: linear, activation, linear", 0, 2),
+    ModuleKind("mha", True, 1.0, "multi-head self-attention, padded keys masked", 4, 0, "MHA"),
+    ModuleKind("ffn", False, 1.0, "feed-forward: linear, activation, linear", 0, 2, "FFN"),
     ModuleKind("conv", True, 1.0, "Conformer convolution: pointwise, GLU, depthwise over time (padding "
-                                  "masked), LayerNorm, Swish, pointwise", 3, 0),
-    ModuleKind("ffn_pre", False, 0.5, "macaron half-step feed-forward before the attention", 0, 2),
-    ModuleKind("ffn_post", False, 0.5, "macaron half-step feed-forward after the convolution", 0, 2),
+                                  "masked), LayerNorm, Swish, pointwise", 3, 0, "Conv"),
+    ModuleKind("ffn_pre", False, 0.5, "macaron half-step feed-forward before the attention", 0, 2, "FFN pre"),
+    ModuleKind("ffn_post", False, 0.5, "macaron half-step feed-forward after the convolution", 0, 2, "FFN post"),
 )}
 
 # architecture -> the kinds of one layer, in execution order (a layer's share of the gates)

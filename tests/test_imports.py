@@ -145,6 +145,17 @@ def test_the_facade_gives_only_its_version():
     assert taken == ["__version__"]
 
 
+def test_no_module_imports_another_modules_private_names():
+    """``from .audio import _rate`` would tie a module to another's internals: what modules share has a
+    public name. (A package's private submodules, ``from ._common import Command``, are fine.)"""
+    modules = _modules()
+    taken = sorted(f"{name} <- {base}.{item}" for name, (path, is_package) in modules.items()
+                   for base, item in _imports(name, path, is_package)
+                   if base.split(".")[0] == "i3d_edge" and item.startswith("_") and not item.startswith("__")
+                   and f"{base}.{item}" not in modules)
+    assert taken == []
+
+
 def test_no_import_cycles():
     graph = {a: {b for b in targets if b in _modules()} for a, targets in import_graph().items()}
     visiting: list[str] = []

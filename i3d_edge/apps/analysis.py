@@ -24,11 +24,13 @@ from ..audio import load_audio
 from ..corpus import CORPUS_AUDIO_EXTENSIONS
 from ..errors import ConfigError, I3dEdgeError
 from ..extras import install_hint
+from ..manifest import role_of
+from ..module_kinds import MODULE_KINDS
 
 if TYPE_CHECKING:
     from ..runtime import Runtime
 
-__all__ = ["UtteranceGates", "analyze", "collect_audio", "estimate_snr_db"]
+__all__ = ["UtteranceGates", "analyze", "collect_audio", "estimate_snr_db", "kind_colors"]
 
 
 def estimate_snr_db(audio: np.ndarray, sample_rate: int, frame_seconds: float = 0.025) -> float:
@@ -113,6 +115,16 @@ def analyze(runtime: Runtime, paths: Sequence[Path], out_dir: Path, *, plots: bo
     return summary
 
 
+_COLORS = ("blue", "orange", "green", "red", "purple", "brown")  # matplotlib's tab: colours
+
+
+def kind_colors(names: Sequence[str]) -> dict[str, str]:
+    """Module kind -> its colour in the execution-rate plot, for the gated modules ``names``
+    (``layer00.mha`` ...), kinds in layer order: a transformer's MHA blue and FFN orange."""
+    kinds = dict.fromkeys(role_of(n) for n in names)
+    return {kind: _COLORS[i % len(_COLORS)] for i, kind in enumerate(kinds)}
+
+
 def _plot(out_dir: Path, names: list[str], probs: np.ndarray, on: np.ndarray, counts: np.ndarray,
           durations: np.ndarray, snrs: np.ndarray) -> list[str]:
     try:
@@ -142,12 +154,13 @@ def _plot(out_dir: Path, names: list[str], probs: np.ndarray, on: np.ndarray, co
     save(fig, "gates_heatmap.png")
 
     fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(names)), 3.5))
-    colors = ["tab:blue" if n.endswith("mha") else "tab:orange" for n in names]
-    ax.bar(range(len(names)), on.mean(0), color=colors)
+    color = kind_colors(names)
+    ax.bar(range(len(names)), on.mean(0), color=[f"tab:{color[role_of(n)]}" for n in names])
     ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("execution rate")
-    ax.set_title("Per-module execution rate (blue: MHA, orange: FFN)")
+    ax.set_title("Per-module execution rate (" + ", ".join(f"{c}: {MODULE_KINDS[k].label}" for k, c in color.items())
+                 + ")")
     save(fig, "execution_rate.png")
 
     for values, label, name in ((durations, "duration (s)", "modules_vs_duration.png"),

@@ -21,9 +21,18 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BundleError, ConfigError
-from ..lm import MAX_ARPA_ORDER, MAX_WORD_CHARS, MIN_ARPA_ORDER, UNK, NgramStats, build_arpa, validate_arpa
+from ..lm import (
+    DEFAULT_MIN_COUNT,
+    DEFAULT_ORDER,
+    MAX_ARPA_ORDER,
+    MAX_WORD_CHARS,
+    MIN_ARPA_ORDER,
+    UNK,
+    NgramStats,
+    build_arpa,
+    validate_arpa,
+)
 from ..manifest import (
-    DEFAULT_BEAM_THRESHOLD,
     DecoderSpec,
     Manifest,
     load_manifest,
@@ -88,11 +97,13 @@ def read_sentences(paths: Iterable[str | os.PathLike[str]]) -> TextFiles:
 
 def attach_language_model(
     bundle: str | os.PathLike[str], *, arpa: str | os.PathLike[str] | None = None,
-    sentences: Iterable[str] | None = None, order: int = 3, min_count: int = 1, prune: tuple[int, ...] = (),
-    max_vocab: int | None = None, lm_weight: float = 1.0, word_score: float = 0.0, beam_size: int = 32,
-    beam_threshold: float = DEFAULT_BEAM_THRESHOLD,
+    sentences: Iterable[str] | None = None, order: int = DEFAULT_ORDER, min_count: int = DEFAULT_MIN_COUNT,
+    prune: tuple[int, ...] = (), max_vocab: int | None = None, lm_weight: float = DecoderSpec.lm_weight,
+    word_score: float = DecoderSpec.word_score, beam_size: int = DecoderSpec.beam_size,
+    beam_threshold: float = DecoderSpec.beam_threshold,
 ) -> dict[str, Any]:
     """Put an ARPA model (given, or built from ``sentences``) into ``bundle``; returns the decoder section.
+    The decoding settings' defaults are :class:`~i3d_edge.manifest.DecoderSpec`'s.
 
     Words the model cannot spell with its tokens (digits, other scripts) count as ``<unk>``.
     """

@@ -46,8 +46,9 @@ class _Option(TyperOption):
 
 USAGE_EXIT = 1  # every error exits 1, usage errors too (130 on Ctrl-C); 0 is success
 # click's UsageError (unknown option, bad value, missing argument), from the click typer runs on
-# (its own copy since typer 0.25): the class BadParameter derives from.
-UsageError: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+# (its own copy since typer 0.25): the class BadParameter derives from, found at run time, so its static
+# type is Any (it has click's ``format_message``).
+UsageError: type[Any] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
 
 
 def usage_error(ctx: Any, message: str) -> typer.Exit:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shlex
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -79,7 +80,7 @@ def bench_command(
         random_layers, random_d_model, name = 12, 192, "default-size stand-in: random 12 layers, d_model 192"
     else:
         name = None
-    knobs = {"model": model, "checkpoint": checkpoint, "random_layers": random_layers or 18,
+    knobs: dict[str, Any] = {"model": model, "checkpoint": checkpoint, "random_layers": random_layers or 18,
              "random_d_model": random_d_model or 256, "threads": threads, "repeats": repeats,
              "lengths": _lengths(lengths), "long_seconds": long_seconds, "cold_runs": cold_runs, "audio": audio,
              "cache_dir": cache_dir, "name": name}

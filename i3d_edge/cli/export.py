@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+from ..export import MAX_OPSET, MIN_OPSET
 from . import app, fail, handle_errors
 from ._common import Command
 
@@ -29,7 +30,7 @@ def export_command(
     simplify: bool = typer.Option(True, "--simplify/--no-simplify", help="Simplify every graph with onnxsim."),
     verify: bool = typer.Option(True, "--verify/--no-verify", help="Check parity with the torch model."),
     force: bool = typer.Option(False, "--force", help="Replace an existing bundle at OUTPUT."),
-    opset: int = typer.Option(17, "--opset", help="ONNX opset (17-20)."),
+    opset: int = typer.Option(MIN_OPSET, "--opset", help=f"ONNX opset ({MIN_OPSET}-{MAX_OPSET})."),
 ) -> None:
     """Export a checkpoint as a bundle: one ONNX graph per frontend, gate predictor, encoder module and head."""
     from ..bundle.inspection import format_bytes, verification_summary

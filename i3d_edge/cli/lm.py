@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 
+from ..lm import DEFAULT_MIN_COUNT, DEFAULT_ORDER
+from ..manifest import DecoderSpec
 from . import app, fail, handle_errors
 from ._common import Command, bundle_path
 
@@ -26,16 +29,18 @@ def lm_command(
     text: list[Path] = typer.Option(None, "--text", help="Training text: one sentence per line, or "
                                     "transcripts.tsv (id<TAB>text). Repeatable."),
     arpa: Path = typer.Option(None, "--arpa", help="Attach this ARPA model instead of building one."),
-    order: int = typer.Option(3, "--order", help="n-gram order when building."),
-    min_count: int = typer.Option(1, "--min-count", help="Words seen fewer times become <unk>."),
+    order: int = typer.Option(DEFAULT_ORDER, "--order", help="n-gram order when building."),
+    min_count: int = typer.Option(DEFAULT_MIN_COUNT, "--min-count", help="Words seen fewer times become <unk>."),
     max_vocab: int = typer.Option(None, "--max-vocab", help="Keep at most this many most frequent words."),
     prune: str = typer.Option("", "--prune", metavar="N,N",
                               help="Per order >= 2: drop n-grams seen at most this often, "
                               "e.g. 0,1 for a trigram."),
-    lm_weight: float = typer.Option(None, "--lm-weight",
-                                    help="Default LM weight of the bundle's decoder.  \\[default: 1.0]"),
-    word_score: float = typer.Option(None, "--word-score", help="Default bonus per word.  \\[default: 0.0]"),
-    beam_size: int = typer.Option(None, "--beam-size", help="Default beam size.  \\[default: 32]"),
+    lm_weight: float = typer.Option(
+        None, "--lm-weight", help=f"Default LM weight of the bundle's decoder.  \\[default: {DecoderSpec.lm_weight}]"),
+    word_score: float = typer.Option(
+        None, "--word-score", help=f"Default bonus per word.  \\[default: {DecoderSpec.word_score}]"),
+    beam_size: int = typer.Option(
+        None, "--beam-size", help=f"Default beam size.  \\[default: {DecoderSpec.beam_size}]"),
 ) -> None:
     """Attach a word n-gram LM: `transcribe` and `Runtime` then decode with a CTC beam search over its words.
 
@@ -54,8 +59,8 @@ def lm_command(
                    f"beam {section['beam_size']}")
         return
     started = time.perf_counter()
-    settings = {k: v for k, v in {"lm_weight": lm_weight, "word_score": word_score, "beam_size": beam_size}.items()
-                if v is not None}  # the others keep attach_language_model's defaults
+    given = {"lm_weight": lm_weight, "word_score": word_score, "beam_size": beam_size}
+    settings: dict[str, Any] = {k: v for k, v in given.items() if v is not None}  # the others: DecoderSpec's
     section = attach_language_model(
         bundle, arpa=arpa, sentences=read_sentences(text) if text else None, order=order, min_count=min_count,
         prune=_prune(prune), max_vocab=max_vocab, **settings)

@@ -4,36 +4,25 @@ Defaults and help of the model and optimisation options are ModelConfig's and Tr
 
 from __future__ import annotations
 
-import typing
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from ..config import ModelConfig, TrainConfig
-from ..module_kinds import ARCHITECTURES
 from . import app, handle_errors
-from ._common import Command, from_field, with_options
-
-
-def _option(cls: type, name: str, flag: str, **extra: Any) -> tuple[Any, Any]:
-    """(type, typer.Option) of config field ``cls.name``: its default and help are the field's."""
-    kind = typing.get_type_hints(cls)[name]
-    return (str if typing.get_origin(kind) is typing.Literal else kind), from_field(cls, name, flag, **extra)
-
+from ._common import Command, with_options
+from .model_options import MODEL_OPTIONS, config_option
 
 # ModelConfig / TrainConfig field -> its option (defaults and help are the fields')
 CONFIG_OPTIONS = {
-    **{name: _option(ModelConfig, name, flag) for name, flag in (
-        ("n_layers", "--layers"), ("d_model", "--d-model"), ("n_heads", "--heads"), ("d_ff", "--d-ff"))},
-    "gates": _option(ModelConfig, "gates", "--gates", metavar="global|local|none"),
-    "arch": _option(ModelConfig, "arch", "--arch", metavar="|".join(ARCHITECTURES)),
-    "depthwise_kernel": _option(ModelConfig, "depthwise_kernel", "--depthwise-kernel"),
-    "gate_objective": _option(TrainConfig, "gate_objective", "--gate-objective", metavar="target|expected|utterance"),
-    "train_only": _option(TrainConfig, "train_only", "--train-only", metavar="all|gates"),
-    "gate_lambda": _option(TrainConfig, "gate_lambda", "--lambda"),
-    "specaugment": _option(TrainConfig, "specaugment", "--specaugment/--no-specaugment"),
-    **{name: _option(TrainConfig, name, "--" + name.replace("_", "-")) for name in (
+    **MODEL_OPTIONS,
+    "gate_objective": config_option(TrainConfig, "gate_objective", "--gate-objective",
+                                    metavar="target|expected|utterance"),
+    "train_only": config_option(TrainConfig, "train_only", "--train-only", metavar="all|gates"),
+    "gate_lambda": config_option(TrainConfig, "gate_lambda", "--lambda"),
+    "specaugment": config_option(TrainConfig, "specaugment", "--specaugment/--no-specaugment"),
+    **{name: config_option(TrainConfig, name, "--" + name.replace("_", "-")) for name in (
         "gate_target", "gate_diversity", "gate_lr_scale", "temperature", "temperature_end", "reinit_gates",
         "gate_warmup_steps", "lr", "warmup_steps", "max_steps", "batch_frames", "seed", "fit_to_time")},
 }

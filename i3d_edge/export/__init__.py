@@ -3,14 +3,17 @@ one graph per encoder module, head) plus ``manifest.json``, verified against tor
 
 ``export_bundle`` needs torch (the ``[export]`` extra); ``inspect_bundle`` lives in the torch-free
 bundle room (:mod:`i3d_edge.bundle.inspection`) and is imported lazily, so
-``from i3d_edge.export import inspect_bundle`` never imports torch.
+``from i3d_edge.export import inspect_bundle`` never imports torch, nor does the supported opset range
+(``MIN_OPSET``, ``MAX_OPSET``: the CLI's ``--opset``).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["export_bundle", "inspect_bundle"]
+from ._util import MAX_OPSET, MIN_OPSET
+
+__all__ = ["MAX_OPSET", "MIN_OPSET", "export_bundle", "inspect_bundle"]
 
 if TYPE_CHECKING:
     from ..bundle.inspection import inspect_bundle

@@ -7,7 +7,10 @@ import logging
 import warnings
 from collections.abc import Iterator
 
-__all__ = ["quiet", "torch_threads"]
+__all__ = ["MAX_OPSET", "MIN_OPSET", "quiet", "torch_threads"]
+
+MIN_OPSET = 17  # LayerNormalization is a single op from opset 17 on
+MAX_OPSET = 20  # the TorchScript exporter's newest opset
 
 
 @contextlib.contextmanager

@@ -18,13 +18,10 @@ from .. import __version__
 from ..config import ModelConfig
 from ..errors import ExportError, first_line
 from ..manifest import GRAPH_IO, local_gate_key
-from ..models.i3d import I3DModel, padding_mask
-from ._util import quiet
+from ..models.i3d import GatedModule, I3DModel, padding_mask
+from ._util import MAX_OPSET, MIN_OPSET, quiet
 
 __all__ = ["ENCODER_TIME_TENSORS", "MAX_OPSET", "MIN_OPSET", "GraphSpec", "export_graph", "graph_specs", "set_metadata"]
-
-MIN_OPSET = 17  # LayerNormalization is a single op from opset 17 on
-MAX_OPSET = 20  # the TorchScript exporter's newest opset
 
 # Symbolic axis names of every graph tensor: batch and time are dynamic everywhere.
 _AXES: dict[str, dict[int, str]] = {
@@ -78,7 +75,7 @@ class ModuleGraph(nn.Module):
     """x (B, T', D)[, x_lens (B,)] -> y = x + scale * f(LN(x)) (B, T', D) (post-LN: LN(x + f(x))): one
     gated module of any kind; x_lens (the valid-frame mask) is an input when the kind needs it."""
 
-    def __init__(self, module: nn.Module) -> None:
+    def __init__(self, module: GatedModule) -> None:
         super().__init__()
         self.module = module
 
@@ -104,7 +101,7 @@ class MonolithicGraph(nn.Module):
         super().__init__()
         cfg = model.cfg
         self.frontend = FrontendGraph(model)
-        self.blocks = nn.ModuleList(ModuleGraph(model.by_kind[kind][i])
+        self.blocks = nn.ModuleList(ModuleGraph(model.module(kind, i))
                                     for i in range(cfg.n_layers) for kind in cfg.layer_kinds)  # execution order
         self.head = HeadGraph(model)
 
@@ -148,7 +145,7 @@ def graph_specs(model: I3DModel, *, monolithic: bool = False) -> list[GraphSpec]
         if cfg.gates == "local":
             specs.append(GraphSpec(local_gate_key(i), "gate", i, GateGraph(model.local_gates[i])))
         for kind in cfg.layer_kinds:
-            specs.append(GraphSpec(next(names), kind, i, ModuleGraph(model.by_kind[kind][i])))
+            specs.append(GraphSpec(next(names), kind, i, ModuleGraph(model.module(kind, i))))
     specs.append(GraphSpec("head", "head", None, HeadGraph(model)))
     if monolithic:
         specs.append(GraphSpec("monolithic", "monolithic", None, MonolithicGraph(model)))

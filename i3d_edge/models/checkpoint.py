@@ -237,10 +237,9 @@ def random_checkpoint(cfg: ModelConfig, *, seed: int = 0, diverse_gates: bool = 
     """
     torch.manual_seed(seed)
     model = I3DModel(cfg)
-    if diverse_gates and cfg.gates != "none":
-        predictors = [model.gate] if cfg.gates == "global" else list(model.local_gates)
-        for pred in predictors:
-            last = pred.mlp[2]
+    if diverse_gates:
+        for pred in model.gate_predictors():
+            last = pred.layers[1]
             torch.nn.init.normal_(last.weight, std=1.5 / cfg.gate_hidden ** 0.5)
             torch.nn.init.normal_(last.bias, std=1.5)
     tokens = TokenTable()

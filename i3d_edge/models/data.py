@@ -92,7 +92,9 @@ class FeatureSet:
             order = ok[np.argsort(self.lengths[ok] + rng.uniform(0, 30, ok.size), kind="stable")]
         else:
             order = ok[np.argsort(self.lengths[ok], kind="stable")]
-        batches, current, longest = [], [], 0
+        batches: list[np.ndarray] = []  # (n,) indices each
+        current: list[int] = []
+        longest = 0
         for i in order:
             longest_new = max(longest, int(self.lengths[i]))
             if current and longest_new * (len(current) + 1) > max_frames:
@@ -103,7 +105,7 @@ class FeatureSet:
         if current:
             batches.append(np.array(current))
         if rng is not None:
-            rng.shuffle(batches)  # type: ignore[arg-type]
+            rng.shuffle(batches)
         return batches
 
     def collate(self, idx: np.ndarray, cfg: FeatureConfig, tokens: TokenTable,

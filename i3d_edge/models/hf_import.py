@@ -185,7 +185,7 @@ def _get(cfg: dict[str, Any], key: str, default: Any, kind: type | tuple[type, .
     value = cfg.get(key, default)
     if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
         raise _fail(where, f"{key} has the wrong type ({type(value).__name__})")
-    if key in _LIMITS and not 1 <= value <= _LIMITS[key]:
+    if key in _LIMITS and not (isinstance(value, int) and 1 <= value <= _LIMITS[key]):
         raise _fail(where, f"{key} {value} is out of range (1..{_LIMITS[key]})")
     return value
 

@@ -37,12 +37,13 @@ __all__ = ["MODULE_CLASSES", "ConvFrontend", "ConvModule", "CtcHead", "FFNModule
 
 def padding_mask(lens: Tensor, max_len: int | Tensor) -> Tensor:
     """(B,) lengths -> (B, T) bool, True on valid frames."""
-    return torch.arange(max_len, device=lens.device)[None, :] < lens[:, None]
+    # torch's stubs allow only numbers, but arange takes the 0-d Tensor of a traced length (export) too
+    return torch.arange(max_len, device=lens.device)[None, :] < lens[:, None]  # type: ignore[arg-type]
 
 
 def sinusoidal_positions(length: int | Tensor, dim: int) -> Tensor:
     """(T, D) sinusoidal encoding computed on the fly: no table, no maximum length."""
-    pos = torch.arange(length, dtype=torch.float32)[:, None]  # (T, 1)
+    pos = torch.arange(length, dtype=torch.float32)[:, None]  # type: ignore[arg-type]  # (T, 1); as in padding_mask
     inv = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
     angles = pos * inv[None, :]  # (T, D/2)
     return torch.stack((angles.sin(), angles.cos()), dim=-1).reshape(-1, dim)  # interleaved
@@ -71,7 +72,7 @@ class ConvFrontend(nn.Module):
         return self.dropout(x), x_lens
 
 
-class _Residual(nn.Module):
+class GatedModule(nn.Module):
     """A gated module of kind ``kind``: ``forward`` is the branch f, :meth:`residual` the module's output y."""
 
     def __init__(self, cfg: ModelConfig, kind: str) -> None:
@@ -91,7 +92,7 @@ class _Residual(nn.Module):
         return self.residual(x, valid) - x if self.post_ln else self(x, valid)
 
 
-class MHAModule(_Residual):
+class MHAModule(GatedModule):
     """Multi-head self-attention branch: returns MHA(LN(x)) (pre-LN) or MHA(x) (post-LN)."""
 
     def __init__(self, cfg: ModelConfig, kind: str = "mha") -> None:
@@ -115,7 +116,7 @@ class MHAModule(_Residual):
         return self.dropout(self.proj(out))
 
 
-class FFNModule(_Residual):
+class FFNModule(GatedModule):
     """Feed-forward branch: returns FFN(LN(x)) (pre-LN) or FFN(x) (post-LN)."""
 
     def __init__(self, cfg: ModelConfig, kind: str = "ffn") -> None:
@@ -132,7 +133,7 @@ class FFNModule(_Residual):
         return self.dropout(self.fc2(self.dropout(h)))
 
 
-class ConvModule(_Residual):
+class ConvModule(GatedModule):
     """Conformer convolution branch: pointwise conv (D -> 2D, a Linear over channels), GLU, depthwise
     conv over time (odd kernel, same length), LayerNorm (per frame, unlike the paper's BatchNorm: no
     statistics over padding or batch), Swish, pointwise conv. Padded frames are zeroed before the
@@ -156,7 +157,7 @@ class ConvModule(_Residual):
 
 
 # module kind (i3d_edge.module_kinds.MODULE_KINDS) -> its PyTorch module
-MODULE_CLASSES: dict[str, type[_Residual]] = {
+MODULE_CLASSES: dict[str, type[GatedModule]] = {
     "mha": MHAModule, "ffn": FFNModule, "conv": ConvModule, "ffn_pre": FFNModule, "ffn_post": FFNModule}
 
 
@@ -165,10 +166,17 @@ class GatePredictor(nn.Module):
 
     def __init__(self, cfg: ModelConfig, n_out: int) -> None:
         super().__init__()
-        self.mlp = nn.Sequential(nn.Linear(cfg.d_model, cfg.gate_hidden), nn.ReLU(),
-                                 nn.Linear(cfg.gate_hidden, n_out))
-        nn.init.zeros_(self.mlp[2].weight)
-        nn.init.constant_(self.mlp[2].bias, 3.0)  # start with every gate open (p ~ 0.95)
+        hidden, out = nn.Linear(cfg.d_model, cfg.gate_hidden), nn.Linear(cfg.gate_hidden, n_out)
+        self.mlp = nn.Sequential(hidden, nn.ReLU(), out)
+        nn.init.zeros_(out.weight)
+        nn.init.constant_(out.bias, 3.0)  # start with every gate open (p ~ 0.95)
+
+    @property
+    def layers(self) -> tuple[nn.Linear, nn.Linear]:
+        """The MLP's (hidden, output) linear layers."""
+        hidden, out = self.mlp[0], self.mlp[2]
+        assert isinstance(hidden, nn.Linear) and isinstance(out, nn.Linear)
+        return hidden, out
 
     def forward(self, x: Tensor, valid: Tensor) -> Tensor:
         w = valid.to(x.dtype)[:, :, None]  # (B, T, 1)
@@ -205,11 +213,11 @@ class _StraightThrough(torch.autograd.Function):
     """Forward: the hard 0/1 decision (exactly 0 or 1); backward: the soft gate's gradient."""
 
     @staticmethod
-    def forward(ctx, soft: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(ctx, soft: Tensor) -> Tensor:
         return (soft > 0.5).to(soft.dtype)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
+    def backward(ctx, grad: Tensor) -> Tensor:
         return grad
 
 
@@ -239,6 +247,20 @@ class I3DModel(nn.Module):
             self.local_gates = nn.ModuleList(GatePredictor(cfg, len(cfg.layer_kinds)) for _ in range(cfg.n_layers))
         self.head = CtcHead(cfg)
         self.temperature = 1.0  # Gumbel-sigmoid temperature (training)
+
+    def module(self, kind: str, layer: int) -> GatedModule:
+        """The gated module of ``kind`` in layer ``layer``."""
+        module = self.by_kind[kind][layer]
+        assert isinstance(module, GatedModule)
+        return module
+
+    def gate_predictors(self) -> list[GatePredictor]:
+        """The gate predictor(s): the global one, one per layer (local), or none."""
+        if self.cfg.gates == "global":
+            return [self.gate]
+        if self.cfg.gates == "local":
+            return [p for p in self.local_gates if isinstance(p, GatePredictor)]
+        return []
 
     def forward(
         self,
@@ -287,7 +309,7 @@ class I3DModel(nn.Module):
                 g = ones
             for j, kind in enumerate(cfg.layer_kinds):
                 if not removed[k * i + j]:
-                    x = self.gated(x, valid, g[:, j], self.by_kind[kind][i])
+                    x = self.gated(x, valid, g[:, j], self.module(kind, i))
         gate_probs = torch.cat(probs_all, dim=1) if probs_all else x.new_ones(b, cfg.n_gates)
         gates = torch.cat(gates_all, dim=1) if gates_all else x.new_ones(b, cfg.n_gates)
         if module_mask is not None:
@@ -305,7 +327,7 @@ class I3DModel(nn.Module):
             return _StraightThrough.apply(soft)
         return select_gates(probs, threshold, max_modules).to(probs.dtype)
 
-    def gated(self, x: Tensor, valid: Tensor, g: Tensor, module: _Residual) -> Tensor:
+    def gated(self, x: Tensor, valid: Tensor, g: Tensor, module: GatedModule) -> Tensor:
         """x + g * (y - x) with y the module's output; in eval a gate of 0 returns x itself (exact
         identity) and the module only runs on the rows whose gate is on."""
         if self.training:

@@ -84,9 +84,8 @@ def reset_gate_predictor(model: I3DModel, open_bias: float = 2.0) -> None:
     """Re-initialise the gate predictor(s): fresh hidden layer, zero output weights, every gate
     open with probability sigmoid(open_bias). A saturated predictor (p within 1e-4 of 0 or 1)
     has vanishing gradients; this gives gate training a live starting point."""
-    predictors = [model.gate] if model.cfg.gates == "global" else list(getattr(model, "local_gates", []))
-    for predictor in predictors:
-        hidden, out = predictor.mlp[0], predictor.mlp[2]
+    for predictor in model.gate_predictors():
+        hidden, out = predictor.layers
         hidden.reset_parameters()
         torch.nn.init.zeros_(out.weight)
         torch.nn.init.constant_(out.bias, open_bias)

@@ -28,7 +28,9 @@ def activation(name: str) -> nn.Module:
 
 def _frame_mask(lens: Tensor, length: int | Tensor) -> Tensor:
     """(B,) -> (B, 1, T) float: 1 on valid frames."""
-    return (torch.arange(length, device=lens.device)[None, :] < lens[:, None]).to(torch.float32)[:, None, :]
+    # torch's stubs allow only numbers, but arange takes the 0-d Tensor of a traced length (export) too
+    arange = torch.arange(length, device=lens.device)  # type: ignore[arg-type]
+    return (arange[None, :] < lens[:, None]).to(torch.float32)[:, None, :]
 
 
 class _ConvLayer(nn.Module):

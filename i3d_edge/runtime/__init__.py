@@ -22,16 +22,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["DEFAULT_BUNDLE", "ForwardOutput", "ItemResult", "Runtime", "RuntimeOptions", "Segment", "TokenTiming",
-           "Transcript", "WordTiming", "check_bundle", "check_language_model_file"]
+__all__ = ["DEFAULT_BUNDLE", "ForwardOutput", "ItemResult", "Runtime", "RuntimeChanges", "RuntimeKnobs",
+           "RuntimeOptions", "Segment", "TokenTiming", "Transcript", "WordTiming", "check_bundle",
+           "check_language_model_file"]
 
 if TYPE_CHECKING:
     from .checks import check_bundle, check_language_model_file
-    from .options import RuntimeOptions
+    from .options import RuntimeChanges, RuntimeKnobs, RuntimeOptions
     from .results import ForwardOutput, Segment, TokenTiming, Transcript, WordTiming
     from .runtime import DEFAULT_BUNDLE, ItemResult, Runtime
 
-_HOME = {"RuntimeOptions": "options", "ForwardOutput": "results", "Segment": "results", "TokenTiming": "results",
+_HOME = {"RuntimeOptions": "options", "RuntimeKnobs": "options", "RuntimeChanges": "options",
+         "ForwardOutput": "results", "Segment": "results", "TokenTiming": "results",
          "Transcript": "results", "WordTiming": "results", "DEFAULT_BUNDLE": "runtime", "ItemResult": "runtime",
          "Runtime": "runtime", "check_bundle": "checks", "check_language_model_file": "checks"}
 

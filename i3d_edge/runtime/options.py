@@ -5,16 +5,43 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from ..config import check_beam_size, check_lm_weight, check_threshold, check_word_score, setting
 from ..errors import ConfigError
 
-__all__ = ["DECODERS", "DEFAULT_PROVIDERS", "PRECISIONS", "RuntimeOptions"]
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.11; annotations only
+
+__all__ = ["DECODERS", "DEFAULT_PROVIDERS", "PRECISIONS", "RuntimeChanges", "RuntimeKnobs", "RuntimeOptions"]
 
 PRECISIONS = ("fp32", "int8")
 DECODERS = ("auto", "greedy", "lm")  # auto: the bundle's LM when it has one and flashlight-text is installed
 DEFAULT_PROVIDERS = ("CPUExecutionProvider",)
+
+
+class RuntimeChanges(TypedDict, total=False):
+    """The knobs a loaded Runtime can change (``Runtime.with_options``): RuntimeOptions fields, typed for
+    IDEs and mypy. Defaults and help are the fields' (a test keeps the names alike)."""
+
+    threshold: float | None
+    max_modules: int | None
+    full_depth: bool
+    segment_seconds: float
+    batch_size: int
+    decoder: str
+    lm_weight: float | None
+    word_score: float | None
+    beam_size: int | None
+
+
+class RuntimeKnobs(RuntimeChanges, total=False):
+    """Every knob of ``Runtime(...)``: those it can change later plus the ones fixed at load."""
+
+    threads: int | None
+    providers: Sequence[str] | None  # None: DEFAULT_PROVIDERS
+    precision: str | None
+    lazy: bool
 
 
 def _is_int(value: Any) -> bool:
@@ -75,17 +102,18 @@ class RuntimeOptions:
             check_beam_size(self.beam_size)
 
     @classmethod
-    def build(cls, **knobs: Any) -> RuntimeOptions:
+    def build(cls, **knobs: Unpack[RuntimeKnobs]) -> RuntimeOptions:
         """Options from keyword arguments (unknown names are a ConfigError; ``providers=None`` is the
         default)."""
         if knobs.get("providers", ()) is None:
             del knobs["providers"]
         return cls().replace(**knobs)
 
-    def replace(self, **changes: Any) -> RuntimeOptions:
+    def replace(self, **changes: Unpack[RuntimeKnobs]) -> RuntimeOptions:
         """A copy with some fields changed (validated again)."""
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
         if unknown:
             raise ConfigError(f"unknown runtime option(s): {', '.join(unknown)}")
-        return dataclasses.replace(self, **changes)
+        values: dict[str, Any] = dict(changes)  # __post_init__ checks and normalises (providers: a tuple)
+        return dataclasses.replace(self, **values)
 

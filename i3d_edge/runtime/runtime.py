@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
 from time import perf_counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,13 +21,16 @@ from ..manifest import Manifest, load_manifest
 from .decoding import make_decoder, resolve_decoder, span_confidences
 from .encoder import Encoder
 from .lm_probe import LmSlot
-from .options import RuntimeOptions
+from .options import RuntimeChanges, RuntimeKnobs, RuntimeOptions
 from .results import STAGES, ForwardOutput, Segment, TokenTiming, Transcript
 from .segment import SegmentPolicy, split_stream
 from .sessions import SessionPool
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.11; annotations only
+
     from .stream import Stream
+    from .stream_settings import StreamKnobs
 
 __all__ = ["DEFAULT_BUNDLE", "ItemResult", "Runtime"]
 
@@ -105,8 +108,8 @@ class Runtime:
     """
 
     def __init__(self, model: str | os.PathLike[str] | None = None, options: RuntimeOptions | None = None,
-                 **knobs: Any) -> None:
-        """Load the bundle at ``model`` (default: the embedded model). ``knobs`` are
+                 **knobs: Unpack[RuntimeKnobs]) -> None:
+        """Load the bundle at ``model`` (default: the embedded model). ``knobs`` (:class:`RuntimeKnobs`) are
         :class:`RuntimeOptions` fields, applied over ``options``; an unknown name is a ConfigError."""
         options = RuntimeOptions.build(**knobs) if options is None else options.replace(**knobs)
         manifest = load_manifest(_bundle_dir(model))
@@ -144,11 +147,11 @@ class Runtime:
         # also hold no more frames (rows x encoder frames) than one segment of the maximum length.
         self._frame_budget = longest if manifest.model_config.waveform is not None else None
 
-    def with_options(self, **changes: Any) -> Runtime:
+    def with_options(self, **changes: Unpack[RuntimeChanges]) -> Runtime:
         """A Runtime sharing these sessions (and the loaded LM) with other knobs (threshold,
         max_modules, full_depth, segment_seconds, batch_size, decoder and its LM settings);
         thread, provider, precision and lazy changes need a new Runtime."""
-        fixed = {"threads", "providers", "precision", "lazy"} & set(changes)
+        fixed = set(changes) & (RuntimeKnobs.__optional_keys__ - RuntimeChanges.__optional_keys__)
         if fixed:
             raise ConfigError(f"{', '.join(sorted(fixed))} cannot change on a loaded Runtime; create a new one")
         return self._clone(self._options.replace(**changes), self._forward_override)
@@ -296,7 +299,7 @@ class Runtime:
             self._run_batch(queue, progress)
         yield from self._finished(jobs)
 
-    def stream(self, sample_rate: int = 16000, **settings: Any) -> Stream:
+    def stream(self, sample_rate: int = 16000, **settings: Unpack[StreamKnobs]) -> Stream:
         """A live stream (a context manager): ``feed(chunk)`` returns the utterances the chunk
         completed, each transcribed with its own depth; ``flush()`` ends it. ``settings`` are
         :class:`~i3d_edge.runtime.stream.StreamSettings` fields (vad, min_silence, padding, ...)."""

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..audio import _check_samples, _rate, _Resampler, to_float_mono
+from ..audio import Resampler, check_rate, check_samples, to_float_mono
 from ..config import FeatureConfig
 from ..errors import AudioError
 from .results import Segment, Transcript
@@ -134,7 +134,7 @@ class Segmenter:
         self.settings = settings
         self.rate = rate
         self.vad = vad if vad is not None else make_vad(settings.vad)
-        self._to_vad = _Resampler(rate, VAD_RATE)
+        self._to_vad = Resampler(rate, VAD_RATE)
         self._per_vad = rate / VAD_RATE  # model samples per VAD sample
         self._audio = _Samples()  # model-rate samples
         self._pending = _Samples()  # VAD-rate samples not yet in a full frame
@@ -252,12 +252,12 @@ class Stream:
     def __init__(self, runtime: Transcriber, sample_rate: int = 16000, settings: StreamSettings | None = None, *,
                  name: str = "audio stream", vad: Vad | None = None) -> None:
         self.name = name
-        self.sample_rate = _rate(sample_rate, name, "sample_rate")
+        self.sample_rate = check_rate(sample_rate, name, "sample_rate")
         self.settings = settings or StreamSettings()
         self._runtime = runtime
         self._model_rate = runtime.feature_config.sample_rate
         self._min_samples = runtime.feature_config.min_samples
-        self._resample = _Resampler(self.sample_rate, self._model_rate)
+        self._resample = Resampler(self.sample_rate, self._model_rate)
         self._segmenter = Segmenter(self.settings, self._model_rate, vad)
         self._received = 0  # input samples fed
         self._lock = threading.Lock()
@@ -281,7 +281,7 @@ class Stream:
             if arr.size == 0 and arr.ndim <= 2:
                 return []
             block = to_float_mono(arr, self.name)
-            _check_samples(block, self.name, self._received, self.sample_rate)
+            check_samples(block, self.name, self._received, self.sample_rate)
             self._received += block.shape[0]
             block = self._resample(block)
             utterances = []

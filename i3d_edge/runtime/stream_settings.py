@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from ..config import setting
 from ..errors import ConfigError
 
-__all__ = ["VAD_NAMES", "StreamSettings"]
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.11; annotations only
+
+__all__ = ["VAD_NAMES", "StreamKnobs", "StreamSettings"]
 
 # Detectors of .vad (silero: the default, chosen by measurement in benchmarks/VAD.md)
 VAD_NAMES = ("silero", "silero-lite", "webrtc", "webrtc0", "webrtc1", "webrtc2", "webrtc3", "ten")
@@ -20,6 +23,18 @@ def _number(value: Any, name: str, lo: float, hi: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
         raise ConfigError(f"{name} must be a number between {lo:g} and {hi:g}, got {value!r}")
     return float(value)
+
+
+class StreamKnobs(TypedDict, total=False):
+    """The keyword arguments of ``Runtime.stream``: StreamSettings fields, typed for IDEs and mypy
+    (defaults and help are the fields'; a test keeps the names alike)."""
+
+    vad: str
+    threshold: float
+    min_silence: float
+    padding: float
+    min_speech: float
+    max_utterance: float
 
 
 @dataclass(frozen=True)
@@ -46,7 +61,7 @@ class StreamSettings:
         _number(self.min_speech, "min_speech", 0.0, self.max_utterance)
 
     @classmethod
-    def build(cls, **knobs: Any) -> StreamSettings:
+    def build(cls, **knobs: Unpack[StreamKnobs]) -> StreamSettings:
         """Settings from keyword arguments (an unknown name is a ConfigError)."""
         unknown = sorted(set(knobs) - {f.name for f in dataclasses.fields(cls)})
         if unknown:

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from i3d_edge.apps.analysis import estimate_snr_db
+from i3d_edge.apps.analysis import estimate_snr_db, kind_colors
 from i3d_edge.cli import app
+from i3d_edge.config import ModelConfig
 from tests.conftest import speechlike
 
 runner = CliRunner()
@@ -36,3 +37,13 @@ def test_analyze_writes_plots_and_summary(make_bundle, corpus, tmp_path):
     assert set(summary["execution_rate"]) == set(summary["modules"])
     for name in ("gates_heatmap.png", "execution_rate.png", "modules_vs_duration.png", "modules_vs_snr.png"):
         assert (out / name).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_execution_rate_plot_colours_each_module_kind():
+    """Kinds come from the module-kind table, so a Conformer's convolution and macaron modules get their own
+    colours (and labels) instead of being painted as feed-forward."""
+    assert kind_colors(ModelConfig(n_layers=2).module_names) == {"mha": "blue", "ffn": "orange"}
+    assert kind_colors(ModelConfig(n_layers=2, arch="conformer").module_names) == {
+        "mha": "blue", "conv": "orange", "ffn": "green"}
+    assert kind_colors(ModelConfig(n_layers=2, arch="conformer-macaron").module_names) == {
+        "ffn_pre": "blue", "mha": "orange", "conv": "green", "ffn_post": "red"}

@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 
 from ...errors import ConfigError
+from ...manifest import role_of
+from ...module_kinds import MODULE_KINDS
 from .environment import environment
 from .report import VARIANTS, duration_label
 from .synthetic import SAMPLE_RATE, bench_audio
@@ -347,7 +349,7 @@ def _sweep(s: _Setup, cfg: BenchConfig, log: Log) -> dict[str, Any]:
     for name, view in views.items():
         out = view.forward(feats, lens)
         ran = [m for m, on in zip(rt.module_names, out.gates[0].tolist(), strict=True) if on]
-        mix[name] = (sum(m.endswith(".mha") for m in ran), sum(m.endswith(".ffn") for m in ran))
+        mix[name] = {kind: sum(role_of(m) == kind for m in ran) for kind in rt.manifest.model_config.layer_kinds}
 
     def call(view: Any) -> Callable[[], Stages]:
         return lambda: view.forward(feats, lens).timings
@@ -362,14 +364,14 @@ def _sweep(s: _Setup, cfg: BenchConfig, log: Log) -> dict[str, Any]:
     for f in cfg.fractions:
         name = f"f{f:g}"
         points.append({
-            "fraction": f, "max_modules": ks[name], "mha": mix[name][0], "ffn": mix[name][1],
+            "fraction": f, "max_modules": ks[name], **mix[name],  # executed modules per kind: mha, ffn ...
             "encoder_median_s": median(encoder(name)), "forward_median_s": median(times[name]),
             "encoder_ratio": paired_ratio(encoder(name), encoder("full")),
             "forward_ratio": paired_ratio(times[name], times["full"]),
         })
     return {"seconds": cfg.sweep_seconds, "modules_total": total, "points": points,
             "full": {"encoder_median_s": median(encoder("full")), "forward_median_s": median(times["full"]),
-                     "mha": mix["full"][0], "ffn": mix["full"][1]}}
+                     **mix["full"]}}
 
 
 def _runner(session: Any, feeds: dict[str, np.ndarray]) -> Callable[[], Stages]:
@@ -383,8 +385,6 @@ def _forward_runner(rt: Any, feats: np.ndarray, lens: np.ndarray) -> Callable[[]
 def _graphs(s: _Setup, cfg: BenchConfig, log: Log) -> dict[str, Any]:
     """Time per graph, with fresh sessions of every graph, interleaved with (b) and (c) on the
     same input, so the split of (c) - (b) into graph split cost and Python orchestration adds up."""
-    from ...manifest import role_of
-
     feats, lens = _features(bench_audio(cfg.sweep_seconds, cfg.audio, seed=11), s.manifest.feature_config)
     result: dict[str, Any] = {"seconds": cfg.sweep_seconds}
     for suffix, precision in (("", "fp32"), ("_int8", "int8")):
@@ -400,9 +400,9 @@ def _graphs(s: _Setup, cfg: BenchConfig, log: Log) -> dict[str, Any]:
                                                    "head": {"encoder_out": x}}
         for key in sessions:
             role = role_of(key)
-            if role in ("gate", "mha"):
+            if role == "gate" or (role in MODULE_KINDS and MODULE_KINDS[role].needs_lens):
                 feeds[key] = {"x": x, "x_lens": x_lens}
-            elif role == "ffn":
+            elif role in MODULE_KINDS:
                 feeds[key] = {"x": x}
 
         fns: dict[str, Callable[[], Stages]] = {k: _runner(sessions[k], feeds[k]) for k in sessions}
@@ -411,12 +411,12 @@ def _graphs(s: _Setup, cfg: BenchConfig, log: Log) -> dict[str, Any]:
         log(f"  per-graph timing {precision}: {cfg.repeats} rounds x {len(fns)} graphs")
         times, stages = interleaved(fns, cfg.repeats)
         med = {k: median(v) for k, v in times.items()}
-        mha = [med[k] for k in sessions if role_of(k) == "mha"]
-        ffn = [med[k] for k in sessions if role_of(k) == "ffn"]
         graph_sum = sum(med[k] for k in sessions)
         result[precision] = {
             "frontend_s": med["frontend"], "gate_s": sum(med[k] for k in sessions if role_of(k) == "gate"),
-            "mha_mean_s": float(np.mean(mha)), "ffn_mean_s": float(np.mean(ffn)), "head_s": med["head"],
+            **{f"{kind}_mean_s": float(np.mean([med[k] for k in sessions if role_of(k) == kind]))
+               for kind in s.manifest.model_config.layer_kinds},  # mha_mean_s, ffn_mean_s ...
+            "head_s": med["head"],
             "graphs_sum_s": graph_sum, "monolithic_s": med["(b) monolithic"], "runtime_full_s": med["(c) runtime"],
             "runtime_stages_s": {k: median([st[k] for st in stages["(c) runtime"]])
                                  for k in ("frontend", "gates", "modules", "head")},

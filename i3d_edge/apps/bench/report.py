@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from ...module_kinds import MODULE_KINDS
+
 __all__ = ["MB", "VARIANTS", "duration_label", "render_markdown"]
 
 MB = 1024 * 1024
@@ -20,6 +22,18 @@ VARIANTS: dict[str, str] = {
     "c_int8": "(c) int8",
     "d_int8": "(d) int8",
 }
+
+
+def _kinds(row: Mapping[str, Any], suffix: str = "") -> list[str]:
+    """The module kinds a measurement row has a ``KIND + suffix`` entry for (mha, ffn ...), in its order."""
+    names = (key.removesuffix(suffix) for key in row if key.endswith(suffix))
+    return [name for name in names if name in MODULE_KINDS]
+
+
+def _split(row: Mapping[str, Any], total: int | None = None) -> str:
+    """Executed modules of a sweep row (``total``, or their sum) and their split by kind: ``12 (6 + 6)``."""
+    counts = [row[k] for k in _kinds(row)]
+    return f"{sum(counts) if total is None else total} ({' + '.join(map(str, counts))})"
 
 
 def duration_label(seconds: float) -> str:
@@ -122,23 +136,26 @@ def _model_md(r: Mapping[str, Any]) -> list[str]:
             "`threshold=0` plus `max_modules=round(f x 2N)` runs exactly that many modules (the most probable "
             "ones). Encoder time = gate predictor + modules (`ForwardOutput.timings`); forward adds frontend "
             "and head.", "",
-            *_header("f", "modules (MHA + FFN)", "encoder", "/ full depth", "forward", "/ full depth")]
+            *_header("f", f"modules ({' + '.join(MODULE_KINDS[k].label for k in _kinds(sw['full']))})", "encoder",
+                     "/ full depth", "forward", "/ full depth")]
     full = sw["full"]
-    out.append(_cells("full depth", f"{full['mha'] + full['ffn']} ({full['mha']} + {full['ffn']})",
-                      _ms(full["encoder_median_s"]), 1, _ms(full["forward_median_s"]), 1))
-    out += [_cells(f"{p['fraction']:g}", f"{p['max_modules']} ({p['mha']} + {p['ffn']})", _ms(p["encoder_median_s"]),
+    out.append(_cells("full depth", _split(full), _ms(full["encoder_median_s"]), 1, _ms(full["forward_median_s"]), 1))
+    out += [_cells(f"{p['fraction']:g}", _split(p, p["max_modules"]), _ms(p["encoder_median_s"]),
                    f"{p['encoder_ratio']:.3f}", _ms(p["forward_median_s"]), f"{p['forward_ratio']:.3f}")
             for p in sw["points"]]
     # ---- per graph
     g = r["graphs"]
+    kinds = _kinds(g["fp32"], "_mean_s")
     out += ["", f"### Time per graph ({g['seconds']:g} s utterance, batch 1, median of direct session runs)", "",
-            "| | frontend | gate | MHA (mean) | FFN (mean) | head | all graphs, full depth | (b) monolithic "
+            "| | frontend | gate | " + "".join(f"{MODULE_KINDS[k].label} (mean) | " for k in kinds)
+            + "head | all graphs, full depth | (b) monolithic "
             "| (c) runtime | split cost = sum - (b) | orchestration = (c) - sum | session creation |",
-            "|---" * 12 + "|"]
+            "|---" * (10 + len(kinds)) + "|"]
     for p in ("fp32", "int8"):
         x = g[p]
-        out.append(f"| {p} | {_ms(x['frontend_s'])} | {_ms(x['gate_s'])} | {_ms(x['mha_mean_s'])} | "
-                   f"{_ms(x['ffn_mean_s'])} | {_ms(x['head_s'])} | {_ms(x['graphs_sum_s'])} | "
+        out.append(f"| {p} | {_ms(x['frontend_s'])} | {_ms(x['gate_s'])} | "
+                   + "".join(f"{_ms(x[k + '_mean_s'])} | " for k in kinds)
+                   + f"{_ms(x['head_s'])} | {_ms(x['graphs_sum_s'])} | "
                    f"{_ms(x['monolithic_s'])} | {_ms(x['runtime_full_s'])} | {_ms(x['split_cost_s'])} | "
                    f"{_ms(x['orchestration_s'])} | {_ms(x['session_create_s'])} |")
     st = g["fp32"]["runtime_stages_s"]
