@@ -67,8 +67,12 @@ sf.write(work / "meeting.wav", speechlike(3.0, seed=99), 16000)
 def readme_lines(readme: Path) -> list[str]:
     """The commands of the Deploy section's bash block, continuation lines joined, comments dropped."""
     text = readme.read_text(encoding="utf-8")
-    section = text[text.index("## Deploy your own model"):]
-    section = section[: section.index("\n## ", 3)]
+    heading = re.search(r"^#+ Deploy your own model\n", text, re.M)
+    if heading is None:
+        raise SystemExit("README: no 'Deploy your own model' section")
+    section = text[heading.end():]
+    following = re.search(r"^##+ ", section, re.M)  # the next heading ends the section
+    section = section[: following.start()] if following else section
     block = re.search(r"```bash\n(.*?)```", section, re.S)
     if block is None:
         raise SystemExit("README: no bash block in the Deploy section")

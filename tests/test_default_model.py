@@ -232,7 +232,7 @@ def test_embedded_bundle_is_the_export_of_the_committed_checkpoint():
 
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
 def test_depth_follows_the_input(block_torch, precision):
-    """The README's "Depth that follows the input" table: the clean clips run 11 of 24 modules,
+    """The README's "Gates first" (How it works): the clean clips run 11 of 24 modules,
     the same clips with white noise at 20 dB SNR (three seeds) run all 24; the threshold moves the
     depth of sample2 (24 modules at 0.05, 12 at 0.7, none at 0.95; measured on v0.6, fp32 and int8
     alike). A runtime that ignored the gates, the threshold or its

@@ -61,7 +61,7 @@ def test_missing_module_messages_name_the_install_command(module: str) -> None:
 def test_readme_installs_are_the_commands_of_the_hints() -> None:
     installs = _readme_installs()
     named = {m.group(1) for cmd in installs if (m := re.search(r"\.\[([\w,]+)\]", cmd))}
-    assert named == {"lm", "dev", "export", "import", "live", "av"}  # what the README sets up
+    assert named == {"lm", "dev", "export", "import", "live", "av", "ray"}  # what the README sets up
     for cmd in installs:
         assert "i3d-edge[" not in cmd  # the distribution is on no index: '.[extra]' in the source folder
         m = re.search(r"\.\[(\w+)\]", cmd)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "i3d_edge"
 
-# the package root holds only the shared contracts (README "Layout")
+# the package root holds only the shared contracts (docs/LAYOUT.md)
 CONTRACTS = {"__init__", "__main__", "audio", "config", "corpus", "ctc", "errors", "extras", "features", "gating",
              "limits", "lm", "module_kinds", "manifest", "scoring", "tokens"}
 

@@ -1,6 +1,6 @@
-"""Live sources and the README's microphone example.
+"""Live sources and the microphone example of docs/LIVE.md (the README's live section links it).
 
-The README example runs as written in a child process whose ``sounddevice`` is a stand-in module
+The example runs as written in a child process whose ``sounddevice`` is a stand-in module
 (this machine has no audio device): its InputStream calls the example's callback from another
 thread with a recording of three utterances in 100 ms blocks, as PortAudio would.
 """
@@ -73,9 +73,9 @@ def offline(recording) -> list[str]:
         return [u.text for u in stream.feed(sf.read(recording, dtype="float32")[0]) + stream.flush()]
 
 
-def test_the_readme_microphone_example(recording, offline, tmp_path):
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("## Live transcription"):]
+def test_the_live_docs_microphone_example(recording, offline, tmp_path):
+    docs = (ROOT / "docs" / "LIVE.md").read_text(encoding="utf-8")
+    section = docs[docs.index("## From Python"):]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     (tmp_path / "sounddevice.py").write_text(f"RECORDING = {str(recording)!r}\n" + textwrap.dedent(FAKE_SOUNDDEVICE))
     proc = subprocess.run([sys.executable, "-c", code], input="\n", capture_output=True, text=True, timeout=300,
