@@ -71,6 +71,8 @@ _EXTRAS = {
     "onnxscript": ("export", "onnxscript"),
     "matplotlib": ("plot", "matplotlib"),
     "flashlight": ("lm", "flashlight-text"),
+    "ray": ("ray", "Ray"),
+    "pyarrow": ("ray", "pyarrow"),
 }
 
 

@@ -138,6 +138,13 @@ def transcribe_command(
         None, "--glob", "-g", metavar="PATTERN",
         help="In directories, take only files matching PATTERN (file name or path below the directory, e.g. "
              "'*.mp3' or 'day1/*') instead of every audio extension; repeatable."),
+    ray_address: str = typer.Option(
+        None, "--ray", metavar="auto|ADDRESS", help="Transcribe on a Ray cluster (the \\[ray] extra; needs "
+        "--output-dir): auto (RAY_ADDRESS, a cluster started here, else a local one) or the head's ADDRESS. "
+        "Also writes DIR/transcripts.parquet, a table of the run's rows."),
+    ray_actors: int = typer.Option(
+        None, "--ray-actors", metavar="N", min=1, help="With --ray: Runtime actors (default: the cluster's CPUs "
+        "divided by --threads)."),
     shared: dict[str, Any] | None = None,  # the Runtime options (runtime_options.py)
 ) -> None:
     """Transcribe audio files with input-dependent depth.
@@ -166,6 +173,9 @@ def transcribe_command(
                    "give --output-dir DIR (one subtitle file per input)")
     plans = (plan_targets(inputs, formats, output_dir=output_dir, output=output, force=force,
                           skip_existing=skip_existing) if to_files else [Targets({}) for _ in inputs])
+    if ray_address is not None or ray_actors is not None:
+        _transcribe_on_ray(inputs, plans, output_dir, ray_address, ray_actors, shared or {})
+        return
 
     runtime = open_runtime(shared or {})
     if runtime.options.decoder == "auto" and runtime.decoder == "greedy" and runtime.manifest.decoder is not None:
@@ -230,4 +240,41 @@ def transcribe_command(
     if skipped:
         typer.echo(f"note: skipped {skipped} input(s) whose output files exist (--skip-existing)", err=True)
     if messages.failed:
+        raise typer.Exit(1)
+
+
+def _transcribe_on_ray(inputs: list[Any], plans: list[Targets], output_dir: Path | None, address: str | None,
+                       actors: int | None, shared: dict[str, Any]) -> None:
+    """``--ray``: the same output files, written by the driver as the cluster's rows arrive (ray_batch.py)."""
+    from enum import Enum
+
+    from ..apps.ray_batch import transcribe_files
+    from ..runtime.options import RuntimeOptions
+
+    if address is None or output_dir is None:
+        raise fail("--ray writes one file per input: give --ray auto|ADDRESS and --output-dir DIR")
+    failed = 0
+
+    def error(line: str) -> None:
+        nonlocal failed
+        failed += 1
+        typer.echo(f"error: {line}", err=True)
+
+    jobs = []
+    for inp, plan in zip(inputs, plans, strict=True):
+        if inp.error is not None or plan.error is not None:
+            error(inp.error or plan.error or "")
+        elif inp.source == STDIN:
+            error(f"{STDIN}: standard input cannot be sent to a Ray cluster; give files")
+        elif not plan.skip:
+            jobs.append((inp.name, inp.source, plan.files))
+    knobs = {k: (v.value if isinstance(v, Enum) else v) for k, v in shared.items()
+             if k in RuntimeOptions.__dataclass_fields__ and v is not None}
+    summary = transcribe_files(jobs, output_dir, address=address, model=shared.get("model"), knobs=knobs,
+                               on_error=error, actors=actors)
+    skipped = sum(plan.skip for plan in plans)
+    if skipped:
+        typer.echo(f"note: skipped {skipped} input(s) whose output files exist (--skip-existing)", err=True)
+    typer.echo(summary.line(), err=True)
+    if failed:
         raise typer.Exit(1)
