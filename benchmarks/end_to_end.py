@@ -218,7 +218,7 @@ def _monolithic(manifest: Manifest, precision: str, tmp: Path) -> str:
     import onnx  # export extra: only for bundles shipped without a monolithic graph
 
     path = tmp / f"monolithic-{precision}.onnx"
-    onnx.save(compose_monolithic(manifest.root, graphs), path)
+    onnx.save(compose_monolithic(manifest.root, graphs, manifest.modules), path)
     return str(path)
 
 

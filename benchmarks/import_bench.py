@@ -49,6 +49,8 @@ BASE = dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, inter
 TINY = dict(hidden_size=64, num_hidden_layers=4, num_attention_heads=4, intermediate_size=128, conv_dim=(32,) * 7)
 FRACTIONS = (0.25, 0.5, 0.75, 1.0)
 NOTES = "<!-- notes: written by hand, kept when the tables are regenerated -->"
+INT8_BEGIN, INT8_END = "<!-- int8: begin (import_bench.py --int8) -->", "<!-- int8: end -->"
+HEAD_STD = 0.2  # the random CTC head's weights (the library's init, 0.02, gives near-uniform outputs)
 
 # A fresh process: peak RSS (the child's ru_maxrss) and wall time of one command.
 _PEAK = r"""
@@ -122,6 +124,8 @@ def build_model(out: Path, dims: Mapping[str, Any]) -> int:
     config = tf.Wav2Vec2Config(**dims, vocab_size=len(VOCAB), pad_token_id=0, do_stable_layer_norm=False,
                                feat_extract_norm="group", conv_bias=False)
     model = tf.Wav2Vec2ForCTC(config).eval()
+    with torch.no_grad():  # a decisive CTC head (logits std ~5, as a trained model's): int8 vs fp32 text tells
+        model.lm_head.weight.normal_(0.0, HEAD_STD)
     model.save_pretrained(str(out), safe_serialization=True)
     (out / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(VOCAB)}))
     (out / "preprocessor_config.json").write_text(json.dumps(
@@ -253,6 +257,107 @@ def summarise(r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def int8_run(args: argparse.Namespace, command: str) -> None:
+    """``--int8``: import -> export --quantize int8 -> forward of one utterance at full depth, fp32 and
+    int8 interleaved (whole forward and per stage), greedy text of int8 against fp32 on the clips
+    (CER), bundle sizes. Writes OUT/IMPORT_INT8.json and the int8 section of OUT/IMPORT.md."""
+    from i3d_edge.runtime import Runtime
+    from i3d_edge.scoring import score
+
+    with tempfile.TemporaryDirectory(prefix="i3d-import-bench-") as tmp:
+        work = args.work or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        r: dict[str, Any] = {"machine": machine(args.threads), "command": command, "steps": {},
+                             "model": "tiny" if args.tiny else "wav2vec2-base dimensions"}
+        log("building the random model (transformers, offline)")
+        r["params"] = build_model(work / "hf", TINY if args.tiny else BASE)
+        ckpt, bundle = work / "ckpt.pt", work / "bundle"
+        log("i3d-edge import")
+        _, r["steps"]["import_s"] = cli("import", str(work / "hf"), "-o", str(ckpt), "--force")
+        log("i3d-edge export --quantize int8")
+        out, r["steps"]["export_s"] = cli("export", str(ckpt), "-o", str(bundle), "--quantize", "int8", "--force")
+        r["steps"]["export_stdout"] = out
+        r["sizes"] = sizes(bundle)
+        utt = speechlike(args.utterance_seconds, seed=3)
+        rts = {p: Runtime(bundle, threads=args.threads, precision=p, decoder="greedy").with_options(full_depth=True)
+               for p in ("fp32", "int8")}
+        from i3d_edge.features import extract_features
+
+        feats = extract_features(utt, rts["fp32"].manifest.feature_config)[None]  # (1, N, 1)
+        lens = np.array([feats.shape[1]], dtype=np.int64)
+        outs = {p: rt.forward(feats, lens) for p, rt in rts.items()}
+        r["log_probs_max_abs_diff"] = float(np.abs(outs["int8"].log_probs - outs["fp32"].log_probs).max())
+        log(f"  forward: fp32 / int8 x {args.repeats} rounds (+1 warm-up) on {utt.size / SR:.0f} s")
+        times, stages = interleaved({f"runtime_{p}": (lambda rt=rt: rt.forward(feats, lens).timings)
+                                     for p, rt in rts.items()}, args.repeats)
+        r["forward"] = {"times": times, "stages": stages, "audio_s": utt.size / SR}
+        clips = [speechlike(args.utterance_seconds - 0.5 * i, seed=10 + i) for i in range(args.clips)]
+        texts = {p: [t.text for t in rt.transcribe_batch(clips, SR)] for p, rt in rts.items()}
+        r["text"] = {"clips": len(clips), "clip_seconds": [c.size / SR for c in clips],
+                     "cer_int8_vs_fp32": score(texts["fp32"], texts["int8"]).cer,
+                     "fp32_chars": sum(len(t) for t in texts["fp32"]), "fp32_sample": texts["fp32"][0][:80],
+                     "int8_sample": texts["int8"][0][:80]}
+        r["machine"]["loadavg_end"] = os.getloadavg()
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "IMPORT_INT8.json").write_text(json.dumps(r, indent=1) + "\n")
+    section = render_int8(r)
+    target = args.out / "IMPORT.md"
+    old = target.read_text() if target.is_file() else ""
+    if INT8_BEGIN in old and INT8_END in old:
+        new = old[:old.index(INT8_BEGIN)] + section + old[old.index(INT8_END) + len(INT8_END):]
+    else:  # after the title
+        head, _, rest = old.partition("\n\n")
+        new = f"{head}\n\n{section}\n\n{rest}" if old else section + "\n"
+    target.write_text(new)
+    print(section)
+
+
+def render_int8(r: dict[str, Any]) -> str:
+    t, st, m = r["forward"]["times"], r["forward"]["stages"], r["machine"]
+
+    def stage(key: str, name: str) -> list[float]:
+        return [s[name] for s in st[key]]
+
+    fp, i8 = "runtime_fp32", "runtime_int8"
+    rows = [("forward, full depth", paired(t[i8], t[fp]), median(t[fp]), median(t[i8]))]
+    for name, label in (("frontend", "conv feature encoder + projection (frontend)"), ("modules", "encoder modules")):
+        rows.append((label, paired(stage(i8, name), stage(fp, name)), median(stage(fp, name)),
+                     median(stage(i8, name))))
+    sz = r["sizes"]
+    lines = [
+        INT8_BEGIN,
+        "## int8 that reaches the convolutions (issue 25)",
+        "",
+        f"Model: {r['model']} ({r['params'] / 1e6:.1f} M parameters), CTC head drawn at std {HEAD_STD} so that "
+        "frames are decided with a trained model's margins. Machine: "
+        f"{m['cpu']}, {m['cpus']} CPUs ({', '.join(m['isa']) or 'no AVX2/AVX-512 flags'}), load average "
+        f"{m['loadavg'][0]:.1f} at the start, {m['loadavg_end'][0]:.1f} at the end; {m['threads']} threads; "
+        f"onnxruntime {m['onnxruntime']}, commit {m['commit']}.",
+        "",
+        f"Command: `{r['command']}` (import {r['steps']['import_s']:.0f} s, export "
+        f"{r['steps']['export_s']:.0f} s; forward of one {r['forward']['audio_s']:.0f} s utterance, fp32 and int8 "
+        f"interleaved, 1 warm-up + {len(t[fp])} rounds, medians, ratios = medians of per-round ratios)",
+        "",
+        "| | fp32 | int8 | int8 / fp32 | target |",
+        "|---|---|---|---|---|",
+    ]
+    for i, (label, ratio, a, b) in enumerate(rows):
+        lines.append(f"| {label} | {1e3 * a:.0f} ms | {1e3 * b:.0f} ms | {ratio:.2f}x | "
+                     f"{'<= 0.45x' if i == 0 else ''} |")
+    tx = r["text"]
+    lines += [
+        f"| greedy text, {tx['clips']} clips of {min(tx['clip_seconds']):.1f}-{max(tx['clip_seconds']):.0f} s "
+        f"({tx['fp32_chars']} characters) | | | CER {100 * tx['cer_int8_vs_fp32']:.2f}% of int8 against fp32 | "
+        "<= 2% |",
+        f"| max abs log-prob difference, {r['forward']['audio_s']:.0f} s | | | "
+        f"{r['log_probs_max_abs_diff']:.3f} | |",
+        f"| bundle size (every graph) | {_mb(sz['fp32']['modules_bundle'])} | {_mb(sz['int8']['modules_bundle'])} | "
+        f"{sz['int8']['modules_bundle'] / sz['fp32']['modules_bundle']:.2f}x | |",
+        INT8_END,
+    ]
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks", help="where IMPORT.md / IMPORT.json go")
@@ -263,12 +368,18 @@ def main() -> None:
     ap.add_argument("--utterance-seconds", type=float, default=10.0)
     ap.add_argument("--cold-runs", type=int, default=3)
     ap.add_argument("--tiny", action="store_true", help="a tiny model (smoke test of this script)")
+    ap.add_argument("--int8", action="store_true",
+                    help="only int8 against fp32: forward time, greedy-text CER, sizes (IMPORT.md's int8 section)")
+    ap.add_argument("--clips", type=int, default=8, help="--int8: clips for the int8-vs-fp32 CER")
     ap.add_argument("--reuse", action="store_true",
                     help="with --work: keep the model, checkpoint and bundle of an earlier run there (its step "
                          "times come from OUT/IMPORT.json) and measure again")
     args = ap.parse_args()
     command = "PYTHONPATH=$PWD nice -n 10 python benchmarks/" + " ".join(
         [Path(sys.argv[0]).name, *map(shlex.quote, sys.argv[1:])])
+    if args.int8:
+        int8_run(args, command)
+        return
     import soundfile as sf
 
     with tempfile.TemporaryDirectory(prefix="i3d-import-bench-") as tmp:
@@ -285,7 +396,7 @@ def main() -> None:
             log("building the random model (transformers, offline)")
             r["params"] = build_model(work / "hf", TINY if args.tiny else BASE)
             log("i3d-edge import")
-            _, r["steps"]["import_s"] = cli("import", str(work / "hf"), "-o", str(ckpt))
+            _, r["steps"]["import_s"] = cli("import", str(work / "hf"), "-o", str(ckpt), "--force")
             log("i3d-edge export --quantize int8 --monolithic")
             out, r["steps"]["export_s"] = cli("export", str(ckpt), "-o", str(bundle), "--quantize", "int8",
                                               "--monolithic", "--force")

@@ -93,22 +93,22 @@ def pocketsphinx_rows(sets: dict[str, list[tuple[str, Path, str]]], rerun: bool)
     return rows
 
 
-def i3d_rows(model: Path | None, sets: dict[str, Path], threads: int) -> list[dict]:
+def i3d_rows(model: Path | None, sets: dict[str, Path], threads: int, configs: list[str], label: str) -> list[dict]:
     from i3d_edge.apps.evaluation import evaluate_corpus
     from i3d_edge.runtime import Runtime
 
     rows = []
-    for precision in ("fp32", "int8"):
-        for decoder in ("lm", "greedy"):
-            rt = Runtime(model, precision=precision, threads=threads, decoder=decoder) if model else \
-                Runtime(precision=precision, threads=threads, decoder=decoder)
-            for name, path in sets.items():
-                r = evaluate_corpus(rt, path)
-                rows.append({"set": name, "system": f"i3d-edge {precision} {decoder}", "wer": r.wer, "cer": r.cer,
-                             "acc": r.sentence_accuracy, "utterances": r.utterances,
-                             "modules": f"{r.modules_executed:.1f}/{r.modules_total}", "rtf": r.rtf})
-                print(f"{name:16s} {rows[-1]['system']:22s} WER {100 * r.wer:5.1f} CER {100 * r.cer:5.1f} "
-                      f"modules {rows[-1]['modules']} RTF {r.rtf:.4f}", flush=True)
+    for config in configs:
+        precision, _, decoder = config.partition(":")
+        rt = Runtime(model, precision=precision, threads=threads, decoder=decoder) if model else \
+            Runtime(precision=precision, threads=threads, decoder=decoder)
+        for name, path in sets.items():
+            r = evaluate_corpus(rt, path)
+            rows.append({"set": name, "system": f"{label} {precision} {decoder}", "wer": r.wer, "cer": r.cer,
+                         "acc": r.sentence_accuracy, "utterances": r.utterances,
+                         "modules": f"{r.modules_executed:.1f}/{r.modules_total}", "rtf": r.rtf})
+            print(f"{name:16s} {rows[-1]['system']:22s} WER {100 * r.wer:5.1f} CER {100 * r.cer:5.1f} "
+                  f"modules {rows[-1]['modules']} RTF {r.rtf:.4f}", flush=True)
     return rows
 
 
@@ -128,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--real-corpus", type=Path, default=Path("/work/data/real"))
     ap.add_argument("--synth-corpus", type=Path, default=Path("/work/data/corpus"))
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--configs", default="fp32:lm,fp32:greedy,int8:lm,int8:greedy",
+                    help="i3d-edge precision:decoder pairs to score")
+    ap.add_argument("--label", default="i3d-edge", help="the i3d-edge rows' system name (e.g. its version)")
     ap.add_argument("--peers-only", action="store_true")
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--rerun-peers", action="store_true")
@@ -147,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = [] if args.no_peers else pocketsphinx_rows({n: read_corpus(p) for n, p in chosen.items()},
                                                       args.rerun_peers)
     if not args.peers_only:
-        rows += i3d_rows(args.model, chosen, args.threads)
+        rows += i3d_rows(args.model, chosen, args.threads, args.configs.split(","), args.label)
     text = table(rows)
     print(text)
     command = "python benchmarks/peers.py " + " ".join(argv if argv is not None else sys.argv[1:])

@@ -67,7 +67,7 @@ def main() -> None:
     import onnxruntime as ort
 
     graphs = manifest.variants[args.precision].graphs
-    model = compose_monolithic(bundle, graphs)
+    model = compose_monolithic(bundle, graphs, manifest.modules)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "mono.onnx"
         path.write_bytes(model.SerializeToString())

@@ -95,7 +95,7 @@ def main() -> None:
         mono_path = f"{tmp}/monolithic.onnx"
         import onnx
 
-        onnx.save(compose_monolithic(bundle, graphs), mono_path)
+        onnx.save(compose_monolithic(bundle, graphs, manifest.modules), mono_path)
         feeds = [{"features": feats, "features_lens": lens}] * (warm + args.runs)
         mono, mono_walls = profiled_runs(mono_path, args.threads, feeds, f"{tmp}/mono")
         mono_rows = split(mono.end_profiling())

@@ -155,7 +155,7 @@ def write_report(rows: list[dict], command: str, out: Path, seconds: float) -> N
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print("matplotlib missing (pip install i3d-edge[plot]): no plot")
+        print("matplotlib missing (pip install '.[plot]' in the source folder): no plot")
         return
     fig, axes = plt.subplots(2, 2, figsize=(11, 8))
     styles = {"vanilla": ("s", "C0"), "pruned": ("v", "C1"), "i3d-global": ("o", "C2"), "i3d-local": ("^", "C3")}

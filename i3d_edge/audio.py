@@ -1,6 +1,7 @@
 """Audio input for the runtime: files (any format libsndfile reads: WAV, FLAC, OGG Vorbis/Opus,
-MP3, AIFF, ...; see :func:`readable_formats`) or numpy arrays, any sample
-rate (resampled with soxr), any channel count (averaged to mono), integer or float PCM.
+MP3, AIFF, ...; and, with the ``[av]`` extra, what FFmpeg reads through PyAV: M4A, MP4, AAC,
+WebM, ...; see :func:`readable_formats`) or numpy arrays, any sample rate (resampled with soxr),
+any channel count (averaged to mono), integer or float PCM.
 
 Two entry points share one code path:
 
@@ -9,7 +10,8 @@ Two entry points share one code path:
 * :func:`load_audio` collects that stream into one array (for short clips).
 
 Every problem a user can cause is a one-line :class:`~i3d_edge.errors.AudioError` that names
-the file (or ``audio array``) and the cause. numpy, soundfile and soxr only.
+the file (or ``audio array``) and the cause. numpy, soundfile and soxr; PyAV (``av``) only for
+files libsndfile cannot open, imported then.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import Any, Union
 
 import numpy as np
 import soundfile as sf
@@ -29,6 +31,7 @@ import soxr
 
 from .config import FeatureConfig
 from .errors import AudioError, AudioWarning, first_line
+from .extras import install_hint
 
 __all__ = ["ARRAY_NAME", "AUDIO_EXTENSIONS", "AudioInfo", "AudioSource", "audio_info", "describe", "formats_label",
            "load_audio", "readable_formats", "stream_audio", "to_float_mono"]
@@ -51,6 +54,27 @@ AUDIO_EXTENSIONS = {
     "AVR": ("avr",), "SDS": ("sds",), "PVF": ("pvf",), "HTK": ("htk",), "MAT4": (), "MAT5": (),
 }
 _MAIN_FORMATS = ("WAV", "FLAC", "OGG", "MP3", "AIFF", "CAF", "AU", "W64", "RF64")  # named first, in this order
+# What FFmpeg (PyAV, the [av] extra) adds, for the files libsndfile cannot open: name -> extensions.
+FFMPEG_EXTENSIONS = {
+    "M4A": ("m4a", "m4b"), "MP4": ("mp4",), "AAC": ("aac",), "WEBM": ("webm",), "MKV": ("mka", "mkv"),
+    "MOV": ("mov",), "3GP": ("3gp",), "WMA": ("wma",), "AMR": ("amr",), "AC3": ("ac3",),
+}
+AV_EXTRA = install_hint("av")
+
+
+def _av() -> Any:
+    """The ``av`` module (PyAV), or None when the [av] extra is not installed."""
+    try:
+        import av
+    except ImportError:
+        return None
+    return av
+
+
+@functools.lru_cache(maxsize=1)
+def ffmpeg_available() -> bool:
+    """Whether PyAV (FFmpeg) is installed, for the formats libsndfile does not read."""
+    return _av() is not None
 
 
 @functools.lru_cache(maxsize=1)
@@ -59,15 +83,26 @@ def readable_formats() -> tuple[tuple[str, ...], tuple[str, ...]]:
     "MP3", ...)``, the file extensions of those formats)."""
     names = [n for n in sf.available_formats() if n in AUDIO_EXTENSIONS]
     names.sort(key=lambda n: _MAIN_FORMATS.index(n) if n in _MAIN_FORMATS else len(_MAIN_FORMATS))
-    return tuple(names), tuple(dict.fromkeys(ext for n in names for ext in AUDIO_EXTENSIONS[n]))
+    extensions = [ext for n in names for ext in AUDIO_EXTENSIONS[n]]
+    if ffmpeg_available():
+        names += list(FFMPEG_EXTENSIONS)
+        extensions += [ext for exts in FFMPEG_EXTENSIONS.values() for ext in exts]
+    return tuple(names), tuple(dict.fromkeys(extensions))
 
 
 def formats_label(limit: int | None = None) -> str:
-    """``"WAV, FLAC, OGG (Vorbis, Opus), MP3, ... (libsndfile 1.2.2)"``: the first ``limit`` formats."""
+    """Which formats are read, and by what: ``"WAV, FLAC, OGG (Vorbis, Opus), MP3, ... (libsndfile
+    1.2.2); M4A, MP4, AAC, WEBM, ... (FFmpeg, PyAV 18.1.0)"``, the first ``limit`` of each library;
+    without PyAV the second part says which extra adds them."""
     shown = [f"{n} (Vorbis, Opus)" if n == "OGG" else n for n in readable_formats()[0]
-             if n not in ("WAVEX", "NIST", "IRCAM")]
+             if n not in ("WAVEX", "NIST", "IRCAM") and n not in FFMPEG_EXTENSIONS]
     more = limit is not None and len(shown) > limit
-    return f"{', '.join(shown[:limit])}{', ...' if more else ''} (libsndfile {sf.__libsndfile_version__})"
+    label = f"{', '.join(shown[:limit])}{', ...' if more else ''} (libsndfile {sf.__libsndfile_version__})"
+    ffmpeg = ", ".join(list(FFMPEG_EXTENSIONS)[:4]) + ", ..."
+    av = _av()
+    if av is None:
+        return f"{label}; {ffmpeg} with the [av] extra ({AV_EXTRA})"
+    return f"{label}; {ffmpeg} (FFmpeg, PyAV {av.__version__})"
 
 
 @dataclass(frozen=True)
@@ -105,20 +140,104 @@ def _check_path(path: Path, name: str) -> None:
         raise AudioError(f"{name}: cannot access the file ({exc.strerror or first_line(exc)})") from None
 
 
-def _open(path: Path, name: str) -> sf.SoundFile:
+def _open(path: Path, name: str) -> sf.SoundFile | _FfmpegFile:
+    """The file opened by libsndfile, else (the [av] extra installed) by FFmpeg."""
     _check_path(path, name)
     try:
         return sf.SoundFile(path)
     except (sf.SoundFileError, RuntimeError, OSError, ValueError, TypeError) as exc:
-        raise AudioError(f"{name}: not a readable audio file (formats: {formats_label(5)}): "
-                         f"{first_line(exc)}") from None
+        reason = first_line(exc)
+    av = _av()
+    if av is not None:
+        try:
+            return _FfmpegFile(av, path, name)
+        except _NotMedia as not_media:
+            if path.suffix.lower().lstrip(".") in _FFMPEG_SUFFIXES and not_media.args:
+                reason = not_media.args[0]  # FFmpeg's word on an .m4a counts more than libsndfile's
+        hint = ""
+    else:
+        hint = f"; M4A, MP4, AAC, WebM need the [av] extra: {AV_EXTRA}"
+    raise AudioError(f"{name}: not a readable audio file (formats: {formats_label(5)}): {reason}{hint}")
 
 
 def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
     """Header information of an audio file (cheap: nothing is decoded)."""
     name = os.fspath(path)
     with _open(Path(path), name) as fh:
+        if isinstance(fh, _FfmpegFile):
+            return AudioInfo(fh.declared_frames(), fh.rate, fh.channels)
         return AudioInfo(int(fh.frames), int(fh.samplerate), int(fh.channels))
+
+
+class _NotMedia(Exception):
+    """FFmpeg found no format it knows in the file (args: FFmpeg's reason, if any)."""
+
+
+_FFMPEG_SUFFIXES = frozenset(ext for exts in FFMPEG_EXTENSIONS.values() for ext in exts)
+
+
+def _ffmpeg_reason(exc: BaseException) -> str:
+    """FFmpeg's cause without PyAV's errno and file name decoration."""
+    return str(getattr(exc, "strerror", None) or first_line(exc))
+
+
+class _FfmpegFile:
+    """A file opened by FFmpeg (PyAV): its first audio stream decoded as (n, C) float32 frames,
+    a codec frame at a time. Only that stream's packets are decoded (the video of an mp4 is not)."""
+
+    def __init__(self, av: Any, path: Path, name: str) -> None:
+        self._av = av
+        try:
+            self._container = av.open(os.fspath(path), metadata_errors="ignore")
+        except (av.FFmpegError, OSError, ValueError, UnicodeError) as exc:
+            raise _NotMedia(_ffmpeg_reason(exc)) from None
+        streams = self._container.streams.audio
+        if not streams:
+            kind = self._container.format.name.split(",")[0]
+            self._container.close()
+            if kind == "tty":  # FFmpeg's fallback for text: no media at all
+                raise _NotMedia
+            raise AudioError(f"{name}: no audio stream in this {kind} file")
+        self._stream = streams[0]
+        self.name = name
+        self.rate = int(self._stream.codec_context.sample_rate or 0)
+        self.channels = int(self._stream.codec_context.channels or 0)
+        if not 1 <= self.channels <= _MAX_CHANNELS:
+            self._container.close()
+            raise AudioError(f"{name}: {self.channels} audio channels (at most {_MAX_CHANNELS} are supported)")
+
+    def __enter__(self) -> _FfmpegFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._container.close()
+
+    def declared_frames(self) -> int:
+        """Samples per channel the container declares (0 when it does not say)."""
+        stream, seconds = self._stream, 0.0
+        if stream.duration is not None and stream.time_base is not None:
+            seconds = float(stream.duration * stream.time_base)
+        elif self._container.duration is not None:
+            seconds = self._container.duration / 1_000_000  # AV_TIME_BASE
+        return max(0, round(seconds * self.rate))
+
+    def frames(self) -> Iterator[np.ndarray]:
+        """(n, C) float32 frames in stream order; FFmpeg's errors as AudioError (the caller keeps what
+        was decoded before one)."""
+        av = self._av
+        resampler = av.AudioResampler(format="flt", layout=self._stream.codec_context.layout, rate=self.rate)
+        try:
+            for packet in self._container.demux(self._stream):  # the last (empty) packet flushes the decoder
+                for frame in packet.decode():
+                    for out in resampler.resample(frame):
+                        yield out.to_ndarray().reshape(-1, self.channels)  # (1, n * C) packed -> (n, C)
+            for out in resampler.resample(None):  # what the resampler still holds
+                yield out.to_ndarray().reshape(-1, self.channels)
+        except (av.FFmpegError, ValueError, OSError) as exc:
+            raise AudioError(_ffmpeg_reason(exc)) from None
 
 
 def _frames_first(samples: np.ndarray, name: str) -> np.ndarray:
@@ -206,7 +325,7 @@ def _file_blocks(path: Path, name: str, sample_rate: int | None, block_seconds: 
                  ) -> tuple[int, Iterator[np.ndarray]]:
     fh = _open(path, name)
     try:
-        rate = _rate(int(fh.samplerate), name, "sample rate")
+        rate = _rate(fh.rate if isinstance(fh, _FfmpegFile) else int(fh.samplerate), name, "sample rate")
     except AudioError:
         fh.close()
         raise
@@ -214,6 +333,8 @@ def _file_blocks(path: Path, name: str, sample_rate: int | None, block_seconds: 
         fh.close()
         raise AudioError(f"{name}: file is {rate} Hz but sample_rate={sample_rate} was given")
     block_frames = max(1, int(block_seconds * rate))
+    if isinstance(fh, _FfmpegFile):
+        return rate, _ffmpeg_blocks(fh, rate, block_frames)
 
     def blocks() -> Iterator[np.ndarray]:
         read = 0  # frames decoded so far
@@ -244,6 +365,38 @@ def _file_blocks(path: Path, name: str, sample_rate: int | None, block_seconds: 
     return rate, blocks()
 
 
+def _ffmpeg_blocks(fh: _FfmpegFile, rate: int, block_frames: int) -> Iterator[np.ndarray]:
+    """(n,) float32 mono blocks of about ``block_frames`` from FFmpeg's frames; a decoding error
+    after some audio, or less audio than the container declares, is a warning (what decoded is kept)."""
+    pending: list[np.ndarray] = []  # (n, C) frames not yet yielded
+    held = read = 0
+    with fh:
+        frames = fh.frames()
+        while True:
+            try:
+                frame = next(frames, None)
+            except AudioError as exc:
+                if read + held == 0:
+                    raise AudioError(f"{fh.name}: corrupt or truncated audio: {exc}") from None
+                if pending:
+                    yield _mono_float(np.concatenate(pending))
+                _warn_partial(fh.name, f"damaged or truncated after {(read + held) / rate:.2f} s ({exc})",
+                              read + held, rate)
+                return
+            if frame is not None:
+                pending.append(frame)
+                held += frame.shape[0]
+            if pending and (frame is None or held >= block_frames):
+                yield _mono_float(np.concatenate(pending))
+                read, held, pending = read + held, 0, []
+            if frame is None:
+                break
+        declared = fh.declared_frames()  # compressed streams: an estimate, hence the wider slack
+    if declared > read * (1 + _FFMPEG_SLACK) + _TRUNCATION_SLACK * rate:
+        _warn_partial(fh.name, f"truncated: the file declares {declared / rate:.2f} s", read, rate)
+
+
+_FFMPEG_SLACK = 0.05  # fraction of the audio: FFmpeg's durations of compressed streams are estimates
 _TRUNCATION_SLACK = 0.1  # seconds; frame counts of compressed formats (mp3) are estimates
 _UNKNOWN_SIZE = 0x7FFF0000  # data sizes from here up are "unknown length" placeholders (ffmpeg, sox)
 _WAV_DATA = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .errors import ConfigError
+from .module_kinds import ARCHITECTURES
 
 __all__ = [
     "CONFIG_VERSION",
@@ -182,7 +183,8 @@ class ModelConfig:
     d_model: int = setting(192, "Encoder width D.")
     n_heads: int = setting(4, "Attention heads (must divide the width).")
     d_ff: int = setting(768, "Hidden size of each feed-forward module.")
-    n_layers: int = setting(12, "Encoder layers N, each with a gated MHA and a gated FFN module (2N gates).")
+    n_layers: int = setting(12, "Encoder layers N, each with one gated module per kind of its architecture "
+                                "(transformer: MHA and FFN, 2N gates).")
     conv_channels: int = 64  # channels of the two stride-2 conv subsampling layers
     vocab_size: int = 29  # CTC output size, blank included (index 0)
     dropout: float = 0.1  # dropout in attention weights and module outputs (training only)
@@ -196,8 +198,16 @@ class ModelConfig:
     layout: Layout = "pre_ln"  # pre_ln: y = x + f(LN(x)); post_ln: y = LN(x + f(x)); both: skipped = x
     activation: Activation = "relu"  # of the FFN hidden layer
     layer_norm_eps: float = 1e-5  # of the encoder's LayerNorms
+    arch: str = setting("transformer", "Layer shape: transformer (MHA, FFN), conformer (MHA, convolution, FFN) or "
+                                       "conformer-macaron (half-step FFN, MHA, convolution, half-step FFN).")
+    depthwise_kernel: int = setting(15, "Conformer: kernel of the depthwise convolution over time (odd).")
 
     def __post_init__(self) -> None:
+        if not isinstance(self.arch, str) or self.arch not in ARCHITECTURES:
+            raise ConfigError(f"model config: arch must be one of {', '.join(ARCHITECTURES)}, got {self.arch!r}")
+        k = self.depthwise_kernel
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1 or k % 2 == 0:
+            raise ConfigError(f"model config: depthwise_kernel must be an odd positive integer, got {k!r}")
         if isinstance(self.waveform, dict):
             object.__setattr__(self, "waveform", WaveformConfig.from_dict(self.waveform))
         if self.frontend not in ("logmel", "waveform"):
@@ -234,14 +244,19 @@ class ModelConfig:
         object.__setattr__(self, "gate_threshold", check_threshold(self.gate_threshold, "model config: gate_threshold"))
 
     @property
+    def layer_kinds(self) -> tuple[str, ...]:
+        """The module kinds of one layer, in execution order (``module_kinds.ARCHITECTURES``)."""
+        return ARCHITECTURES[self.arch]
+
+    @property
     def n_gates(self) -> int:
-        """Number of gated modules (2 per layer), also for vanilla models."""
-        return 2 * self.n_layers
+        """Number of gated modules (one per kind per layer), also for vanilla models."""
+        return len(self.layer_kinds) * self.n_layers
 
     @property
     def module_names(self) -> tuple[str, ...]:
         """Execution order of the gated modules: layer00.mha, layer00.ffn, layer01.mha, ..."""
-        return tuple(f"layer{i:02d}.{kind}" for i in range(self.n_layers) for kind in ("mha", "ffn"))
+        return tuple(f"layer{i:02d}.{kind}" for i in range(self.n_layers) for kind in self.layer_kinds)
 
     def encoder_lengths(self, feature_lengths: Any) -> Any:
         """Encoder frames of ``feature_lengths`` input frames (log-mel) or samples (waveform)."""
@@ -253,6 +268,8 @@ class ModelConfig:
         data = dataclasses.asdict(self)
         if self.waveform is not None:
             data["waveform"] = self.waveform.to_dict()
+        if (data["arch"], data["depthwise_kernel"]) == ("transformer", 15):
+            del data["arch"], data["depthwise_kernel"]  # a transformer as before conformers: older releases read it
         return data
 
     @classmethod

@@ -19,14 +19,15 @@ import io
 import math
 import os
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from .errors import ConfigError
 
-__all__ = ["MAX_ARPA_ORDER", "MAX_WORD_CHARS", "UNK", "NgramStats", "build_arpa", "read_arpa_vocab", "validate_arpa"]
+__all__ = ["MAX_ARPA_ORDER", "MAX_DISTINCT_WORDS", "MAX_NGRAMS", "MAX_WORD_CHARS",
+           "UNK", "NgramStats", "build_arpa", "read_arpa_vocab", "validate_arpa"]
 
 UNK, BOS, EOS = "<unk>", "<s>", "</s>"  # word ids 0, 1, 2; the vocabulary follows, sorted
 _SPECIAL = (UNK, BOS, EOS)
@@ -34,6 +35,11 @@ _SPECIAL = (UNK, BOS, EOS)
 _DEFAULT_DISCOUNTS = (0.5, 1.0, 1.5)
 MIN_ARPA_ORDER, MAX_ARPA_ORDER = 2, 6  # what KenLM (as built in flashlight-text) loads
 MAX_WORD_CHARS = 256  # longer words are refused (KenLM crashes on a 100,000-character word)
+# Ceilings that bound the memory of build_arpa: about 1 KB per distinct n-gram of the highest order, all
+# orders and tables included (measured: 296k trigrams of 50k words, 271 MB), so MAX_NGRAMS is about 2 GB,
+# and about 150 bytes per distinct word while counting them.
+MAX_DISTINCT_WORDS = 1_000_000  # distinct words of the training text
+MAX_NGRAMS = 2_000_000  # distinct n-grams of the highest order
 _MAX_ARPA_LINE = 64 + (MAX_ARPA_ORDER + 1) * (MAX_WORD_CHARS + 1)  # characters of one n-gram line
 
 Gram = tuple[int, ...]
@@ -58,6 +64,8 @@ def build_arpa(
     min_count: int = 1,
     prune: Sequence[int] = (),
     max_vocab: int | None = None,
+    max_words: int = MAX_DISTINCT_WORDS,
+    max_ngrams: int = MAX_NGRAMS,
 ) -> NgramStats:
     """Write an interpolated modified Kneser-Ney ARPA model of ``sentences`` to ``path``.
 
@@ -66,19 +74,27 @@ def build_arpa(
     ``<unk>``; max_vocab then keeps the most frequent words (ties alphabetical). prune: one threshold
     per order >= 2, e.g. ``(0, 1)`` drops trigrams seen once. A ``.gz`` path writes gzip. The file
     appears atomically when complete.
+
+    Memory is bounded by design: the sentences are read twice (an iterator is first put in a list;
+    pass a list or another re-iterable such as ``TextFiles`` to stream them), and more than
+    ``max_words`` distinct words or ``max_ngrams`` distinct n-grams of the highest order is a
+    ConfigError (about 1 KB per n-gram, every table included: the default ceilings keep a build under
+    about 2.5 GB).
     """
     thresholds = _check_args(order, min_count, prune, max_vocab)
     if isinstance(sentences, str):
         raise ConfigError("build_arpa: expected an iterable of sentences, got a single string")
-    texts: list[str] = []
-    for s in sentences:
-        if not isinstance(s, str):
-            raise ConfigError(f"build_arpa: sentences must be strings, got {type(s).__name__}")
-        if s and not s.isspace():
-            texts.append(s)
-    if not texts:
+    texts: Iterable[str] = sentences if iter(sentences) is not sentences else list(sentences)  # read twice
+    freq: Counter[str] = Counter()
+    n_sentences = 0
+    for s in _sentences(texts):
+        freq.update(s.split())
+        n_sentences += 1
+        if len(freq) > max_words:
+            raise ConfigError(f"build_arpa: the training text has more than {max_words:,} distinct words "
+                              "(the ceiling that bounds the memory of building a model)")
+    if not n_sentences:
         raise ConfigError("build_arpa: the training text has no non-empty sentences")
-    freq = Counter(w for s in texts for w in s.split())
     if BOS in freq or EOS in freq:
         raise ConfigError(f"build_arpa: the training text must not contain {BOS} or {EOS}")
     kept = sorted((w for w, c in freq.items() if c >= min_count and w != UNK), key=lambda w: (-freq[w], w))
@@ -87,7 +103,7 @@ def build_arpa(
         raise ConfigError(f"build_arpa: no word occurs min_count={min_count} times")
     words = [*_SPECIAL, *vocab]
 
-    adjusted = _adjusted_counts(texts, {w: i for i, w in enumerate(words)}, order)
+    adjusted = _adjusted_counts(texts, {w: i for i, w in enumerate(words)}, order, max_ngrams)
     adjusted[1].pop((1,), None)  # <s> is never predicted: written with log10 prob -99
     adjusted[1].setdefault((0,), 0)  # <unk> gets the uniform share even when unseen
     # Top-down: history statistics on the full counts, then pruning (which needs the order above).
@@ -125,8 +141,17 @@ def build_arpa(
         counts=tuple(len(p) for p in probs[1:]),
         vocab=len(vocab),
         tokens=sum(freq.values()),
-        sentences=len(texts),
+        sentences=n_sentences,
     )
+
+
+def _sentences(source: Iterable[str]) -> Iterator[str]:
+    """The non-empty sentences of ``source``; anything but a string is a ConfigError."""
+    for s in source:
+        if not isinstance(s, str):
+            raise ConfigError(f"build_arpa: sentences must be strings, got {type(s).__name__}")
+        if s and not s.isspace():
+            yield s
 
 
 def read_arpa_vocab(path: str | os.PathLike[str]) -> list[str]:
@@ -261,7 +286,8 @@ def _check_args(order: int, min_count: int, prune: Sequence[int], max_vocab: int
     return [0, 0, *prune] if prune else [0] * (order + 1)
 
 
-def _adjusted_counts(texts: list[str], index: dict[str, int], order: int) -> list[dict[Gram, int]]:
+def _adjusted_counts(texts: Iterable[str], index: dict[str, int], order: int, max_ngrams: int
+                     ) -> list[dict[Gram, int]]:
     """Per order n (list index n): raw counts for the highest order, continuation counts below.
 
     An n-gram that does not start with <s> always has a left neighbour, so the (n+1)-grams list all
@@ -270,9 +296,13 @@ def _adjusted_counts(texts: list[str], index: dict[str, int], order: int) -> lis
     top: Counter[Gram] = Counter()
     starts: list[Counter[Gram]] = [Counter() for _ in range(order)]  # <s>-initial n-grams, n < order
     get = index.get
-    for s in texts:
+    for s in _sentences(texts):
         ids = [1, *[get(w, 0) for w in s.split()], 2]
         top.update(zip(*[ids[i:] for i in range(order)], strict=False))
+        if len(top) > max_ngrams:
+            raise ConfigError(f"build_arpa: the training text has more than {max_ngrams:,} distinct {order}-grams "
+                              "(the ceiling that bounds the memory of building a model; use fewer words "
+                              "(max_vocab, min_count), a lower order or less text)")
         for n in range(1, min(order, len(ids) + 1)):
             starts[n][tuple(ids[:n])] += 1
     adjusted: list[dict[Gram, int]] = [{} for _ in range(order + 1)]

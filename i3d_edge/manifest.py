@@ -13,13 +13,15 @@ role           inputs                                outputs
 =============  ====================================  =================================
 frontend       features (B,T,F) f32, features_lens   x (B,T',D) f32, x_lens (B,) i64
                (B,) i64
-gate (global)  x, x_lens                             gate_probs (B, 2N)
-gate (local)   x, x_lens          (one per layer)    gate_probs (B, 2)  [mha, ffn]
-mha            x, x_lens                             y = x + MHA(LN(x))
-ffn            x                                     y = x + FFN(LN(x))
+gate (global)  x, x_lens                             gate_probs (B, G)  G = N x kinds per layer
+gate (local)   x, x_lens          (one per layer)    gate_probs (B, K)  [the layer's kinds, in order]
+module kind    x, x_lens when the kind needs them    y = x + scale * f(LN(x))
 head           encoder_out (B,T',D)                  log_probs (B,T',V)
 monolithic     features, features_lens               log_probs, log_probs_lens
 =============  ====================================  =================================
+
+The module kinds (``mha``, ``ffn``, ``conv``, ``ffn_pre``, ``ffn_post``: which take ``x_lens``,
+their residual scale) and each architecture's layer are the table of :mod:`i3d_edge.module_kinds`.
 
 Manifest fields (``version`` 1)::
 
@@ -28,10 +30,16 @@ Manifest fields (``version`` 1)::
      "gates": {"predictor": "global|local|none", "threshold": 0.5, "modules": ["layer00.mha", ...]},
      "default_variant": "fp32",
      "variants": {"fp32": {"quantization": null, "graphs": {ROLE_KEY: RELPATH}}, "int8": {...}},
-     "files": {RELPATH: {"sha256": HEX, "bytes": N}},
+     "files": {RELPATH: {"sha256": HEX, "bytes": N}}, "tokens_sha256": HEX,
      "decoder": {"kind": "lexicon-kenlm", "lm": "lm/words-SHA.arpa", "lm_weight": 1.0,   (optional)
                  "word_score": 0.0, "beam_size": 32, "beam_threshold": 8.0, "ngram": {...}},
      "provenance": {...}, "verification": {...}}
+
+Tokens are printable text (checked on reading) and hashed: ``tokens_sha256`` is the SHA-256 of the
+token list's compact ASCII JSON, written by export and checked when present.
+The typed :class:`Manifest` is the schema both ways: :func:`parse_manifest` reads it,
+:meth:`Manifest.to_dict` and :func:`write_manifest` write it (export, LM attachment and bundle
+completion build or ``dataclasses.replace`` a Manifest; nothing edits the JSON by hand).
 
 The optional ``decoder`` section attaches a word n-gram language model (ARPA) for CTC beam
 search over the words of its vocabulary; readers without it decode greedily.
@@ -57,12 +65,14 @@ from typing import Any
 from .config import FeatureConfig, ModelConfig, check_beam_size, check_lm_weight, check_threshold, check_word_score
 from .errors import BundleError, ConfigError, I3dEdgeError, first_line
 from .limits import LIMITS, min_weights
+from .module_kinds import MODULE_KINDS, module_io
 from .tokens import TokenTable
 
 __all__ = [
     "BUNDLE_FORMAT", "BUNDLE_VERSION", "DECODER_KIND", "DEFAULT_BEAM_THRESHOLD",
-    "GRAPH_IO", "MANIFEST_NAME", "DecoderSpec", "Manifest",
-    "Variant", "json_safe", "load_manifest", "local_gate_key", "sha256_file", "write_manifest",
+    "GRAPH_IO", "MANIFEST_NAME", "TOKENS_HASH_FIELD", "DecoderSpec", "Manifest",
+    "Variant", "check_token_text", "file_entry", "json_safe", "load_manifest", "local_gate_key", "sha256_file",
+    "tokens_sha256", "write_manifest",
 ]
 
 def json_safe(value: Any) -> Any:
@@ -92,8 +102,7 @@ DECODER_KIND = "lexicon-kenlm"  # word n-gram LM (ARPA) + lexicon from its vocab
 GRAPH_IO: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "frontend": (("features", "features_lens"), ("x", "x_lens")),
     "gate": (("x", "x_lens"), ("gate_probs",)),
-    "mha": (("x", "x_lens"), ("y",)),
-    "ffn": (("x",), ("y",)),
+    **{kind: module_io(kind) for kind in MODULE_KINDS},
     "head": (("encoder_out",), ("log_probs",)),
     "monolithic": (("features", "features_lens"), ("log_probs", "log_probs_lens")),
 }
@@ -115,6 +124,11 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def file_entry(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``files`` entry of a bundle file: its SHA-256 and size."""
+    return {"sha256": sha256_file(path), "bytes": os.stat(path).st_size}
 
 
 @dataclass(frozen=True)
@@ -172,7 +186,6 @@ class Manifest:
     default_variant: str
     variants: dict[str, Variant]
     files: dict[str, dict[str, Any]]  # RELPATH -> {"sha256", "bytes"}
-    data: dict[str, Any]  # the raw manifest: what bundle editors (LM attachment, completion) rewrite
     decoder: DecoderSpec | None = None  # language-model decoding, when the bundle has an LM
     provenance: dict[str, Any] = field(default_factory=dict)  # export versions, date, source checkpoint
     verification: dict[str, Any] = field(default_factory=dict)  # the export's parity report
@@ -204,12 +217,64 @@ class Manifest:
                               f"(has: {', '.join(sorted(self.variants))})")
         return self.variants[name]
 
+    def to_dict(self) -> dict[str, Any]:
+        """The manifest as JSON data: what :func:`parse_manifest` reads back to an equal Manifest."""
+        data: dict[str, Any] = {
+            "format": BUNDLE_FORMAT,
+            "version": BUNDLE_VERSION,
+            "model_config": self.model_config.to_dict(),
+            "feature_config": self.feature_config.to_dict(),
+            "tokens": list(self.tokens.tokens),
+            TOKENS_HASH_FIELD: tokens_sha256(self.tokens),
+            "gates": gates_section(self.predictor, self.threshold, self.modules),
+            "default_variant": self.default_variant,
+            "variants": {name: {"quantization": v.quantization, "graphs": dict(v.graphs)}
+                         for name, v in self.variants.items()},
+            "files": {rel: dict(entry) for rel, entry in self.files.items()},
+            "provenance": self.provenance,
+            "verification": self.verification,
+        }
+        if self.decoder is not None:
+            data["decoder"] = {**self.decoder.to_dict(), "ngram": self.lm_ngram}
+        return data
 
-def write_manifest(root: str | os.PathLike[str], data: Mapping[str, Any]) -> Path:
-    """Write ``data`` as ``root/manifest.json``, atomically: a new file in ``root`` (its name never a
-    planted symlink; readable as the umask allows), then renamed over the manifest, so a reader sees the old manifest
-    or the new one, never a part. The one writer of the format (export, LM attachment, benchmarks)."""
-    root = Path(root)
+TOKENS_HASH_FIELD = "tokens_sha256"  # SHA-256 of the token list (written by export, checked when present)
+MAX_TOKEN_CHARS = 64  # characters of one token (the default model's are one; word pieces are short)
+
+
+def tokens_sha256(tokens: TokenTable) -> str:
+    """SHA-256 of a token list as the manifest hashes it: its JSON text, ASCII-escaped, no spaces."""
+    return hashlib.sha256(json.dumps(list(tokens.tokens), ensure_ascii=True, separators=(",", ":")).encode()
+                          ).hexdigest()
+
+
+def check_token_text(tokens: TokenTable) -> None:
+    """Raise ConfigError unless every token is printable text of at most MAX_TOKEN_CHARS characters:
+    a token is printed as it is (a newline would split a result line, ``ESC`` drive the terminal)."""
+    for i, token in enumerate(tokens.tokens):
+        if not token.isprintable() or len(token) > MAX_TOKEN_CHARS:
+            shown = token[:20].encode("unicode_escape").decode("ascii")
+            raise ConfigError(f"token {i} ('{shown}') is not printable text of at most {MAX_TOKEN_CHARS} "
+                              "characters")
+
+
+def gates_section(predictor: str, threshold: float, modules: tuple[str, ...]) -> dict[str, Any]:
+    """The manifest's ``gates`` section (also in the self-describing graphs' metadata)."""
+    return {"predictor": predictor, "threshold": threshold, "modules": list(modules)}
+
+
+def write_manifest(manifest: Manifest) -> Path:
+    """Write ``manifest`` as ``manifest.root/manifest.json`` once it passes :func:`parse_manifest`: the
+    one writer of the format (export, LM attachment, bundle completion). Atomic: a new file in the
+    root (its name never a planted symlink; readable as the umask allows), then renamed over the
+    manifest, so a reader sees the old manifest or the new one, never a part."""
+    data = manifest.to_dict()
+    parse_manifest(data, manifest.root.resolve())  # resolved, as the readers see it
+    return _write_json(manifest.root, data)
+
+
+def _write_json(root: Path, data: Mapping[str, Any]) -> Path:
+    """``data`` as ``root/manifest.json``, written atomically (see :func:`write_manifest`)."""
     fd, name = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=root)
     tmp = Path(name)
     try:
@@ -284,9 +349,9 @@ def parse_manifest(data: Any, root: Path) -> Manifest:
     try:
         model_config = ModelConfig.from_dict(_need(data, "model_config", dict, where))
         feature_config = FeatureConfig.from_dict(_need(data, "feature_config", dict, where))
-        LIMITS.check_model(model_config)  # before anything sized by the config is built
-        LIMITS.check_features(feature_config)
+        LIMITS.check_frontend(model_config, feature_config)  # before anything sized by the configs is built
         tokens = TokenTable.from_list(_need(data, "tokens", list, where))
+        check_token_text(tokens)
     except BundleError:
         raise
     except I3dEdgeError as exc:
@@ -295,6 +360,9 @@ def parse_manifest(data: Any, root: Path) -> Manifest:
         raise BundleError(f"{where}: invalid model or feature config ({first_line(exc)})") from None
     if len(tokens) != model_config.vocab_size:
         raise BundleError(f"{where}: {len(tokens)} tokens but vocab_size {model_config.vocab_size}")
+    declared = data.get(TOKENS_HASH_FIELD)
+    if declared is not None and declared != tokens_sha256(tokens):
+        raise BundleError(f"{where}: {TOKENS_HASH_FIELD} does not match the tokens (manifest modified or corrupt)")
     if feature_config.n_mels != model_config.n_mels:
         raise BundleError(f"{where}: feature n_mels {feature_config.n_mels} does not match the model's "
                           f"{model_config.n_mels}")
@@ -359,7 +427,7 @@ def parse_manifest(data: Any, root: Path) -> Manifest:
             raise BundleError(f"{where}: decoder lm points to an unlisted file {decoder.lm!r}")
     ngram = data["decoder"].get("ngram") if decoder is not None else None
     return Manifest(root, model_config, feature_config, tokens, predictor, threshold,
-                    modules, default_variant, variants, files, data, decoder,
+                    modules, default_variant, variants, files, decoder,
                     provenance=dict(data.get("provenance") or {}), verification=dict(data.get("verification") or {}),
                     lm_ngram=dict(ngram) if isinstance(ngram, dict) else {})
 

@@ -42,8 +42,11 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+for _path in (REPO, REPO / "recipes"):  # the package, and make_corpus.py's signal helpers
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+from make_corpus import coloured_noise, resample  # noqa: E402  (after the path set-up)
 
 SR = 16000
 EVAL_ONLY = ("an4-test", "ljspeech-dev", "fsdd")  # never trained on (shared/README.md)
@@ -95,25 +98,6 @@ def room_bank(seed: int, n: int = N_ROOMS) -> list[np.ndarray]:
     return rirs
 
 
-def _resample(x: np.ndarray, sr_in: float, sr_out: float) -> np.ndarray:
-    import soxr
-
-    if sr_in == sr_out:
-        return x.astype(np.float32)
-    return soxr.resample(x.astype(np.float32), sr_in, sr_out, quality="HQ").astype(np.float32)
-
-
-def _noise(n: int, kind: str, rng: np.random.Generator) -> np.ndarray:
-    w = rng.standard_normal(n)
-    if kind != "white":
-        spec = np.fft.rfft(w)
-        f = np.arange(len(spec), dtype=np.float64)
-        f[0] = 1.0
-        spec /= f ** (0.5 if kind == "pink" else 1.0)
-        w = np.fft.irfft(spec, n)
-    return (w / (np.std(w) + 1e-9)).astype(np.float32)
-
-
 def _codec(x: np.ndarray, kind: str, kbps: int) -> np.ndarray:
     import soundfile as sf
 
@@ -125,7 +109,7 @@ def _codec(x: np.ndarray, kind: str, kbps: int) -> np.ndarray:
         sf.write(buf, x, SR, format="OGG", subtype="OPUS", compression_level=1.0 - kbps / 256)
     buf.seek(0)
     y, sr = sf.read(buf, dtype="float32")
-    y = _resample(y if y.ndim == 1 else y.mean(1), sr, SR)
+    y = resample(y if y.ndim == 1 else y.mean(1), sr, SR)
     return y[: len(x)] if len(y) >= len(x) else np.pad(y, (0, len(x) - len(y)))
 
 
@@ -193,7 +177,7 @@ def render(job: dict) -> tuple[str, float]:
     aug = job.get("aug")
     if aug:
         rng = np.random.default_rng(zlib.crc32(job["id"].encode()))
-        x = _resample(x, SR * aug["speed"], SR)
+        x = resample(x, SR * aug["speed"], SR)
         if "room" in aug:
             from scipy.signal import fftconvolve
 
@@ -204,7 +188,7 @@ def render(job: dict) -> tuple[str, float]:
             from scipy.signal import butter, sosfilt
 
             sos = butter(6, [300, 3400], btype="bandpass", fs=8000, output="sos")
-            x = _resample(sosfilt(sos, _resample(x, SR, 8000)).astype(np.float32), 8000, SR)
+            x = resample(sosfilt(sos, resample(x, SR, 8000)).astype(np.float32), 8000, SR)
         if "noise" in aug:
             p_sig = float(np.mean(x**2)) + 1e-10
             if aug["noise"] == "babble":
@@ -216,7 +200,7 @@ def render(job: dict) -> tuple[str, float]:
                     noise += np.roll(b, start) / (np.std(b) + 1e-9)
                 noise /= np.std(noise) + 1e-9
             else:
-                noise = _noise(len(x), aug["noise"], rng)
+                noise = coloured_noise(len(x), aug["noise"], rng)
             x = x + noise * np.sqrt(p_sig / 10 ** (aug["snr"] / 10))
         if "codec" in aug:
             x = _codec(x, aug["codec"], aug["kbps"])

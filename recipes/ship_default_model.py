@@ -75,7 +75,7 @@ def main() -> None:
         print(f"exported {BUNDLE} in {time.time() - t0:.1f} s")
 
     if args.arpa is not None:
-        from i3d_edge.export.language_model import attach_language_model
+        from i3d_edge.bundle.language_model import attach_language_model
 
         section = attach_language_model(BUNDLE, arpa=args.arpa, lm_weight=args.lm_weight,
                                         word_score=args.word_score, beam_size=args.beam_size)
@@ -145,8 +145,8 @@ def attach_and_tune_lm(corpus: Path, real: Path, beam_size: int) -> None:
     (decoding with ``beam_size``, which becomes the bundle's default too): the minimum of the
     summed WER of the synthetic dev, the FSDD dev speaker and the held-out real speakers."""
     from i3d_edge.audio import load_audio
+    from i3d_edge.bundle.language_model import attach_language_model, set_decoder_settings
     from i3d_edge.corpus import read_corpus
-    from i3d_edge.export.language_model import attach_language_model, set_decoder_settings
     from i3d_edge.features import batch_features, log_mel, normalize
     from i3d_edge.runtime import Runtime
     from i3d_edge.scoring import score

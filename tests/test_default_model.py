@@ -85,6 +85,59 @@ def test_default_model_with_its_lm_gives_the_reference_texts(precision):
         assert edit_distance(ref.split(), text.split()) <= max_words, (name, text)
 
 
+# The embedded model's exact outputs on samples/ (v0.6): text and modules run, greedy and with its LM,
+# identical in fp32 and int8 except where a variant is named. Recorded before module kinds; a change
+# to the encoder loop, the graph order or the gate decisions moves at least one of them.
+EXACT = {
+    ("greedy", "sample1"): ("to he voluo of twainte thousend pounds", 11),
+    ("greedy", "sample1", "int8"): ("to he voluo ofe twainte thousend pounds", 11),
+    ("greedy", "sample2"): ("heheb m ut fahnmdoenmof rd jmbp", 24),
+    ("greedy", "digit"): ("zero", 11),
+    ("lm", "sample1"): ("to the value of twenty thousand pounds", 11),
+    ("lm", "sample2"): ("he had not fame of rum", 24),
+    ("lm", "digit"): ("zero", 11),
+}
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+@pytest.mark.parametrize("decoder", ["greedy", "lm"])
+def test_default_model_transcripts_are_unchanged(precision, decoder):
+    if decoder == "lm" and not lm_installed():
+        pytest.skip("LM decoding needs the [lm] extra (flashlight-text)")
+    from i3d_edge import Runtime
+
+    rt = Runtime(precision=precision, decoder=decoder)
+    for name in ("sample1", "sample2", "digit"):
+        result = rt.transcribe(SAMPLES / f"{name}.wav")
+        want = EXACT.get((decoder, name, precision), EXACT[(decoder, name)])
+        assert (result.text, result.modules_executed) == want, name
+
+
+@pytest.mark.slow
+def test_the_committed_checkpoint_still_exports_to_the_embedded_model(tmp_path):
+    """Exported today, ``recipes/default_model/ckpt.pt`` gives the embedded bundle's gate
+    probabilities and full-depth log-probs (fp32), on a padded batch of the samples."""
+    if not CHECKPOINT.is_file():
+        pytest.skip(f"{CHECKPOINT} is not in this checkout")
+    pytest.importorskip("torch", reason="export needs the [export] extra")
+    from i3d_edge import Runtime
+    from i3d_edge.audio import load_audio
+    from i3d_edge.export import export_bundle
+    from i3d_edge.features import batch_features, log_mel, normalize
+
+    export_bundle(CHECKPOINT, tmp_path / "b", verify=False)
+    shipped, fresh = Runtime(full_depth=True), Runtime(tmp_path / "b", full_depth=True)
+    fc = shipped.feature_config
+    feats, lens = batch_features([normalize(log_mel(load_audio(SAMPLES / f"{n}.wav"), fc), fc)
+                                  for n in ("sample1", "sample2", "digit")])
+    a, b = shipped.forward(feats, lens), fresh.forward(feats, lens)
+    np.testing.assert_array_equal(a.lens, b.lens)
+    np.testing.assert_allclose(b.gate_probs, a.gate_probs, atol=1e-5)
+    for row, n in enumerate(a.lens.tolist()):
+        np.testing.assert_allclose(b.log_probs[row, :n], a.log_probs[row, :n], atol=1e-4)
+    assert load_manifest(tmp_path / "b").modules == load_manifest(DEFAULT_BUNDLE).modules
+
+
 def test_int8_runs_the_int8_graphs():
     """precision="int8" loads the int8 variant's graphs, and they compute something measurably
     different from fp32 (while decoding the same words)."""
@@ -115,7 +168,7 @@ def test_bundle_decoder_settings_reach_the_decoder(tmp_path):
     if not lm_installed():
         pytest.skip("LM decoding needs the [lm] extra (flashlight-text)")
     from i3d_edge import Runtime
-    from i3d_edge.export.language_model import set_decoder_settings
+    from i3d_edge.bundle.language_model import set_decoder_settings
 
     bundle = tmp_path / "default"
     shutil.copytree(DEFAULT_BUNDLE, bundle)
@@ -169,7 +222,7 @@ def test_embedded_bundle_is_the_export_of_the_committed_checkpoint():
     that is ``recipes/default_model/ckpt.pt``."""
     if not CHECKPOINT.is_file():
         pytest.skip(f"{CHECKPOINT} is not in this checkout")
-    source = load_manifest(DEFAULT_BUNDLE).data["provenance"].get("source_checkpoint") or {}
+    source = load_manifest(DEFAULT_BUNDLE).provenance.get("source_checkpoint") or {}
     recorded = source.get("sha256")
     assert recorded, ("the embedded bundle records no source checkpoint SHA-256: re-export it from the file "
                       "(python recipes/ship_default_model.py <ckpt> exports recipes/default_model/ckpt.pt)")

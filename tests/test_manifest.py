@@ -3,6 +3,7 @@ reader's file checks and the decoder section, each value and message compared ex
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -17,24 +18,56 @@ from i3d_edge.limits import LIMITS
 from i3d_edge.manifest import (
     DEFAULT_BEAM_THRESHOLD,
     MANIFEST_NAME,
+    TOKENS_HASH_FIELD,
     DecoderSpec,
+    Manifest,
     load_manifest,
     parse_manifest,
+    tokens_sha256,
     write_manifest,
 )
 from i3d_edge.runtime.runtime import DEFAULT_BUNDLE
+from i3d_edge.tokens import TokenTable
+
+
+def embedded(root, **changes) -> Manifest:
+    """The embedded bundle's manifest, moved to ``root`` (its files need not be there to write it)."""
+    return dataclasses.replace(load_manifest(DEFAULT_BUNDLE), root=root, **changes)
+
+
+def test_the_typed_manifest_round_trips():
+    """parse -> to_dict -> parse gives an equal Manifest; to_dict writes every section the embedded
+    manifest has, its configs with the fields added since it was written (at their defaults)."""
+    manifest = load_manifest(DEFAULT_BUNDLE)
+    raw = json.loads((DEFAULT_BUNDLE / MANIFEST_NAME).read_text(encoding="utf-8"))
+    data = manifest.to_dict()
+    assert parse_manifest(json.loads(json.dumps(data)), manifest.root) == manifest
+    configs = ("model_config", "feature_config", TOKENS_HASH_FIELD)  # the embedded bundle predates the token hash
+    assert {k: v for k, v in data.items() if k not in configs} == {k: v for k, v in raw.items() if k not in configs}
+    assert data[TOKENS_HASH_FIELD] == tokens_sha256(manifest.tokens) != tokens_sha256(TokenTable(("<blank>", "a")))
+    assert data["model_config"] == {**raw["model_config"], "frontend": "logmel", "waveform": None,
+                                    "layout": "pre_ln", "activation": "relu", "layer_norm_eps": 1e-5}
+    assert data["feature_config"] == {**raw["feature_config"], "kind": "log_mel", "do_normalize": False}
+
+
+def test_write_manifest_refuses_what_readers_would_refuse(tmp_path):
+    bad = embedded(tmp_path, modules=("layer00.mha",))
+    with pytest.raises(BundleError) as info:
+        write_manifest(bad)
+    assert str(info.value) == f"{tmp_path / MANIFEST_NAME}: gate layout does not match the model config"
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
 def test_write_manifest_bytes_mode_and_no_leftovers(tmp_path, umask, mode):
-    data = {"format": "x", "name": "caf\u00e9", "nested": {"values": [1.5, math.nan, math.inf]}}
+    manifest = embedded(tmp_path, provenance={"name": "caf\u00e9", "nested": {"values": [1.5, math.nan, math.inf]}})
     old = os.umask(umask)
     try:
-        path = write_manifest(tmp_path, data)
+        path = write_manifest(manifest)
     finally:
         os.umask(old)
     assert path == tmp_path / MANIFEST_NAME and sorted(p.name for p in tmp_path.iterdir()) == [MANIFEST_NAME]
-    expected = {"format": "x", "name": "caf\u00e9", "nested": {"values": [1.5, None, None]}}  # no NaN / Infinity
+    expected = {**manifest.to_dict(), "provenance": {"name": "caf\u00e9", "nested": {"values": [1.5, None, None]}}}
     assert path.read_text(encoding="utf-8") == json.dumps(expected, indent=2, ensure_ascii=False) + "\n"
     assert path.stat().st_mode & 0o777 == mode
 
@@ -47,8 +80,8 @@ def test_write_manifest_onto_its_own_filesystem(tmp_path):
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(root)], capture_output=True).returncode:
         pytest.skip("needs permission to mount a tmpfs")
     try:
-        write_manifest(root, {"version": 1})
-        assert json.loads((root / MANIFEST_NAME).read_text()) == {"version": 1}
+        write_manifest(embedded(root))
+        assert json.loads((root / MANIFEST_NAME).read_text()) == embedded(root).to_dict()
         assert [p.name for p in root.iterdir()] == [MANIFEST_NAME]
     finally:
         subprocess.run(["umount", str(root)], check=True)
@@ -57,19 +90,23 @@ def test_write_manifest_onto_its_own_filesystem(tmp_path):
 def test_the_manifest_is_utf8_whatever_the_locale(tmp_path):
     """Written as UTF-8 also where the locale's encoding is ASCII (C locale, UTF-8 mode off)."""
     env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
-    code = ("import sys; from i3d_edge.manifest import write_manifest; "
-            "write_manifest(sys.argv[1], {'name': 'caf\\u00e9'})")
+    code = ("import dataclasses, pathlib, sys; from i3d_edge.manifest import load_manifest, write_manifest; "
+            "from i3d_edge.runtime.runtime import DEFAULT_BUNDLE; "
+            "write_manifest(dataclasses.replace(load_manifest(DEFAULT_BUNDLE), root=pathlib.Path(sys.argv[1]), "
+            "provenance={'name': 'caf\\u00e9'}))")
     proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env, capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert (tmp_path / MANIFEST_NAME).read_bytes() == b'{\n  "name": "caf\xc3\xa9"\n}\n'
+    raw = (tmp_path / MANIFEST_NAME).read_bytes()
+    assert b'"provenance": {\n    "name": "caf\xc3\xa9"\n  }' in raw
+    assert json.loads(raw.decode("utf-8"))["provenance"] == {"name": "caf\u00e9"}
 
 
 def test_a_failed_write_keeps_the_old_manifest_and_leaves_nothing(tmp_path):
-    write_manifest(tmp_path, {"version": 1})
+    write_manifest(embedded(tmp_path))
     before = (tmp_path / MANIFEST_NAME).read_bytes()
     with pytest.raises(TypeError):
-        write_manifest(tmp_path, {"version": 2, "bad": object()})  # not JSON: fails while writing
+        write_manifest(embedded(tmp_path, provenance={"bad": object()}))  # not JSON: fails while writing
     assert (tmp_path / MANIFEST_NAME).read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == [MANIFEST_NAME]
 

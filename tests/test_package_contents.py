@@ -9,14 +9,14 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "i3d_edge"
 
 # the package root holds only the shared contracts (README "Layout")
-CONTRACTS = {"__init__", "__main__", "audio", "config", "corpus", "ctc", "errors", "features", "gating", "limits",
-             "lm", "manifest", "scoring", "tokens"}
+CONTRACTS = {"__init__", "__main__", "audio", "config", "corpus", "ctc", "errors", "extras", "features", "gating",
+             "limits", "lm", "module_kinds", "manifest", "scoring", "tokens"}
 
 
 def test_the_package_root_holds_only_the_contracts():
     assert {p.stem for p in PACKAGE.glob("*.py")} == CONTRACTS
     assert {p.name for p in PACKAGE.iterdir() if p.is_dir() and p.name != "__pycache__"} == \
-        {"apps", "assets", "cli", "export", "models", "runtime"}
+        {"apps", "assets", "bundle", "cli", "export", "models", "runtime"}
 
 
 def test_no_development_target_or_checkout_path_ships():

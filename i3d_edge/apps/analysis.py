@@ -23,6 +23,7 @@ import numpy as np
 from ..audio import load_audio
 from ..corpus import CORPUS_AUDIO_EXTENSIONS
 from ..errors import ConfigError, I3dEdgeError
+from ..extras import install_hint
 
 if TYPE_CHECKING:
     from ..runtime import Runtime
@@ -120,7 +121,7 @@ def _plot(out_dir: Path, names: list[str], probs: np.ndarray, on: np.ndarray, co
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise ConfigError("plots need matplotlib: pip install 'i3d-edge[plot]' (or use --no-plots)") from None
+        raise ConfigError(f"plots need matplotlib: {install_hint('plot')}, or use --no-plots") from None
     written = []
 
     def save(fig: Any, name: str) -> None:

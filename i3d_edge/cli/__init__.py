@@ -14,11 +14,13 @@ import typer
 
 from ..errors import I3dEdgeError
 from . import _common
+from .terminal import escape_controls
 
 __all__ = ["app", "fail", "handle_errors", "main"]
 
 app = typer.Typer(
     name="i3d-edge",
+    cls=_common.Group,
     help="Export I3D dynamic-depth speech recognisers to ONNX and run them on CPU/ARM.",
     no_args_is_help=True,
     add_completion=False,
@@ -47,7 +49,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print a one-line error to stderr and return the Exit to raise."""
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(f"error: {escape_controls(message)}", err=True)
     return typer.Exit(code)
 
 
@@ -81,6 +83,9 @@ from . import analyze, bench, evaluate, export, import_model, init, lm, train, t
 
 def main() -> None:
     try:
-        app()
+        app(prog_name="i3d-edge")  # also under `python -m i3d_edge`: messages name the command users type
     except BrokenPipeError:  # e.g. piped into `head`, outside a command
         _common.closed_stdout()
+
+
+from . import listen  # noqa: E402, F401  (registers `listen`: live transcription)

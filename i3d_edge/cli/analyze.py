@@ -7,8 +7,9 @@ from typing import Any
 
 import typer
 
+from ..extras import install_command
 from . import app, handle_errors
-from ._common import Command
+from ._common import Command, help_panel_safe
 from .runtime_options import open_runtime, runtime_options
 
 
@@ -19,8 +20,9 @@ def analyze_command(
     bundle: Path = typer.Argument(..., help="Bundle directory."),
     audio: list[Path] = typer.Argument(..., help="Audio files or directories of audio files."),
     output: Path = typer.Option(..., "-o", "--output", help="Directory for the PNG plots and summary.json."),
-    plots: bool = typer.Option(True, "--plots/--no-plots",
-                               help="Write PNG plots (needs matplotlib: pip install 'i3d-edge\\[plot]')."),
+    plots: bool = typer.Option(
+        True, "--plots/--no-plots",
+        help="Write PNG plots (needs matplotlib: " + help_panel_safe(install_command("plot")) + ")."),
     shared: dict[str, Any] | None = None,  # the Runtime options (runtime_options.py)
 ) -> None:
     """Gate heatmap, per-module execution rate, executed modules vs duration and SNR."""

@@ -32,8 +32,8 @@ def export_command(
     opset: int = typer.Option(17, "--opset", help="ONNX opset (17-20)."),
 ) -> None:
     """Export a checkpoint as a bundle: one ONNX graph per frontend, gate predictor, encoder module and head."""
+    from ..bundle.inspection import format_bytes, verification_summary
     from ..export import export_bundle
-    from ..export.inspection import format_bytes, verification_summary
 
     started = time.perf_counter()
     manifest = export_bundle(checkpoint, output, quantize=quantize.value if quantize else None,
@@ -60,7 +60,7 @@ def inspect_command(
     """Show a bundle's graphs, sizes, parameters, opsets, gate layout, variants, provenance and verification.
 
     Needs neither torch nor onnx."""
-    from ..export.inspection import inspect_bundle, render_text
+    from ..bundle.inspection import inspect_bundle, render_text
     from ..runtime import DEFAULT_BUNDLE
 
     path = DEFAULT_BUNDLE if bundle == "default" and not Path(bundle).exists() else Path(bundle)

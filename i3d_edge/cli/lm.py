@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from . import app, fail, handle_errors
-from ._common import Command
+from ._common import Command, bundle_path
 
 
 def _prune(value: str) -> tuple[int, ...]:
@@ -21,7 +21,8 @@ def _prune(value: str) -> tuple[int, ...]:
 @app.command("lm", cls=Command)
 @handle_errors
 def lm_command(
-    bundle: Path = typer.Argument(..., help="Bundle directory to attach the language model to."),
+    bundle: Path = typer.Argument(..., help="Bundle directory to attach the language model to ('default', the "
+                                  "embedded model, is refused: copy it first)."),
     text: list[Path] = typer.Option(None, "--text", help="Training text: one sentence per line, or "
                                     "transcripts.tsv (id<TAB>text). Repeatable."),
     arpa: Path = typer.Option(None, "--arpa", help="Attach this ARPA model instead of building one."),
@@ -31,17 +32,19 @@ def lm_command(
     prune: str = typer.Option("", "--prune", metavar="N,N",
                               help="Per order >= 2: drop n-grams seen at most this often, "
                               "e.g. 0,1 for a trigram."),
-    lm_weight: float = typer.Option(None, "--lm-weight", help="Default LM weight of the bundle's decoder [1.0]."),
-    word_score: float = typer.Option(None, "--word-score", help="Default bonus per word [0.0]."),
-    beam_size: int = typer.Option(None, "--beam-size", help="Default beam size [32]."),
+    lm_weight: float = typer.Option(None, "--lm-weight",
+                                    help="Default LM weight of the bundle's decoder.  \\[default: 1.0]"),
+    word_score: float = typer.Option(None, "--word-score", help="Default bonus per word.  \\[default: 0.0]"),
+    beam_size: int = typer.Option(None, "--beam-size", help="Default beam size.  \\[default: 32]"),
 ) -> None:
     """Attach a word n-gram LM: `transcribe` and `Runtime` then decode with a CTC beam search over its words.
 
     With neither --text nor --arpa, only the decoding settings of the bundle's LM change."""
-    from ..export.language_model import attach_language_model, read_sentences, set_decoder_settings
+    from ..bundle.language_model import attach_language_model, read_sentences, set_decoder_settings
 
     if text and arpa is not None:
         raise fail("give either --text FILE (one or more) or --arpa FILE, not both")
+    bundle = bundle_path(bundle, writing=True)
     if not text and arpa is None:
         if lm_weight is None and word_score is None and beam_size is None:
             raise fail("give --text FILE or --arpa FILE to attach a model, or settings (--lm-weight, "

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from ..runtime.options import DECODERS, PRECISIONS, RuntimeOptions
-from ._common import from_field, with_options
+from ._common import bundle_path, check_conflicts, from_field, with_options
 
 if TYPE_CHECKING:
     from ..runtime import Runtime
 
-__all__ = ["open_runtime", "runtime_options"]
+__all__ = ["open_runtime", "runtime_knobs", "runtime_options"]
 
 Decoder = Enum("Decoder", {name: name for name in DECODERS}, type=str)  # type: ignore[misc]
 Precision = Enum("Precision", {name: name for name in PRECISIONS}, type=str)  # type: ignore[misc]
@@ -25,7 +25,7 @@ Precision = Enum("Precision", {name: name for name in PRECISIONS}, type=str)  # 
 # name -> (type, option), in the order of the help
 OPTIONS: dict[str, tuple[Any, Any]] = {
     "model": (str | None, typer.Option(None, "--model", "-m", metavar="DIR",
-                                       help="Bundle directory (default: the embedded model).")),
+                                       help="Bundle directory, or default: the embedded model (the default).")),
     "threshold": (float | None, from_field(RuntimeOptions, "threshold", "--threshold")),
     "max_modules": (int | None, from_field(RuntimeOptions, "max_modules", "--max-modules", metavar="K")),
     "full_depth": (bool, from_field(RuntimeOptions, "full_depth", "--full-depth")),
@@ -45,9 +45,16 @@ def runtime_options(*names: str) -> Callable[[Callable[..., Any]], Callable[...,
 
 
 def open_runtime(values: Mapping[str, Any], model: Any = None) -> Runtime:
-    """The Runtime of a command's options (``model`` when the command takes it as an argument)."""
+    """The Runtime of a command's options (``model`` when the command takes it as an argument):
+    contradicting options are refused first (``_common.CONFLICTS``), ``default`` is the embedded model."""
     from ..runtime import Runtime
 
-    knobs = {k: (v.value if isinstance(v, Enum) else v) for k, v in values.items()
-             if k in RuntimeOptions.__dataclass_fields__ and v is not None}
-    return Runtime(values.get("model", model), **knobs)
+    check_conflicts(values)
+    where = values.get("model", model)
+    return Runtime(None if where is None else bundle_path(where), **runtime_knobs(values))
+
+
+def runtime_knobs(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The RuntimeOptions among a command's option values (those given; enums by their value)."""
+    return {k: (v.value if isinstance(v, Enum) else v) for k, v in values.items()
+            if k in RuntimeOptions.__dataclass_fields__ and v is not None}

@@ -11,6 +11,7 @@ from typing import Any
 import typer
 
 from ..config import ModelConfig, TrainConfig
+from ..module_kinds import ARCHITECTURES
 from . import app, handle_errors
 from ._common import Command, from_field, with_options
 
@@ -26,6 +27,8 @@ CONFIG_OPTIONS = {
     **{name: _option(ModelConfig, name, flag) for name, flag in (
         ("n_layers", "--layers"), ("d_model", "--d-model"), ("n_heads", "--heads"), ("d_ff", "--d-ff"))},
     "gates": _option(ModelConfig, "gates", "--gates", metavar="global|local|none"),
+    "arch": _option(ModelConfig, "arch", "--arch", metavar="|".join(ARCHITECTURES)),
+    "depthwise_kernel": _option(ModelConfig, "depthwise_kernel", "--depthwise-kernel"),
     "gate_objective": _option(TrainConfig, "gate_objective", "--gate-objective", metavar="target|expected|utterance"),
     "train_only": _option(TrainConfig, "train_only", "--train-only", metavar="all|gates"),
     "gate_lambda": _option(TrainConfig, "gate_lambda", "--lambda"),

@@ -4,22 +4,28 @@ on stdout or as one file per input and format."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import typer
 
 from ..audio import formats_label
-from ..errors import AudioWarning
+from ..errors import AudioError, AudioWarning
 from . import app, fail, handle_errors
-from ._common import Command
-from .inputs import STDIN, expand_inputs, stdin_file
-from .outputs import OutputFormat, Targets, parse_formats, plan_targets, render, write_atomic
-from .runtime_options import open_runtime, runtime_options
+from ._common import Command, bundle_path, check_conflicts, help_panel_safe
+from .inputs import STDIN, Input, expand_inputs, stdin_file
+from .outputs import CUE_FORMATS, OutputFormat, Targets, parse_formats, plan_targets, publish, render
+from .runtime_options import open_runtime, runtime_knobs, runtime_options
+from .terminal import escape_controls
 
-__all__ = ["OutputFormat"]
+if TYPE_CHECKING:
+    from ..runtime import Transcript
+
+__all__ = ["OutputFormat", "render_named"]
 
 
 class _Progress:
@@ -85,27 +91,37 @@ class _Messages:
 
     def error(self, text: str) -> None:
         self.progress.clear()
-        typer.echo(f"error: {self._name(text)}", err=True)
+        typer.echo(f"error: {escape_controls(self._name(text))}", err=True)
         self.failed += 1
+
+    def note(self, text: str) -> None:
+        """A ``warning:`` line of the command itself (not from a library's warnings)."""
+        self.progress.clear()
+        typer.echo(f"warning: {self._name(text)}", err=True)
 
     def warning(self, message: Warning | str, category: type[Warning], filename: str, lineno: int,
                 file: TextIO | None = None, line: str | None = None) -> None:
-        """A ``warnings.showwarning`` for the run: AudioWarnings as one line, others as Python shows them."""
+        """A ``warnings.showwarning`` for the run: one ``warning:`` line each (AudioWarnings name the input;
+        a library's warning gets its category), control characters escaped."""
         from ..errors import AudioWarning
 
-        if issubclass(category, AudioWarning):
-            self.progress.clear()
-            typer.echo(f"warning: {self._name(str(message))}", err=True)
-        else:
-            sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+        self.progress.clear()
+        text = self._name(str(message)).strip()
+        if not issubclass(category, AudioWarning):
+            text = f"{category.__name__}: {' '.join(text.split())}"
+        typer.echo(f"warning: {escape_controls(text)}", err=True)
 
 
 def _check_options(formats: list[OutputFormat], output_dir: Path | None, output: Path | None, force: bool,
-                   skip_existing: bool) -> None:
-    if output_dir is not None and output is not None:
-        raise fail("give --output-dir DIR or -o FILE, not both")
-    if force and skip_existing:
-        raise fail("give --force or --skip-existing, not both")
+                   skip_existing: bool, max_line_chars: int | None, ray_address: str | None,
+                   ray_actors: int | None) -> None:
+    """What the conflicts table (``_common.CONFLICTS``) does not cover: options that need another."""
+    if ray_actors is not None and ray_address is None:
+        raise fail("--ray-actors sizes a Ray run: give it with --ray auto|ADDRESS")
+    if ray_address is not None and output_dir is None:
+        raise fail("--ray writes one file per input: give --output-dir DIR")
+    if max_line_chars is not None and max_line_chars < 1:
+        raise fail(f"--max-line-chars must be at least 1, got {max_line_chars}")
     if (force or skip_existing) and output_dir is None and output is None:
         raise fail("--force and --skip-existing apply to output files: give --output-dir DIR or -o FILE")
     if len(formats) > 1 and output_dir is None:
@@ -119,7 +135,8 @@ def _check_options(formats: list[OutputFormat], output_dir: Path | None, output:
 def transcribe_command(
     audio: list[str] = typer.Argument(
         ..., metavar="AUDIO", show_default=False,
-        help=f"Audio files, directories (searched recursively) or - for standard input. Formats: {formats_label()}; "
+        help=f"Audio files, directories (searched recursively) or - for standard input. Formats: "
+             f"{help_panel_safe(formats_label())}; "
              "any sample rate and channels."),
     output_dir: Path = typer.Option(
         None, "--output-dir", "-d", metavar="DIR", help="Write one file per input and format into DIR, named after "
@@ -128,9 +145,13 @@ def transcribe_command(
         None, "--output", "-o", metavar="FILE",
         help="Write the result of the one input to FILE (the format from --format, else from FILE's suffix)."),
     fmt: list[str] = typer.Option(
-        None, "--format", "-f", metavar="text|json|srt|vtt|all", show_default=False,
-        help="Output format; repeat it or separate with commas for several at once (with --output-dir).  "
-             "\\[default: text, or -o FILE's suffix]"),
+        None, "--format", "-f", metavar="txt|json|srt|vtt|tsv|all", show_default=False,
+        help="Output format (text is txt); repeat it or separate with commas for several at once (with "
+             "--output-dir). json carries words and tokens with times and confidences.  "
+             "\\[default: txt, or -o FILE's suffix]"),
+    max_line_chars: int = typer.Option(
+        None, "--max-line-chars", metavar="N", show_default=False,
+        help="Longest subtitle line (srt, vtt, tsv): cues are built from whole words.  \\[default: 42]"),
     force: bool = typer.Option(False, "--force", help="Overwrite output files that exist."),
     skip_existing: bool = typer.Option(
         False, "--skip-existing", help="Skip inputs whose output files all exist (to restart a long batch)."),
@@ -149,9 +170,9 @@ def transcribe_command(
 ) -> None:
     """Transcribe audio files with input-dependent depth.
 
-    Without --output-dir or -o, results go to stdout: text prints one line per input (prefixed
-    with its path when there are several), json one JSON object per input per line, srt and vtt
-    the subtitles of a single input (several inputs need --output-dir). Output files are written
+    Without --output-dir or -o, results go to stdout: txt prints one line per input (prefixed
+    with its path when there are several), json one JSON object per input per line, srt, vtt and
+    tsv the subtitles of a single input (several inputs need --output-dir). Output files are written
     whole or not at all. An input that cannot be transcribed is reported on stderr as
     'error: PATH: cause' and the others go on; the exit status is 1 when any failed. Audio that is
     truncated or damaged but readable is transcribed with a 'warning:' line.
@@ -162,19 +183,23 @@ def transcribe_command(
         formats = parse_formats(fmt, output)
     except ValueError as exc:
         raise fail(str(exc)) from None
-    _check_options(formats, output_dir, output, force, skip_existing)
+    check_conflicts({**(shared or {}), "output_dir": output_dir, "output": output, "force": force,
+                     "skip_existing": skip_existing, "formats": formats, "max_line_chars": max_line_chars,
+                     "ray_address": ray_address})
+    _check_options(formats, output_dir, output, force, skip_existing, max_line_chars, ray_address, ray_actors)
     inputs = expand_inputs(audio, readable_formats()[1], globs or ())
     to_files = output_dir is not None or output is not None
     runnable = sum(inp.error is None for inp in inputs)
     if output is not None and len(inputs) != 1:
         raise fail(f"-o FILE takes one input, got {len(inputs)}: give --output-dir DIR for several")
-    if not to_files and formats[0] in (OutputFormat.srt, OutputFormat.vtt) and runnable > 1:
+    if not to_files and formats[0] in CUE_FORMATS and runnable > 1:
         raise fail(f"{formats[0].value} subtitles of {runnable} inputs would run together on stdout: "
                    "give --output-dir DIR (one subtitle file per input)")
     plans = (plan_targets(inputs, formats, output_dir=output_dir, output=output, force=force,
                           skip_existing=skip_existing) if to_files else [Targets({}) for _ in inputs])
-    if ray_address is not None or ray_actors is not None:
-        _transcribe_on_ray(inputs, plans, output_dir, ray_address, ray_actors, shared or {})
+    if ray_address is not None and output_dir is not None:
+        _transcribe_on_ray(inputs, plans, _RayRun(ray_address, ray_actors, output_dir, force, max_line_chars),
+                           shared or {})
         return
 
     runtime = open_runtime(shared or {})
@@ -186,9 +211,14 @@ def transcribe_command(
         sources = [inp.source for inp in inputs]
         aliases: dict[str, str] = {}
         if any(inp.source == STDIN and inp.error is None for inp in inputs):
-            spooled = stack.enter_context(stdin_file())
-            aliases[spooled] = STDIN
-            sources = [spooled if s == STDIN else s for s in sources]
+            try:
+                spooled = stack.enter_context(stdin_file())
+            except AudioError as exc:  # too large, unreadable, a full disk: that input's one-line error
+                inputs = [dataclasses.replace(inp, error=str(exc)) if inp.source == STDIN and inp.error is None
+                          else inp for inp in inputs]
+            else:
+                aliases[spooled] = STDIN
+                sources = [spooled if s == STDIN else s for s in sources]
         todo = [i for i, (inp, plan) in enumerate(zip(inputs, plans, strict=True))
                 if inp.error is None and plan.error is None and not plan.skip]
         declared = [_header_seconds(sources[i]) for i in todo]
@@ -221,16 +251,20 @@ def transcribe_command(
             if result.transcript is None:
                 messages.error(str(result.error))
                 continue
+            if result.transcript.modules_executed == 0 and result.transcript.modules_total > 0:
+                messages.note(f"{inp.name}: no encoder module ran (--threshold or --max-modules left none): "
+                              "this text comes from the frontend and the head alone")
             if not to_files:
-                document = render(formats[0], inp.name, result.transcript)
-                if formats[0] is OutputFormat.text and several:
-                    document = f"{inp.name}: {document}"
+                document = render(formats[0], inp.name, result.transcript, max_line_chars)
+                if formats[0] is OutputFormat.txt and several:
+                    document = f"{escape_controls(inp.name)}: {document}"
                 sys.stdout.write(document)
                 sys.stdout.flush()
                 continue
             for out_fmt, path in plans[index].files.items():
                 try:
-                    write_atomic(path, render(out_fmt, inp.name, result.transcript))
+                    publish(path, render(out_fmt, inp.name, result.transcript, max_line_chars), root=output_dir,
+                            overwrite=force)
                 except OSError as exc:
                     messages.error(f"{inp.name}: cannot write {path} ({exc.strerror or type(exc).__name__})")
                     break
@@ -243,35 +277,67 @@ def transcribe_command(
         raise typer.Exit(1)
 
 
-def _transcribe_on_ray(inputs: list[Any], plans: list[Targets], output_dir: Path | None, address: str | None,
-                       actors: int | None, shared: dict[str, Any]) -> None:
-    """``--ray``: the same output files, written by the driver as the cluster's rows arrive (ray_batch.py)."""
-    from enum import Enum
+@dataclasses.dataclass(frozen=True)
+class _RayRun:
+    """``--ray``'s settings: where, how many actors, and how the files are written."""
 
-    from ..apps.ray_batch import transcribe_files
-    from ..runtime.options import RuntimeOptions
+    address: str
+    actors: int | None
+    output_dir: Path
+    force: bool
+    max_line_chars: int | None
 
-    if address is None or output_dir is None:
-        raise fail("--ray writes one file per input: give --ray auto|ADDRESS and --output-dir DIR")
+
+def render_named(fmt: str, name: str, result: Transcript, max_chars: int | None = None) -> str:
+    """``render`` by the format's name: the documents ``--ray``'s workers make (apps/ray_batch.py)."""
+    return render(OutputFormat(fmt), name, result, max_chars)
+
+
+def _transcribe_on_ray(inputs: list[Input], plans: list[Targets], run: _RayRun, shared: dict[str, Any]) -> None:
+    """``--ray``: the same output files as without it, written here as the cluster's rows arrive."""
+    from ..apps.ray_batch import DOCUMENT, TABLE_NAME, transcribe_files
+
     failed = 0
 
     def error(line: str) -> None:
         nonlocal failed
         failed += 1
-        typer.echo(f"error: {line}", err=True)
+        typer.echo(f"error: {escape_controls(line)}", err=True)
 
-    jobs = []
+    jobs: list[tuple[str, str]] = []
+    targets: dict[str, dict[OutputFormat, Path]] = {}
     for inp, plan in zip(inputs, plans, strict=True):
         if inp.error is not None or plan.error is not None:
             error(inp.error or plan.error or "")
         elif inp.source == STDIN:
             error(f"{STDIN}: standard input cannot be sent to a Ray cluster; give files")
         elif not plan.skip:
-            jobs.append((inp.name, inp.source, plan.files))
-    knobs = {k: (v.value if isinstance(v, Enum) else v) for k, v in shared.items()
-             if k in RuntimeOptions.__dataclass_fields__ and v is not None}
-    summary = transcribe_files(jobs, output_dir, address=address, model=shared.get("model"), knobs=knobs,
-                               on_error=error, actors=actors)
+            jobs.append((inp.name, inp.source))
+            targets[inp.name] = dict(plan.files)
+
+    def write(row: dict[str, Any]) -> None:
+        name = row["path"]
+        for line in row["warnings"]:
+            typer.echo(f"warning: {escape_controls(line)}", err=True)
+        if row["error"] is not None:
+            error(row["error"])
+            return
+        if row["modules_executed"] == 0 and row["modules_total"] > 0:
+            typer.echo(f"warning: {escape_controls(name)}: no encoder module ran (--threshold or --max-modules left "
+                       "none): this text comes from the frontend and the head alone", err=True)
+        for fmt, path in targets[name].items():
+            try:
+                publish(path, row[DOCUMENT + fmt.value], root=run.output_dir, overwrite=run.force)
+            except OSError as exc:
+                error(f"{name}: cannot write {path} ({exc.strerror or type(exc).__name__})")
+                return
+
+    formats = sorted({fmt.value for files in targets.values() for fmt in files})
+    model = shared.get("model")
+    summary = transcribe_files(jobs, write, address=run.address, model=None if model is None else bundle_path(model),
+                               knobs=runtime_knobs(shared), formats=formats,
+                               render=functools.partial(render_named, max_chars=run.max_line_chars),
+                               table=run.output_dir / TABLE_NAME, actors=run.actors)
     skipped = sum(plan.skip for plan in plans)
     if skipped:
         typer.echo(f"note: skipped {skipped} input(s) whose output files exist (--skip-existing)", err=True)

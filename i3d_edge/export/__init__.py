@@ -1,8 +1,9 @@
 """Export an I3D checkpoint as a bundle of separate ONNX graphs (frontend, gate predictor(s),
 one graph per encoder module, head) plus ``manifest.json``, verified against torch.
 
-``export_bundle`` needs torch (the ``[export]`` extra); ``inspect_bundle`` needs only onnx and
-is imported lazily, so ``from i3d_edge.export import inspect_bundle`` never imports torch.
+``export_bundle`` needs torch (the ``[export]`` extra); ``inspect_bundle`` lives in the torch-free
+bundle room (:mod:`i3d_edge.bundle.inspection`) and is imported lazily, so
+``from i3d_edge.export import inspect_bundle`` never imports torch.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 __all__ = ["export_bundle", "inspect_bundle"]
 
 if TYPE_CHECKING:
+    from ..bundle.inspection import inspect_bundle
     from .bundle import export_bundle
-    from .inspection import inspect_bundle
 
 
 def __getattr__(name: str) -> Any:
@@ -22,7 +23,7 @@ def __getattr__(name: str) -> Any:
 
         return export_bundle
     if name == "inspect_bundle":
-        from .inspection import inspect_bundle
+        from ..bundle.inspection import inspect_bundle
 
         return inspect_bundle
     raise AttributeError(f"module 'i3d_edge.export' has no attribute {name!r}")

@@ -2,20 +2,22 @@
 
 Steps: load the checkpoint (plain data, ``weights_only``), export one graph per role
 (:mod:`.graphs`), optionally quantise each to int8 (:mod:`.quantize`), write ``manifest.json``
-(the contract of :mod:`i3d_edge.manifest`), verify against torch (:mod:`.verify`), and only
-then rename the staging directory into place. Any failure, KeyboardInterrupt included, removes
-the staging directory and leaves an existing bundle untouched.
+(a typed :class:`i3d_edge.manifest.Manifest`, the contract's one writer), verify against torch
+(:mod:`.verify`), and only then rename the staging directory into place. Any failure,
+KeyboardInterrupt included, removes the staging directory and leaves an existing bundle untouched.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import os
 import shutil
 import tempfile
 import uuid
+import warnings
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
@@ -24,11 +26,22 @@ from typing import Any
 import onnx
 
 from .. import __version__
+from ..bundle.signals import sigterm_as_interrupt
 from ..config import SUBSAMPLING
-from ..errors import ExportError
-from ..manifest import BUNDLE_FORMAT, BUNDLE_VERSION, MANIFEST_NAME, load_manifest, sha256_file, write_manifest
+from ..errors import BundleError, ExportError
+from ..manifest import (
+    BUNDLE_FORMAT,
+    BUNDLE_VERSION,
+    MANIFEST_NAME,
+    Manifest,
+    Variant,
+    file_entry,
+    gates_section,
+    load_manifest,
+    sha256_file,
+    write_manifest,
+)
 from ..models.checkpoint import Checkpoint, load_checkpoint
-from ._signals import sigterm_as_interrupt
 from ._util import torch_threads
 from .graphs import MAX_OPSET, MIN_OPSET, GraphSpec, export_graph, graph_specs, set_metadata
 from .quantize import INT8, quantize_int8
@@ -75,22 +88,30 @@ def export_bundle(
     _check_finite(ckpt, "checkpoint" if isinstance(checkpoint, Checkpoint) else str(checkpoint))
     model = ckpt.build_model()
     specs = graph_specs(model, monolithic=monolithic)
+    staged: list[str] = []  # the staging folder: messages name the bundle instead (the folder is removed)
     try:
-        with sigterm_as_interrupt(), _staging(out, replace=force) as tmp, torch_threads(1):
-            manifest = _write_graphs(tmp, ckpt, specs, quantize=quantize, simplify=simplify, opset=opset)
-            manifest["provenance"] = _provenance(opset, simplify, source)
-            manifest["verification"] = {"status": "pending" if verify else "skipped"}
-            write_manifest(tmp, manifest)  # the runtime reads it during verification
+        with sigterm_as_interrupt(), _staging(out, replace=force) as tmp, torch_threads(1), \
+                warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # numpy's overflow notes: the error line says it
+            staged.append(str(tmp))
+            manifest = dataclasses.replace(
+                _write_graphs(tmp, ckpt, specs, quantize=quantize, simplify=simplify, opset=opset),
+                provenance=_provenance(opset, simplify, source),
+                verification={"status": "pending" if verify else "skipped"})
+            write_manifest(manifest)  # the runtime reads it during verification
             if verify:
-                manifest["verification"] = verify_bundle(tmp, model, specs, manifest["variants"],
-                                                         ckpt.feature_config)
-                write_manifest(tmp, manifest)
+                report = verify_bundle(tmp, model, specs, manifest.variants, ckpt.feature_config)
+                manifest = dataclasses.replace(manifest, verification=report)
+                write_manifest(manifest)
             load_manifest(tmp)  # the bundle must satisfy the contract its readers enforce
     except OSError as exc:
         raise ExportError(f"{out}: cannot write the bundle ({exc.strerror or exc})") from None
     except ExportError as exc:  # every step's message, named after the bundle being written
-        raise ExportError(f"{out}: {exc}") from exc.__cause__
-    return manifest
+        raise ExportError(f"{out}: {_unstaged(str(exc), staged, out)}") from exc.__cause__
+    except BundleError as exc:  # the runtime's checks of the staged bundle (e.g. a probe run giving infinities)
+        message = _unstaged(str(exc), staged, out)
+        raise ExportError(message if message.startswith(str(out)) else f"{out}: {message}") from None
+    return manifest.to_dict()
 
 
 def _check_finite(ckpt: Checkpoint, name: str) -> None:
@@ -103,36 +124,24 @@ def _check_finite(ckpt: Checkpoint, name: str) -> None:
 
 
 def _write_graphs(root: Path, ckpt: Checkpoint, specs: list[GraphSpec], *, quantize: str | None,
-                  simplify: bool, opset: int) -> dict[str, Any]:
+                  simplify: bool, opset: int) -> Manifest:
     """Export (and quantise) every graph under ``root``; the manifest without provenance."""
     cfg = ckpt.model_config
-    gates = {"predictor": cfg.gates, "threshold": cfg.gate_threshold, "modules": list(cfg.module_names)}
-    variants: dict[str, dict[str, Any]] = {"fp32": {"quantization": None, "graphs": {}}}
-    if quantize == "int8":
-        variants["int8"] = {"quantization": dict(INT8), "graphs": {}}
-    for name in variants:
-        (root / name).mkdir()
+    gates = gates_section(cfg.gates, cfg.gate_threshold, cfg.module_names)
+    variants = [Variant("fp32", None, {})] + ([Variant("int8", dict(INT8), {})] if quantize == "int8" else [])
+    for variant in variants:
+        (root / variant.name).mkdir()
     for spec in specs:
         fp32 = export_graph(spec, cfg, opset=opset, simplify=simplify)
-        for name, variant in variants.items():
-            graph = fp32 if name == "fp32" else quantize_int8(fp32, spec.key, spec.role)
-            set_metadata(graph, _graph_metadata(spec, ckpt, gates, opset, name, variant["quantization"]))
-            rel = f"{name}/{spec.filename}"
+        for variant in variants:
+            graph = fp32 if variant.quantization is None else quantize_int8(fp32, spec.key, spec.role)
+            set_metadata(graph, _graph_metadata(spec, ckpt, gates, opset, variant.name, variant.quantization))
+            rel = f"{variant.name}/{spec.filename}"
             onnx.save(graph, root / rel)
-            variant["graphs"][spec.key] = rel
-    files = {rel: {"sha256": sha256_file(root / rel), "bytes": (root / rel).stat().st_size}
-             for variant in variants.values() for rel in variant["graphs"].values()}
-    return {
-        "format": BUNDLE_FORMAT,
-        "version": BUNDLE_VERSION,
-        "model_config": cfg.to_dict(),
-        "feature_config": ckpt.feature_config.to_dict(),
-        "tokens": list(ckpt.tokens.tokens),
-        "gates": gates,
-        "default_variant": "fp32",
-        "variants": variants,
-        "files": files,
-    }
+            variant.graphs[spec.key] = rel
+    files = {rel: file_entry(root / rel) for variant in variants for rel in variant.graphs.values()}
+    return Manifest(root, cfg, ckpt.feature_config, ckpt.tokens, cfg.gates, cfg.gate_threshold, cfg.module_names,
+                    "fp32", {variant.name: variant for variant in variants}, files)
 
 
 def _graph_metadata(spec: GraphSpec, ckpt: Checkpoint, gates: dict[str, Any], opset: int, variant: str,
@@ -190,6 +199,11 @@ def _provenance(opset: int, simplify: bool, source: dict[str, str | None]) -> di
         "created_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "source_checkpoint": source,
     }
+
+
+def _unstaged(message: str, staged: list[str], out: Path) -> str:
+    """``message`` with the (removed) staging folder's path replaced by the bundle's."""
+    return message.replace(staged[0], str(out)) if staged else message
 
 
 # ---------------------------------------------------------------------------- atomic output

@@ -4,16 +4,16 @@ compare the runtime with one graph)."""
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import onnx
 from onnx import compose, helper
 
-from ..manifest import load_manifest, role_of, sha256_file, write_manifest
+from ..manifest import Variant, file_entry, load_manifest, role_of, write_manifest
 from .quantize import INT8, quantize_int8
 
 __all__ = ["complete_bundle", "compose_monolithic"]
@@ -24,43 +24,38 @@ def complete_bundle(src: Path, dst: Path, notes: list[str], log: Callable[[str],
     copy at ``dst`` with the missing pieces derived without torch: int8 graphs quantised with the
     export's settings, monolithic graphs composed from the bundle's own graphs. Each addition is
     described in ``notes``."""
-    data = copy.deepcopy(load_manifest(src).data)  # a valid bundle to start from
-    variants = data["variants"]
-    if "int8" in variants and all("monolithic" in v["graphs"] for v in variants.values()):
+    manifest = load_manifest(src)  # a valid bundle to start from
+    if "int8" in manifest.variants and all("monolithic" in v.graphs for v in manifest.variants.values()):
         return src
     log(f"{src}: completing the bundle for the benchmark in {dst}")
     shutil.copytree(src, dst)
+    variants = dict(manifest.variants)
     if "int8" not in variants:
-        graphs = {}
         (dst / "int8").mkdir(exist_ok=True)
-        for key, rel in variants["fp32"]["graphs"].items():
-            if key == "monolithic":
-                continue
-            out = f"int8/{Path(rel).name}"
-            onnx.save(quantize_int8(onnx.load(dst / rel), key, role_of(key)), dst / out)
-            graphs[key] = out
-        variants["int8"] = {"quantization": dict(INT8), "graphs": graphs}
+        graphs = {key: f"int8/{Path(rel).name}" for key, rel in variants["fp32"].graphs.items() if key != "monolithic"}
+        for key, rel in graphs.items():
+            onnx.save(quantize_int8(onnx.load(dst / variants["fp32"].graphs[key]), key, role_of(key)), dst / rel)
+        variants["int8"] = Variant("int8", dict(INT8), graphs)
         notes.append("int8 variant quantised by the bench with the export's settings (the bundle has none)")
     for name, variant in variants.items():
-        if "monolithic" not in variant["graphs"]:
+        if "monolithic" not in variant.graphs:
             out = f"{name}/monolithic.onnx"
-            onnx.save(compose_monolithic(dst, variant["graphs"]), dst / out)
-            variant["graphs"]["monolithic"] = out
+            onnx.save(compose_monolithic(dst, variant.graphs, manifest.modules), dst / out)
+            variants[name] = dataclasses.replace(variant, graphs={**variant.graphs, "monolithic": out})
             notes.append(f"{name} monolithic graph composed from the bundle's frontend, module and head graphs "
                          "(the bundle has no exported monolithic.onnx)")
-    data["files"] = {**data["files"],  # keeps non-graph files (the language model)
-                     **{rel: {"sha256": sha256_file(dst / rel), "bytes": (dst / rel).stat().st_size}
-                        for v in variants.values() for rel in v["graphs"].values()}}
-    write_manifest(dst, data)
+    files = {**manifest.files,  # keeps non-graph files (the language model)
+             **{rel: file_entry(dst / rel) for v in variants.values() for rel in v.graphs.values()}}
+    write_manifest(dataclasses.replace(manifest, root=dst.resolve(), variants=variants, files=files))
     load_manifest(dst)
     return dst
 
 
-def compose_monolithic(root: Path, graphs: Mapping[str, str]) -> Any:
+def compose_monolithic(root: Path, graphs: Mapping[str, str], modules: Sequence[str]) -> Any:
     """One full-depth graph (features, features_lens -> log_probs, log_probs_lens) chained from a
-    variant's frontend, every module graph in order and the head (an onnx ModelProto)."""
-    keys = ["frontend", *sorted(k for k in graphs if k.endswith((".mha", ".ffn"))), "head"]
-    keys[1:-1] = sorted(keys[1:-1], key=lambda k: (k.split(".")[0], k.endswith(".ffn")))  # mha before ffn
+    variant's frontend, its module graphs in the execution order ``modules`` (``Manifest.modules``)
+    and the head (an onnx ModelProto)."""
+    keys = ["frontend", *modules, "head"]
     nodes: list[Any] = []
     inits: list[Any] = []
     value_info: list[Any] = []

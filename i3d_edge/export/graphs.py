@@ -74,27 +74,16 @@ def stable_sigmoid(logits: Tensor) -> Tensor:
     return torch.where(logits >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
-class MHAGraph(nn.Module):
-    """x (B, T', D), x_lens (B,) -> y = x + MHA(LN(x)) (B, T', D) (post-LN: LN(x + MHA(x))); padded
-    keys are masked."""
+class ModuleGraph(nn.Module):
+    """x (B, T', D)[, x_lens (B,)] -> y = x + scale * f(LN(x)) (B, T', D) (post-LN: LN(x + f(x))): one
+    gated module of any kind; x_lens (the valid-frame mask) is an input when the kind needs it."""
 
-    def __init__(self, mha: nn.Module) -> None:
+    def __init__(self, module: nn.Module) -> None:
         super().__init__()
-        self.mha = mha
+        self.module = module
 
-    def forward(self, x: Tensor, x_lens: Tensor) -> Tensor:
-        return self.mha.residual(x, padding_mask(x_lens, x.shape[1]))
-
-
-class FFNGraph(nn.Module):
-    """x (B, T', D) -> y = x + FFN(LN(x)) (B, T', D) (post-LN: LN(x + FFN(x)))."""
-
-    def __init__(self, ffn: nn.Module) -> None:
-        super().__init__()
-        self.ffn = ffn
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.ffn.residual(x, None)
+    def forward(self, x: Tensor, x_lens: Tensor | None = None) -> Tensor:
+        return self.module.residual(x, None if x_lens is None else padding_mask(x_lens, x.shape[1]))
 
 
 class HeadGraph(nn.Module):
@@ -113,15 +102,16 @@ class MonolithicGraph(nn.Module):
 
     def __init__(self, model: I3DModel) -> None:
         super().__init__()
+        cfg = model.cfg
         self.frontend = FrontendGraph(model)
-        self.mha = nn.ModuleList(MHAGraph(module) for module in model.mha)
-        self.ffn = nn.ModuleList(FFNGraph(module) for module in model.ffn)
+        self.blocks = nn.ModuleList(ModuleGraph(model.by_kind[kind][i])
+                                    for i in range(cfg.n_layers) for kind in cfg.layer_kinds)  # execution order
         self.head = HeadGraph(model)
 
     def forward(self, features: Tensor, features_lens: Tensor) -> tuple[Tensor, Tensor]:
         x, x_lens = self.frontend(features, features_lens)  # (B, T', D), (B,)
-        for mha, ffn in zip(self.mha, self.ffn, strict=True):
-            x = ffn(mha(x, x_lens))  # (B, T', D)
+        for block in self.blocks:
+            x = block(x, x_lens)  # (B, T', D); kinds without a mask ignore it
         return self.head(x), x_lens
 
 
@@ -129,7 +119,7 @@ class MonolithicGraph(nn.Module):
 class GraphSpec:
     """One graph of a bundle: its manifest key, its role (a GRAPH_IO key) and its torch wrapper."""
 
-    key: str  # frontend | gate | layerNN.gate | layerNN.mha | layerNN.ffn | head | monolithic
+    key: str  # frontend | gate | layerNN.gate | layerNN.KIND (a module kind) | head | monolithic
     role: str
     layer: int | None  # encoder layer of a per-layer graph
     module: nn.Module  # eval mode; also the torch reference of the graph
@@ -153,12 +143,12 @@ def graph_specs(model: I3DModel, *, monolithic: bool = False) -> list[GraphSpec]
     specs = [GraphSpec("frontend", "frontend", None, FrontendGraph(model))]
     if cfg.gates == "global":
         specs.append(GraphSpec("gate", "gate", None, GateGraph(model.gate)))
+    names = iter(cfg.module_names)  # layer00.mha, layer00.ffn, ...
     for i in range(cfg.n_layers):
-        mha_key, ffn_key = cfg.module_names[2 * i: 2 * i + 2]
         if cfg.gates == "local":
             specs.append(GraphSpec(local_gate_key(i), "gate", i, GateGraph(model.local_gates[i])))
-        specs.append(GraphSpec(mha_key, "mha", i, MHAGraph(model.mha[i])))
-        specs.append(GraphSpec(ffn_key, "ffn", i, FFNGraph(model.ffn[i])))
+        for kind in cfg.layer_kinds:
+            specs.append(GraphSpec(next(names), kind, i, ModuleGraph(model.by_kind[kind][i])))
     specs.append(GraphSpec("head", "head", None, HeadGraph(model)))
     if monolithic:
         specs.append(GraphSpec("monolithic", "monolithic", None, MonolithicGraph(model)))
@@ -176,7 +166,7 @@ def _example_inputs(role: str, cfg: ModelConfig) -> tuple[Tensor, ...]:
     if role in ("frontend", "monolithic"):
         return torch.randn(2, 64, cfg.n_mels, generator=gen), torch.tensor([64, 41])  # (B, T, F), (B,)
     x = torch.randn(2, 15, cfg.d_model, generator=gen)  # (B, T', D)
-    return (x, torch.tensor([15, 9])) if role in ("gate", "mha") else (x,)
+    return (x, torch.tensor([15, 9])) if "x_lens" in GRAPH_IO[role][0] else (x,)
 
 
 def export_graph(spec: GraphSpec, cfg: ModelConfig, *, opset: int, simplify: bool) -> onnx.ModelProto:

@@ -6,7 +6,14 @@ models, 24 module graphs + head chained at 10-30 s of audio (onnxruntime 1.32):
 * ``QInt8`` weights with ``reduce_range`` (7-bit): 1.2-1.5x faster than fp32, 3.8x smaller,
   max |log-prob| error ~0.03. Without ``reduce_range`` AVX2's u8 x s8 kernel saturates and the
   error is 10x larger (~0.35); ``QUInt8`` weights are as accurate but slower.
-* MatMul/Gemm only: ``ConvInteger`` is ~3x slower than the fp32 convolution here.
+* MatMul/Gemm only: ``ConvInteger`` is ~3x slower than the fp32 convolution here. For the conv
+  feature encoder of imported wav2vec2-style models (a third of their arithmetic) issue 25 measured
+  again, on a 2-core AMD EPYC (AVX2) with onnxruntime 1.32, frontend of wav2vec2-base on 10 s:
+  ``ConvInteger`` 1.07-1.15x the fp32 time, static QDQ (``QLinearConv``, calibrated on 3 clips)
+  1.01-1.06x and 5x the error (relative 0.30-0.36 against 0.06). So that MatMul quantisation reaches
+  those convolutions, ``models/wav2vec2.py`` runs each multi-channel conv layer as a MatMul over
+  its unfolded input frames (the same arithmetic): int8 there is as accurate as ``ConvInteger``,
+  needs no calibration audio, and is as fast as the MatMuls of the encoder modules on the CPU at hand.
 * Per-tensor scales: per-channel gave no accuracy gain and was no faster.
 * Gate predictors keep fp32 weights: they are tiny (nothing to win) and a quantised gate
   could flip decisions near the threshold.

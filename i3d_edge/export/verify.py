@@ -7,7 +7,10 @@ Two checks per graph variant, on a fixed set of inputs (:func:`verification_case
   ``I3DModel.forward(full_depth=True)``;
 * **end to end**: :meth:`i3d_edge.runtime.Runtime.forward` (the real runtime, running only the
   modules its gates select) against ``I3DModel.forward`` at several thresholds and at full
-  depth: CTC log-probs over valid frames, lengths, and every gate decision.
+  depth: CTC log-probs over valid frames, lengths, and every gate decision;
+* **padding invariance**: each row of the padded batch, run alone by the runtime, gives what it
+  gives in the batch (gate probabilities, and CTC log-probs at full depth): padding never leaks
+  into valid frames, whatever the module kinds.
 
 fp32 must match within :data:`TOLERANCE`; a gate whose probability lies within
 :data:`TIE_MARGIN` of the threshold may decide either way (a *tie*: that row is left out of the
@@ -27,8 +30,9 @@ import torch
 from ..config import FeatureConfig
 from ..errors import ExportError
 from ..features import extract_features
-from ..manifest import GRAPH_IO, role_of
+from ..manifest import GRAPH_IO, Variant, role_of
 from ..models.i3d import I3DModel
+from ..module_kinds import MODULE_KINDS
 from ..runtime import Runtime
 from ..runtime.sessions import session_options
 from .graphs import ENCODER_TIME_TENSORS, GraphSpec
@@ -129,7 +133,7 @@ def _torch_references(specs: list[GraphSpec], case: Case, full: _TorchRun) -> di
                 result = spec.module(*inputs)
                 outputs = result if isinstance(result, tuple) else (result,)
                 expected = tuple(o.numpy() for o in outputs)
-                if spec.role in ("frontend", "mha", "ffn"):  # the activations the next graphs read
+                if spec.role == "frontend" or spec.role in MODULE_KINDS:  # the activations the next graphs read
                     state.update({_ALIASES.get(n, n): o for n, o in zip(spec.outputs, outputs, strict=True)})
             checks[spec.key] = _GraphCheck({n: t.numpy() for n, t in zip(spec.inputs, inputs, strict=True)},
                                            expected, full.valid)
@@ -240,7 +244,36 @@ def _check_end_to_end(root: Path, variant: str, model: I3DModel, cases: list[Cas
     return report
 
 
-def verify_bundle(root: Path, model: I3DModel, specs: list[GraphSpec], variants: dict[str, dict[str, Any]],
+def _check_padding(root: Path, variant: str, cases: list[Case], strict: bool, failures: list[str]
+                   ) -> dict[str, float]:
+    """Max abs diff between each row of every padded batch run in the batch and run alone: gate
+    probabilities (default knobs) and CTC log-probs at full depth, over the row's valid frames."""
+    gated = Runtime(root, precision=variant)
+    full = gated.with_options(full_depth=True)
+    probs_diff = log_probs_diff = 0.0
+    for case in (c for c in cases if c.lens.shape[0] > 1):
+        batch_probs = gated.forward(case.features, case.lens).gate_probs  # (B, G)
+        batch_log_probs = full.forward(case.features, case.lens).log_probs  # (B, T', V)
+        for r, n in enumerate(case.lens.tolist()):
+            row, row_lens = case.features[r:r + 1, :n], case.lens[r:r + 1]  # (1, n, F), (1,)
+            alone = full.forward(row, row_lens)
+            frames = int(alone.lens[0])
+            probs_diff = max(probs_diff, _abs_diff(gated.forward(row, row_lens).gate_probs[0], batch_probs[r]))
+            log_probs_diff = max(log_probs_diff, _abs_diff(alone.log_probs[0, :frames], batch_log_probs[r, :frames]))
+    report = {"gate_probs_max_abs_diff": probs_diff, "log_probs_max_abs_diff": log_probs_diff}
+    for name, diff in (("gate probabilities", probs_diff), ("CTC log-probs", log_probs_diff)):
+        if not np.isfinite(diff) or (strict and diff > TOLERANCE):
+            failures.append(f"{variant} padding invariance: {name} of a row alone and in its padded batch differ "
+                            f"by {diff:.3g} (allowed {TOLERANCE:g})")
+    return report
+
+
+def _abs_diff(got: np.ndarray, want: np.ndarray) -> float:
+    """Max abs difference of two arrays of one shape; inf when ``got`` is not finite."""
+    return float(np.abs(got.astype(np.float64) - want).max()) if np.isfinite(got).all() else float("inf")
+
+
+def verify_bundle(root: Path, model: I3DModel, specs: list[GraphSpec], variants: dict[str, Variant],
                   feature_config: FeatureConfig) -> dict[str, Any]:
     """Check every variant of the bundle at ``root``; the report for ``manifest["verification"]``.
 
@@ -258,9 +291,9 @@ def verify_bundle(root: Path, model: I3DModel, specs: list[GraphSpec], variants:
         "inputs": [case.describe() for case in cases],
         "variants": {},
     }
-    for name, spec in variants.items():
-        strict = spec["quantization"] is None  # fp32: parity; int8: report only
-        graphs = _check_graphs(root, spec["graphs"], refs, strict, failures, name)
+    for name, variant in variants.items():
+        strict = variant.quantization is None  # fp32: parity; int8: report only
+        graphs = _check_graphs(root, variant.graphs, refs, strict, failures, name)
         e2e = _check_end_to_end(root, name, model, cases, torch_runs, strict, failures)
         report["variants"][name] = {
             "graphs_max_abs_diff": max(graphs.values()),
@@ -268,6 +301,7 @@ def verify_bundle(root: Path, model: I3DModel, specs: list[GraphSpec], variants:
             "gate_agreement": _agreement(e2e),
             "graphs": graphs,
             "end_to_end": e2e,
+            "padding_invariance": _check_padding(root, name, cases, strict, failures),
         }
     if failures:
         more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""

@@ -15,6 +15,9 @@ import pickle
 import re
 import stat
 import tempfile
+import warnings
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +30,8 @@ from ..limits import LIMITS, min_weights
 from ..tokens import TokenTable
 from .i3d import I3DModel
 
-__all__ = ["CHECKPOINT_FORMAT", "Checkpoint", "load_checkpoint", "random_checkpoint", "save_checkpoint"]
+__all__ = ["CHECKPOINT_FORMAT", "Checkpoint", "check_zip_records", "load_checkpoint", "random_checkpoint",
+           "save_checkpoint"]
 
 CHECKPOINT_FORMAT = "i3d-edge-checkpoint"
 
@@ -44,8 +48,7 @@ class Checkpoint:
         """The model with these weights, in eval mode; the config is checked against the weights
         present before the model is allocated."""
         try:
-            LIMITS.check_model(self.model_config)
-            LIMITS.check_features(self.feature_config)
+            LIMITS.check_frontend(self.model_config, self.feature_config)
         except I3dEdgeError as exc:
             raise CheckpointError(str(exc)) from None
         held = sum(t.numel() for t in self.state_dict.values())
@@ -113,8 +116,11 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         raise CheckpointError(f"{path}: is a directory, expected a checkpoint file")
     if not stat.S_ISREG(mode):
         raise CheckpointError(f"{path}: not a regular file, expected a checkpoint file")
+    check_zip_records(path, CheckpointError)
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # e.g. "pickle protocol 4": the one-line errors below say what matters
+            warnings.simplefilter("ignore")
+            data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         unsafe = re.search(r"(?:unsupported|blocked|not an allowed)[^\n]*?GLOBAL ([\w.]+)|GLOBAL ([\w.]+)", str(exc))
         if unsafe:
@@ -156,6 +162,70 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     except CheckpointError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
     return ckpt
+
+
+_ZIP_SLACK = 1 << 20  # bytes any record or archive may unpack to beyond the ratio (tiny records shrink well)
+
+
+def check_zip_records(path: Path, error: type[I3dEdgeError]) -> None:
+    """Refuse a zip-format torch file (a checkpoint, ``pytorch_model.bin``) whose records would unpack to
+    more than they may, before ``torch.load`` allocates anything: raise ``error`` (one line naming
+    ``path``). A file that is not a zip archive (torch's legacy format) is left to ``torch.load``.
+
+    torch writes every record stored (uncompressed). A compressed record may unpack to at most
+    ``LIMITS.zip_ratio`` x its compressed size + 1 MiB, and all records together to at most that x the
+    file's size + 1 MiB; each compressed record is then inflated in 1 MiB pieces (nothing kept) and must give
+    exactly the size it declares. At most ``LIMITS.zip_records`` records.
+    """
+    try:
+        size = os.stat(path).st_size
+        with open(path, "rb") as fh:
+            if not zipfile.is_zipfile(fh):
+                return
+            fh.seek(0)
+            with zipfile.ZipFile(fh) as archive:
+                records = archive.infolist()
+                if len(records) > LIMITS.zip_records:
+                    raise error(f"{path}: {len(records)} zip records, more than the {LIMITS.zip_records} allowed")
+                total = 0
+                for info in records:
+                    _check_record(path, info, error)
+                    total += info.file_size
+                if total > LIMITS.zip_ratio * size + _ZIP_SLACK:
+                    raise error(f"{path}: its zip records declare {total} bytes in all, more than "
+                                f"{LIMITS.zip_ratio} x the file's {size} bytes")
+                for info in records:
+                    if info.compress_type != zipfile.ZIP_STORED:
+                        _inflate_counting(path, archive, info, error)
+    except (OSError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, EOFError) as exc:
+        raise error(f"{path}: corrupt or unreadable zip archive ({type(exc).__name__})") from None
+
+
+def _check_record(path: Path, info: zipfile.ZipInfo, error: type[I3dEdgeError]) -> None:
+    """The declared sizes of one zip record: stored as they are, compressed within the ratio."""
+    name = info.filename[:80].encode("unicode_escape").decode("ascii")
+    if info.compress_type == zipfile.ZIP_STORED:
+        if info.file_size != info.compress_size:
+            raise error(f"{path}: zip record {name} is stored but declares {info.file_size} bytes for "
+                        f"{info.compress_size}")
+    elif info.file_size > LIMITS.zip_ratio * info.compress_size + _ZIP_SLACK:
+        raise error(f"{path}: zip record {name} would unpack {info.compress_size} bytes to {info.file_size} "
+                    f"(more than {LIMITS.zip_ratio} x; torch writes records uncompressed)")
+
+
+def _inflate_counting(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo,
+                      error: type[I3dEdgeError]) -> None:
+    """Inflate one compressed record piece by piece, keeping nothing: it must give its declared size."""
+    actual = 0
+    with archive.open(info) as stream:
+        while block := stream.read(1 << 20):
+            actual += len(block)
+            if actual > info.file_size:
+                break
+    if actual != info.file_size:
+        name = info.filename[:80].encode("unicode_escape").decode("ascii")
+        raise error(f"{path}: zip record {name} declares {info.file_size} bytes but unpacks to "
+                    f"{'more' if actual > info.file_size else actual}")
 
 
 def random_checkpoint(cfg: ModelConfig, *, seed: int = 0, diverse_gates: bool = True,

@@ -1,11 +1,12 @@
-"""Import a local Hugging Face CTC model directory into an ordinary i3d-edge checkpoint.
+"""Import a Hugging Face CTC model (a local directory or a Hub model id) into an ordinary i3d-edge checkpoint.
 
 Supported: ``Wav2Vec2ForCTC``, ``HubertForCTC`` and ``Data2VecAudioForCTC``, in the post-LN
 ("base") and pre-LN ("stable layer norm", large) layouts. The directory holds ``config.json``,
 ``model.safetensors`` (or a sharded ``model.safetensors.index.json``) or ``pytorch_model.bin``,
-``vocab.json`` and optionally ``preprocessor_config.json``. Nothing is downloaded and nothing is
-executed: JSON is parsed, safetensors read as data, ``.bin`` files loaded with
-``torch.load(weights_only=True)``.
+``vocab.json`` and the feature extractor's settings, in ``preprocessor_config.json`` and/or (as
+transformers 5 saves a processor) the ``feature_extractor`` section of ``processor_config.json``.
+A model id is fetched into the Hugging Face cache first (``hf_hub.py``). Nothing is executed: JSON
+is parsed, safetensors read as data, ``.bin`` files loaded with ``torch.load(weights_only=True)``.
 
 The result has a global gate predictor that opens every gate (last layer weight 0, bias +3:
 p = 0.95 > 0.5), so the imported checkpoint transcribes exactly as the source model until its
@@ -26,8 +27,11 @@ import torch
 
 from ..config import FeatureConfig, ModelConfig, WaveformConfig
 from ..errors import ConfigError, SourceModelError, first_line
+from ..extras import install_hint
+from ..limits import LIMITS
+from ..manifest import check_token_text
 from ..tokens import BLANK, SEPARATOR, TokenTable
-from .checkpoint import Checkpoint
+from .checkpoint import Checkpoint, check_zip_records
 from .i3d import I3DModel
 from .wav2vec2 import fold_weight_norm
 
@@ -74,8 +78,76 @@ def _read_json(path: Path, required: bool) -> Any:
                     ) from None
 
 
-def read_source(src: str | Path) -> SourceModel:
-    """Check a directory's files and config; one-line :class:`SourceModelError` on any problem."""
+# Settings of transformers' Wav2Vec2FeatureExtractor, as it writes them, and the check of each value;
+# a setting not listed is an error (it might change the input in a way the import would not reproduce).
+_FE_SETTINGS: dict[str, Any] = {
+    "feature_extractor_type": lambda v: v == "Wav2Vec2FeatureExtractor",
+    "feature_size": lambda v: v == 1,  # one value per sample: mono waveform
+    "sampling_rate": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "do_normalize": lambda v: isinstance(v, bool),
+    "return_attention_mask": lambda v: isinstance(v, bool),  # rows are computed as if alone: no effect
+    "padding_value": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),  # idem
+    "padding_side": lambda v: v in ("right", "left"),  # idem
+    "processor_class": lambda v: isinstance(v, str),
+}
+_PROCESSOR_KEYS = ("processor_class", "auto_map")  # top-level keys of processor_config.json besides sections
+_FE_FILES = ("preprocessor_config.json", "processor_config.json")
+
+
+def _fe_section(path: Path, name: str) -> dict[str, Any] | None:
+    """The feature-extractor settings in one of the files transformers writes, or None without the file:
+    ``preprocessor_config.json`` (flat, transformers 4 and a saved feature extractor) or
+    ``processor_config.json`` (a saved processor in transformers 5: a ``feature_extractor`` section)."""
+    data = _read_json(path / name, False)
+    if data is None:
+        return None
+    where = path / name
+    if not isinstance(data, dict):
+        raise _fail(where, "not a JSON object")
+    if name == "processor_config.json":
+        section = data.get("feature_extractor", {})
+        if not isinstance(section, dict):
+            raise _fail(where, "feature_extractor is not a JSON object")
+        flat = {k: v for k, v in data.items() if k not in ("feature_extractor", "tokenizer", *_PROCESSOR_KEYS)}
+        data = {**flat, **section}
+        for key in set(flat) & set(section):
+            if flat[key] != section[key]:
+                raise _fail(where, f"contradictory {key}: {flat[key]!r} and {section[key]!r} in feature_extractor")
+    for key, value in data.items():
+        if key not in _FE_SETTINGS:
+            raise _fail(where, f"unknown feature-extractor setting {key[:40]!r} (known: {', '.join(_FE_SETTINGS)})")
+        if not _FE_SETTINGS[key](value):
+            raise _fail(where, f"unsupported {key} {repr(value)[:40]}")
+    return data
+
+
+def read_feature_extractor(path: Path, do_normalize: bool | None = None) -> dict[str, Any]:
+    """The feature-extractor settings of a model directory, from every file transformers writes them
+    to; a setting the files give differently, or ``do_normalize`` (given by the user) against a file,
+    is an error. Without any file, ``do_normalize`` must be given: it is never guessed."""
+    found = [(name, section) for name in _FE_FILES if (section := _fe_section(path, name)) is not None]
+    merged: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    for name, section in found:
+        for key, value in section.items():
+            if key in merged and merged[key] != value:
+                raise _fail(path, f"contradictory {key}: {merged[key]!r} in {origin[key]}, {value!r} in {name}")
+            merged[key], origin[key] = value, name
+    if not found and do_normalize is None:
+        raise _fail(path, "no preprocessor_config.json or processor_config.json: whether the model expects "
+                          "normalised audio is unknown (give --normalize or --no-normalize)")
+    if do_normalize is not None:
+        if found and merged.get("do_normalize", True) != do_normalize:
+            raise _fail(path / origin.get("do_normalize", found[0][0]),
+                        f"do_normalize is {merged.get('do_normalize', True)}, contradicting the "
+                        f"{'--normalize' if do_normalize else '--no-normalize'} given")
+        merged["do_normalize"] = do_normalize
+    return merged
+
+
+def read_source(src: str | Path, *, do_normalize: bool | None = None) -> SourceModel:
+    """Check a directory's files and config; one-line :class:`SourceModelError` on any problem.
+    ``do_normalize``: the user's answer where the directory has no feature-extractor settings."""
     path = Path(src)
     if not path.exists():
         raise _fail(path, "no such model directory")
@@ -85,7 +157,7 @@ def read_source(src: str | Path) -> SourceModel:
     if not isinstance(config, dict):
         raise _fail(path / "config.json", "not a JSON object")
     model_type = config.get("model_type")
-    if model_type not in SUPPORTED:
+    if not isinstance(model_type, str) or model_type not in SUPPORTED:
         raise _fail(path / "config.json", f"unsupported model_type {str(model_type)[:40]!r} "
                     f"(supported: {', '.join(SUPPORTED)})")
     archs = config.get("architectures")
@@ -102,9 +174,7 @@ def read_source(src: str | Path) -> SourceModel:
         raise _fail(path / "vocab.json", "expected a JSON object of token -> id")
     if sorted(vocab.values()) != list(range(len(vocab))):
         raise _fail(path / "vocab.json", "token ids are not 0..N-1 without gaps or duplicates")
-    pre = _read_json(path / "preprocessor_config.json", False) or {}
-    if not isinstance(pre, dict):
-        raise _fail(path / "preprocessor_config.json", "not a JSON object")
+    pre = read_feature_extractor(path, do_normalize)
     for name in ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin"):
         if (path / name).is_file():
             return SourceModel(path, model_type, config, vocab, pre, name)
@@ -171,11 +241,17 @@ def convert_config(src: SourceModel) -> tuple[ModelConfig, FeatureConfig]:
             activation=_act(c, "hidden_act", where),  # type: ignore[arg-type]
             layer_norm_eps=float(_get(c, "layer_norm_eps", 1e-5, (int, float), where)),
         )
-        rate = _get(src.preprocessor, "sampling_rate", 16000, int, src.path / "preprocessor_config.json")
+        rate = src.preprocessor.get("sampling_rate", 16000)  # transformers' defaults where a file omits them
         feature_config = FeatureConfig(
             sample_rate=rate, n_mels=1, n_fft=wave.receptive_field, win_length=wave.receptive_field,
             hop_length=wave.stride, f_min=0.0, f_max=rate / 2, kind="waveform",
-            do_normalize=_get(src.preprocessor, "do_normalize", True, bool, src.path / "preprocessor_config.json"))
+            do_normalize=src.preprocessor.get("do_normalize", True))
+        # what export, train and the runtime check when they read the checkpoint or bundle, checked now
+        LIMITS.check_model(model_config)
+        LIMITS.check_features(feature_config)
+        LIMITS.check_frontend(model_config, feature_config)  # e.g. pos_conv_groups must divide hidden_size
+        ModelConfig.from_dict(model_config.to_dict())
+        FeatureConfig.from_dict(feature_config.to_dict())
     except ConfigError as exc:
         raise _fail(where, str(exc)) from None
     return model_config, feature_config
@@ -202,7 +278,9 @@ def convert_tokens(src: SourceModel, vocab_size: int) -> tuple[TokenTable, list[
             token = SEPARATOR
         names.append(token)
     try:
-        return TokenTable(tuple(names)), order
+        table = TokenTable(tuple(names))
+        check_token_text(table)  # a token "\n" would split one result into several output lines
+        return table, order
     except ConfigError as exc:
         raise _fail(where, str(exc)) from None
 
@@ -214,12 +292,14 @@ def _load_file(src: SourceModel, name: str) -> dict[str, torch.Tensor]:
             from safetensors.torch import load_file
 
             return load_file(str(path))
+        check_zip_records(path, SourceModelError)  # a compressed record must not unpack to gigabytes
         with warnings.catch_warnings():  # e.g. "pickle protocol 4": the refusal below is the one message
             warnings.simplefilter("ignore")
             data = torch.load(path, map_location="cpu", weights_only=True)
+    except SourceModelError:
+        raise
     except ModuleNotFoundError:
-        raise _fail(path, "reading safetensors needs the 'safetensors' package: pip install 'i3d-edge[import]'"
-                    ) from None
+        raise _fail(path, f"reading safetensors needs the 'safetensors' package: {install_hint('import')}") from None
     except pickle.UnpicklingError:
         raise _fail(path, "refused: the file carries pickled Python objects, only tensors are loaded") from None
     except Exception as exc:  # damaged files raise many types
@@ -250,6 +330,8 @@ def read_weights(src: SourceModel) -> dict[str, torch.Tensor]:
 def _take(weights: dict[str, torch.Tensor], key: str, src: SourceModel) -> torch.Tensor:
     if key not in weights:
         raise _fail(src.path / src.weights_file, f"missing weight {key!r}")
+    if not weights[key].is_floating_point():  # complex would lose its imaginary part, integers are no weights
+        raise _fail(src.path / src.weights_file, f"weight {key!r} is {weights[key].dtype}, not a real float tensor")
     return weights[key].to(torch.float32)
 
 
@@ -320,9 +402,23 @@ def _check_shapes(src: SourceModel, cfg: ModelConfig, sd: dict[str, torch.Tensor
             raise _fail(src.path / src.weights_file, f"weight for {key} has NaN or Inf values")
 
 
-def import_hf_model(src: str | Path, *, seed: int = 0) -> Checkpoint:
-    """Read a Hugging Face CTC model directory and return an i3d-edge checkpoint with open gates."""
-    source = read_source(src)
+def import_hf_model(src: str | Path, *, seed: int = 0, revision: str | None = None,
+                    do_normalize: bool | None = None) -> Checkpoint:
+    """Read a Hugging Face CTC model (a local directory, or a Hub model id resolved through
+    ``huggingface_hub`` and its cache) and return an i3d-edge checkpoint with open gates.
+
+    Everything export, training and the runtime would refuse is refused here, before the weights
+    are read. ``do_normalize`` answers for a model without feature-extractor settings (and must agree
+    with them where there are some)."""
+    from .hf_hub import download_model, looks_like_model_id
+
+    if revision is not None and not looks_like_model_id(str(src)):
+        raise _fail(Path(src), "a revision is for Hub model ids, not a local directory")
+    hub: dict[str, str] = {}
+    if looks_like_model_id(str(src)):
+        model_id, src = str(src), download_model(str(src), revision)
+        hub = {"model_id": model_id, "revision": revision or "main", "commit": src.name}
+    source = read_source(src, do_normalize=do_normalize)
     model_config, feature_config = convert_config(source)
     tokens, order = convert_tokens(source, model_config.vocab_size)
     weights = read_weights(source)
@@ -336,5 +432,5 @@ def import_hf_model(src: str | Path, *, seed: int = 0) -> Checkpoint:
     n_params = sum(v.numel() for v in sd.values())
     provenance = {"imported_from": {"path": str(source.path.resolve()), "model_type": source.model_type,
                                     "class": SUPPORTED[source.model_type][0], "layout": model_config.layout,
-                                    "parameters": n_params, "blank_source_id": order[0]}}
+                                    "parameters": n_params, "blank_source_id": order[0], **hub}}
     return Checkpoint(model_config, feature_config, tokens, state, train_state=provenance)

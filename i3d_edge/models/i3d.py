@@ -1,7 +1,9 @@
 """The I3D CTC encoder in PyTorch: a model file you can read in one sitting.
 
 features (B, T, n_mels) -> ConvFrontend (x4 subsampling, sinusoidal positions)
--> N pre-LN layers, each ``x = x + g_mha * MHA(LN(x))`` then ``x = x + g_ffn * FFN(LN(x))``
+-> N pre-LN layers, each its architecture's gated modules in order (:mod:`i3d_edge.module_kinds`):
+   transformer ``x = x + g_mha * MHA(LN(x))`` then ``x = x + g_ffn * FFN(LN(x))``; conformer adds
+   ``x = x + g_conv * Conv(LN(x))`` after the attention (macaron: half-step FFNs before and after)
 -> final LayerNorm + linear + log-softmax (CTC head).
 
 Imported wav2vec2-style models (``cfg.frontend == "waveform"``) read samples (B, N, 1) through
@@ -9,10 +11,10 @@ Imported wav2vec2-style models (``cfg.frontend == "waveform"``) read samples (B,
 computes ``y = LN(x + f(x))`` and the head has no LayerNorm. In both layouts a module whose gate
 is off leaves x unchanged (exact identity); training mixes ``x + g * (y - x)``.
 
-Gates are per utterance. A global predictor reads the frontend output once and predicts all
-2N gates; a local predictor per layer reads that layer's input. Training uses a Gumbel
-(logistic-noise) sigmoid with a straight-through estimator; eval runs a module when its gate
-probability exceeds the threshold. Every piece here is also an exported ONNX graph, so each
+Gates are per utterance, one per module. A global predictor reads the frontend output once and
+predicts all G gates (G = N x modules per layer); a local predictor per layer reads that layer's
+input. Training uses a Gumbel (logistic-noise) sigmoid with a straight-through estimator; eval runs
+a module when its gate probability exceeds the threshold. Every piece here is also an exported ONNX graph, so each
 block keeps a small, export-friendly forward (explicit attention, no fixed-size tables).
 """
 
@@ -26,10 +28,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import ModelConfig
+from ..module_kinds import MODULE_KINDS
 from .wav2vec2 import WaveformFrontend, activation
 
-__all__ = ["ConvFrontend", "CtcHead", "FFNModule", "GatePredictor", "I3DModel", "I3DOutput",
-           "MHAModule", "padding_mask", "select_gates"]
+__all__ = ["MODULE_CLASSES", "ConvFrontend", "ConvModule", "CtcHead", "FFNModule", "GatePredictor", "I3DModel",
+           "I3DOutput", "MHAModule", "padding_mask", "select_gates"]
 
 
 def padding_mask(lens: Tensor, max_len: int | Tensor) -> Tensor:
@@ -69,14 +72,18 @@ class ConvFrontend(nn.Module):
 
 
 class _Residual(nn.Module):
-    """A gated module: ``forward`` is the branch f, :meth:`residual` the module's output y."""
+    """A gated module of kind ``kind``: ``forward`` is the branch f, :meth:`residual` the module's output y."""
 
-    post_ln: bool
-    norm: nn.LayerNorm
+    def __init__(self, cfg: ModelConfig, kind: str) -> None:
+        super().__init__()
+        self.post_ln = cfg.layout == "post_ln"
+        self.norm = nn.LayerNorm(cfg.d_model, eps=cfg.layer_norm_eps)
+        self.scale = MODULE_KINDS[kind].residual_scale  # 0.5: a macaron half step
 
     def residual(self, x: Tensor, valid: Tensor | None) -> Tensor:
-        """y (B, T, D): pre-LN ``x + f(LN(x))``, post-LN ``LN(x + f(x))``."""
-        y = x + self(x, valid)
+        """y (B, T, D): pre-LN ``x + scale * f(LN(x))``, post-LN ``LN(x + f(x))``."""
+        f = self(x, valid)
+        y = x + (f if self.scale == 1.0 else self.scale * f)
         return self.norm(y) if self.post_ln else y
 
     def delta(self, x: Tensor, valid: Tensor | None) -> Tensor:
@@ -87,10 +94,8 @@ class _Residual(nn.Module):
 class MHAModule(_Residual):
     """Multi-head self-attention branch: returns MHA(LN(x)) (pre-LN) or MHA(x) (post-LN)."""
 
-    def __init__(self, cfg: ModelConfig) -> None:
-        super().__init__()
-        self.post_ln = cfg.layout == "post_ln"
-        self.norm = nn.LayerNorm(cfg.d_model, eps=cfg.layer_norm_eps)
+    def __init__(self, cfg: ModelConfig, kind: str = "mha") -> None:
+        super().__init__(cfg, kind)
         self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
         self.proj = nn.Linear(cfg.d_model, cfg.d_model)
         self.n_heads = cfg.n_heads
@@ -113,10 +118,8 @@ class MHAModule(_Residual):
 class FFNModule(_Residual):
     """Feed-forward branch: returns FFN(LN(x)) (pre-LN) or FFN(x) (post-LN)."""
 
-    def __init__(self, cfg: ModelConfig) -> None:
-        super().__init__()
-        self.post_ln = cfg.layout == "post_ln"
-        self.norm = nn.LayerNorm(cfg.d_model, eps=cfg.layer_norm_eps)
+    def __init__(self, cfg: ModelConfig, kind: str = "ffn") -> None:
+        super().__init__(cfg, kind)
         self.fc1 = nn.Linear(cfg.d_model, cfg.d_ff)
         self.fc2 = nn.Linear(cfg.d_ff, cfg.d_model)
         self.act = activation(cfg.activation) if cfg.activation != "relu" else None
@@ -127,6 +130,34 @@ class FFNModule(_Residual):
         h = self.fc1(x if self.post_ln else self.norm(x))  # (B, T, d_ff)
         h = F.relu(h) if self.act is None else self.act(h)
         return self.dropout(self.fc2(self.dropout(h)))
+
+
+class ConvModule(_Residual):
+    """Conformer convolution branch: pointwise conv (D -> 2D, a Linear over channels), GLU, depthwise
+    conv over time (odd kernel, same length), LayerNorm (per frame, unlike the paper's BatchNorm: no
+    statistics over padding or batch), Swish, pointwise conv. Padded frames are zeroed before the
+    depthwise conv, so a valid frame sees exactly what it would see in a batch of one."""
+
+    def __init__(self, cfg: ModelConfig, kind: str = "conv") -> None:
+        super().__init__(cfg, kind)
+        d, k = cfg.d_model, cfg.depthwise_kernel
+        self.pointwise_in = nn.Linear(d, 2 * d)
+        self.depthwise = nn.Conv1d(d, d, k, padding=k // 2, groups=d)
+        self.conv_norm = nn.LayerNorm(d, eps=cfg.layer_norm_eps)
+        self.pointwise_out = nn.Linear(d, d)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: Tensor, valid: Tensor) -> Tensor:
+        # x: (B, T, D); valid: (B, T) bool
+        h = F.glu(self.pointwise_in(x if self.post_ln else self.norm(x)), dim=-1)  # (B, T, D)
+        h = h.masked_fill(~valid[:, :, None], 0.0)  # padding never leaks into valid frames
+        h = self.depthwise(h.transpose(1, 2)).transpose(1, 2)  # (B, T, D)
+        return self.dropout(self.pointwise_out(F.silu(self.conv_norm(h))))
+
+
+# module kind (i3d_edge.module_kinds.MODULE_KINDS) -> its PyTorch module
+MODULE_CLASSES: dict[str, type[_Residual]] = {
+    "mha": MHAModule, "ffn": FFNModule, "conv": ConvModule, "ffn_pre": FFNModule, "ffn_post": FFNModule}
 
 
 class GatePredictor(nn.Module):
@@ -186,8 +217,8 @@ class _StraightThrough(torch.autograd.Function):
 class I3DOutput:
     log_probs: Tensor  # (B, T', V) CTC log-probabilities
     lens: Tensor  # (B,) valid encoder frames
-    gate_probs: Tensor  # (B, 2N) gate probabilities (ones for a vanilla model)
-    gates: Tensor  # (B, 2N) gates applied: 0/1 floats (straight-through in training)
+    gate_probs: Tensor  # (B, G) gate probabilities (ones for a vanilla model)
+    gates: Tensor  # (B, G) gates applied: 0/1 floats (straight-through in training)
 
 
 class I3DModel(nn.Module):
@@ -197,12 +228,15 @@ class I3DModel(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.frontend: nn.Module = WaveformFrontend(cfg) if cfg.frontend == "waveform" else ConvFrontend(cfg)
-        self.mha = nn.ModuleList(MHAModule(cfg) for _ in range(cfg.n_layers))
-        self.ffn = nn.ModuleList(FFNModule(cfg) for _ in range(cfg.n_layers))
+        # one list per kind, named after it (state dict keys mha.3.qkv.weight, conv.0.depthwise.weight ...)
+        self.by_kind: dict[str, nn.ModuleList] = {}
+        for kind in cfg.layer_kinds:
+            self.by_kind[kind] = nn.ModuleList(MODULE_CLASSES[kind](cfg, kind) for _ in range(cfg.n_layers))
+            self.add_module(kind, self.by_kind[kind])
         if cfg.gates == "global":
             self.gate = GatePredictor(cfg, cfg.n_gates)
         elif cfg.gates == "local":
-            self.local_gates = nn.ModuleList(GatePredictor(cfg, 2) for _ in range(cfg.n_layers))
+            self.local_gates = nn.ModuleList(GatePredictor(cfg, len(cfg.layer_kinds)) for _ in range(cfg.n_layers))
         self.head = CtcHead(cfg)
         self.temperature = 1.0  # Gumbel-sigmoid temperature (training)
 
@@ -214,18 +248,18 @@ class I3DModel(nn.Module):
         threshold: float | None = None,  # eval: run a module when p > threshold
         max_modules: int | None = None,  # eval: keep at most this many modules per utterance
         full_depth: bool = False,  # run every module (also the training warm-up)
-        module_mask: Tensor | None = None,  # (2N,) 0/1: statically removed modules never run (pruning)
+        module_mask: Tensor | None = None,  # (G,) 0/1: statically removed modules never run (pruning)
     ) -> I3DOutput:
         cfg = self.cfg
         threshold = cfg.gate_threshold if threshold is None else threshold
         x, lens = self.frontend(features, features_lens)  # (B, T', D), (B,)
         valid = padding_mask(lens, x.shape[1])  # (B, T')
-        b = x.shape[0]
-        ones = x.new_ones(b, 2)
+        b, k = x.shape[0], len(cfg.layer_kinds)
+        ones = x.new_ones(b, k)
         probs_all, gates_all = [], []
         plan = None
         if cfg.gates == "global":
-            logits = self.gate(x, valid)  # (B, 2N)
+            logits = self.gate(x, valid)  # (B, G)
             probs = logits.sigmoid()
             plan = self._decide(logits, probs, threshold, max_modules, full_depth)
             probs_all, gates_all = [probs], [plan]
@@ -234,25 +268,26 @@ class I3DModel(nn.Module):
         removed = [v == 0 for v in module_mask.tolist()] if module_mask is not None else [False] * cfg.n_gates
         for i in range(cfg.n_layers):
             if plan is not None:
-                g = plan[:, 2 * i: 2 * i + 2]
+                g = plan[:, k * i: k * i + k]
             elif cfg.gates == "local":
-                logits = self.local_gates[i](x, valid)  # (B, 2)
+                logits = self.local_gates[i](x, valid)  # (B, k)
                 probs = logits.sigmoid()
                 g = self._decide(logits, probs, threshold, None, full_depth)
                 if max_modules is not None and not self.training and not full_depth:
                     # greedy budget in execution order: stop once max_modules have run
-                    g0 = g[:, 0] * (executed < max_modules)
-                    g1 = g[:, 1] * ((executed + g0.long()) < max_modules)
-                    g = torch.stack((g0, g1), dim=1)
+                    cols, ran = [], executed
+                    for j in range(k):
+                        cols.append(g[:, j] * (ran < max_modules))
+                        ran = ran + cols[-1].long()
+                    g = torch.stack(cols, dim=1)
                 executed = executed + g.long().sum(1)
                 probs_all.append(probs)
                 gates_all.append(g)
             else:
                 g = ones
-            if not removed[2 * i]:
-                x = self.gated(x, valid, g[:, 0], self.mha[i])
-            if not removed[2 * i + 1]:
-                x = self.gated(x, valid, g[:, 1], self.ffn[i])
+            for j, kind in enumerate(cfg.layer_kinds):
+                if not removed[k * i + j]:
+                    x = self.gated(x, valid, g[:, j], self.by_kind[kind][i])
         gate_probs = torch.cat(probs_all, dim=1) if probs_all else x.new_ones(b, cfg.n_gates)
         gates = torch.cat(gates_all, dim=1) if gates_all else x.new_ones(b, cfg.n_gates)
         if module_mask is not None:

@@ -26,15 +26,25 @@ import torch.nn.functional as F
 
 from ..config import GATE_OBJECTIVES, FeatureConfig, ModelConfig, TrainConfig
 from ..ctc import greedy_decode
-from ..errors import ConfigError
+from ..errors import ConfigError, first_line
 from ..scoring import score
 from ..tokens import TokenTable
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .data import FeatureSet
 from .i3d import I3DModel
 
-__all__ = ["GATE_OBJECTIVES", "TrainConfig", "TrainState", "evaluate", "fit_schedule", "gate_diversity",
-           "gate_loss", "reset_gate_predictor", "train"]
+__all__ = [
+    "GATE_OBJECTIVES",
+    "TrainConfig",
+    "TrainState",
+    "evaluate",
+    "final_report",
+    "fit_schedule",
+    "gate_diversity",
+    "gate_loss",
+    "reset_gate_predictor",
+    "train",
+]
 
 def gate_loss(gate_probs: torch.Tensor, target: float | None, objective: str = "target") -> torch.Tensor:
     """Gate regulariser on (B, G) gate probabilities; see ``GATE_OBJECTIVES``."""
@@ -167,7 +177,29 @@ class TrainState:
             raise ConfigError(f"{path}: cannot resume, the checkpoint holds no training state "
                               "(use another run directory, and --init to start from its weights)")
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        state = cls(**{k: v for k, v in data.items() if k in known})
+        state.check(path)
+        return state
+
+    def check(self, path: Path) -> None:
+        """Raise a one-line ConfigError naming ``path`` unless every field has its type (a resumed
+        checkpoint is untrusted: a string step or learning rate must not become a traceback)."""
+        def bad(what: str) -> ConfigError:
+            return ConfigError(f"{path}: cannot resume, the training state's {what}")
+
+        for name in ("step", "epoch", "batch"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise bad(f"{name} is not a count ({str(value)[:40]!r})")
+        if isinstance(self.best_cer, bool) or not isinstance(self.best_cer, (int, float)):
+            raise bad(f"best_cer is not a number ({str(self.best_cer)[:40]!r})")
+        if self.module_mask is not None and (not isinstance(self.module_mask, list) or not all(
+                v in (0, 1) and not isinstance(v, bool) and isinstance(v, (int, float)) for v in self.module_mask)):
+            raise bad("module_mask is not a list of 0/1 values")
+        if self.optimizer is not None and not isinstance(self.optimizer, dict):
+            raise bad("optimizer state is not a mapping")
+        if self.init is not None and not isinstance(self.init, str):
+            raise bad("init is not a path")
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -183,8 +215,14 @@ def _start(run_dir: Path, model_config: ModelConfig, cfg: TrainConfig, fcfg: Fea
     if ckpt is not None and last.exists():  # resume: the run's own config, the new max_steps
         state = TrainState.resume(ckpt.train_state, last)
         known = {f.name for f in fields(TrainConfig)}
-        cfg = TrainConfig(**{**{k: v for k, v in state.train_config.items() if k in known},
-                             "max_steps": cfg.max_steps})
+        try:
+            cfg = TrainConfig(**{**{k: v for k, v in state.train_config.items() if k in known},
+                                 "max_steps": cfg.max_steps})
+        except (TypeError, ValueError) as exc:  # e.g. a string learning rate (ConfigError is a ValueError)
+            raise ConfigError(f"{last}: cannot resume, invalid train config ({first_line(exc)})") from None
+        if state.module_mask is not None and len(state.module_mask) != model_config.n_gates:
+            raise ConfigError(f"{last}: cannot resume, the module mask has {len(state.module_mask)} entries, the "
+                              f"model {model_config.n_gates} modules")
         log(f"resuming {last} at step {state.step}")
         return ckpt.build_model(), fcfg, cfg, state
     if ckpt is not None:
@@ -220,7 +258,11 @@ def _optimizer(model: I3DModel, cfg: TrainConfig, state: TrainState) -> torch.op
               {"params": [p for p in trainable if id(p) in gate_ids], "lr_scale": cfg.gate_lr_scale}]
     opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg.lr, weight_decay=cfg.weight_decay)
     if state.optimizer is not None:
-        opt.load_state_dict(state.optimizer)
+        try:
+            opt.load_state_dict(state.optimizer)
+        except (ValueError, KeyError, TypeError, IndexError, RuntimeError) as exc:  # groups or shapes that differ
+            raise ConfigError(f"cannot resume, the optimizer state does not fit the model ({first_line(exc)})"
+                              ) from None
     return opt
 
 
@@ -287,7 +329,10 @@ def train(
         state.module_mask = [int(v) for v in module_mask]
     mask = None if state.module_mask is None else torch.tensor(state.module_mask, dtype=torch.float32, device=dev)
     model.to(dev)
-    opt = _optimizer(model, cfg, state)
+    try:
+        opt = _optimizer(model, cfg, state)
+    except ConfigError as exc:
+        raise ConfigError(f"{last}: {exc}" if last.exists() else str(exc)) from None
     n_params = sum(p.numel() for p in model.parameters())
     log(f"model: {n_params / 1e6:.2f}M parameters, {model_config.n_layers} layers, gates {model_config.gates}; "
         f"train {len(train_set)} utts ({train_set.lengths.sum() / unit / 360000:.1f} h), dev {len(dev_set)} utts")
@@ -300,7 +345,7 @@ def train(
     def set_train_mode() -> None:
         model.train()
         if cfg.train_only == "gates":  # frozen parts run as at inference (no dropout)
-            for part in (model.frontend, model.mha, model.ffn, model.head):
+            for part in (model.frontend, *model.by_kind.values(), model.head):
                 part.eval()
 
     start = time.monotonic()
@@ -366,4 +411,21 @@ def train(
     logf.close()
     if not (run_dir / "best.pt").exists():
         save_checkpoint(run_dir / "best.pt", snapshot())
+    if model_config.gates != "none":
+        log(final_report(model, dev_set, fcfg, tokens, run_dir, mask))
     return run_dir / "best.pt"
+
+
+def final_report(model: I3DModel, dev_set: FeatureSet, fcfg: FeatureConfig, tokens: TokenTable, run_dir: Path,
+                 mask: torch.Tensor | None) -> str:
+    """What the gates learned, on the dev set (at most 300 utterances, as the evaluations during
+    training): executed fraction and CER at the model's threshold against CER at full depth, for the
+    final weights (last.pt); also written to ``run_dir/final.json``."""
+    gated = evaluate(model, dev_set, fcfg, tokens, limit=300, module_mask=mask)
+    full = evaluate(model, dev_set, fcfg, tokens, limit=300, full_depth=True, module_mask=mask)
+    report = {"checkpoint": "last.pt", "threshold": model.cfg.gate_threshold, "utterances": gated["utterances"],
+              "executed_fraction": gated["executed_fraction"], "cer": gated["cer"], "full_depth_cer": full["cer"]}
+    (run_dir / "final.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    return (f"last.pt on dev ({gated['utterances']} utterances): at threshold {model.cfg.gate_threshold:g} it runs "
+            f"{100 * gated['executed_fraction']:.1f}% of the modules with CER {100 * gated['cer']:.2f}%; "
+            f"at full depth CER {100 * full['cer']:.2f}%")

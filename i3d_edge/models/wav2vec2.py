@@ -1,6 +1,6 @@
 """Raw-waveform frontend of wav2vec2-style models (wav2vec2, HuBERT, data2vec-audio).
 
-samples (B, N, 1) -> conv feature encoder (B, C, T') -> feature projection (LayerNorm + Linear)
+samples (B, N, 1) -> conv feature encoder (B, T', C) -> feature projection (LayerNorm + Linear)
 -> + convolutional positional embedding -> [post-LN layout: the encoder's LayerNorm] -> x (B, T', D).
 
 Batches are padded, so everything is computed as if each row ran alone: the GroupNorm of the
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from ..config import ModelConfig, WaveformConfig
 
@@ -31,7 +32,14 @@ def _frame_mask(lens: Tensor, length: int | Tensor) -> Tensor:
 
 
 class _ConvLayer(nn.Module):
-    """Conv1d + optional norm + activation on (B, C_in, T) -> (B, C_out, T')."""
+    """Conv1d + optional norm + activation, time-major: (B, T, C_in) -> (B, T', C_out).
+
+    A layer with several input channels runs as one MatMul over its unfolded input (the k input
+    frames of each output frame side by side: (B, T', k C_in) @ (k C_in, C_out)) with the Conv1d's
+    own weight: the same arithmetic as the convolution, but as a MatMul, which the int8 variant's
+    dynamic quantisation reaches (onnxruntime's ConvInteger and static QDQ convolutions were no
+    faster than the fp32 convolution on our CPUs; benchmarks/IMPORT.md). The first layer (one input
+    channel, a 10-tap filter) stays a convolution: too little arithmetic per output to gain."""
 
     def __init__(self, wc: WaveformConfig, i: int) -> None:
         super().__init__()
@@ -50,25 +58,32 @@ class _ConvLayer(nn.Module):
         self.act = activation(wc.activation)
 
     def forward(self, h: Tensor, lens: Tensor) -> tuple[Tensor, Tensor]:
-        # h: (B, C_in, T), lens: (B,) valid frames of h
-        h = self.conv(h)  # (B, C_out, T')
+        # h: (B, T, C_in), lens: (B,) valid frames of h
+        if self.conv.in_channels == 1:
+            h = self.conv(h.transpose(1, 2)).transpose(1, 2)  # (B, T', C_out)
+        else:
+            k, s = self.kernel, self.stride
+            t_out = (h.shape[1] - k) // s + 1
+            frames = torch.cat([h[:, j: j + s * (t_out - 1) + 1: s] for j in range(k)], dim=2)  # (B, T', k C_in)
+            weight = self.conv.weight.permute(0, 2, 1).reshape(self.conv.out_channels, -1)  # (C_out, k C_in)
+            h = F.linear(frames, weight, self.conv.bias)  # (B, T', C_out)
         lens = torch.div(lens - self.kernel, self.stride, rounding_mode="floor") + 1
         if self.norm_kind == "layer":
-            h = self.norm(h.transpose(1, 2)).transpose(1, 2)
+            h = self.norm(h)
         elif self.norm_kind == "group":
             h = self._masked_group_norm(h, lens)
         return self.act(h), lens
 
     def _masked_group_norm(self, h: Tensor, lens: Tensor) -> Tensor:
-        """GroupNorm(C, C) with statistics over each row's valid frames only."""
+        """GroupNorm(C, C) with statistics over each row's valid frames only; h: (B, T, C)."""
         norm = self.norm
         assert isinstance(norm, nn.GroupNorm)
-        m = _frame_mask(lens, h.shape[2]).to(h.dtype)  # (B, 1, T')
-        n = m.sum(dim=2, keepdim=True).clamp(min=1.0)  # (B, 1, 1)
-        mean = (h * m).sum(dim=2, keepdim=True) / n  # (B, C, 1)
-        var = (((h - mean) * m) ** 2).sum(dim=2, keepdim=True) / n  # (B, C, 1), biased as GroupNorm
+        m = _frame_mask(lens, h.shape[1]).to(h.dtype).transpose(1, 2)  # (B, T, 1)
+        n = m.sum(dim=1, keepdim=True).clamp(min=1.0)  # (B, 1, 1)
+        mean = (h * m).sum(dim=1, keepdim=True) / n  # (B, 1, C)
+        var = (((h - mean) * m) ** 2).sum(dim=1, keepdim=True) / n  # (B, 1, C), biased as GroupNorm
         h = (h - mean) / torch.sqrt(var + norm.eps)
-        return h * norm.weight[None, :, None] + norm.bias[None, :, None]
+        return h * norm.weight + norm.bias
 
 
 class _PosConv(nn.Module):
@@ -109,11 +124,10 @@ class WaveformFrontend(nn.Module):
 
     def forward(self, features: Tensor, features_lens: Tensor) -> tuple[Tensor, Tensor]:
         # features: (B, N, 1) samples, features_lens: (B,) int64
-        h = features.transpose(1, 2)  # (B, 1, N)
-        lens = features_lens
+        h, lens = features, features_lens  # (B, N, 1): time-major, as every conv layer
         for layer in self.conv_layers:
-            h, lens = layer(h, lens)  # (B, C, T'), (B,)
-        x = self.proj(self.proj_norm(h.transpose(1, 2)))  # (B, T', D)
+            h, lens = layer(h, lens)  # (B, T', C), (B,)
+        x = self.proj(self.proj_norm(h))  # (B, T', D)
         m = _frame_mask(lens, x.shape[1]).to(x.dtype)  # (B, 1, T')
         pos = x.transpose(1, 2) * m  # (B, D, T'): padded frames are zero, as for a row alone
         for i, layer in enumerate(self.pos_conv):

@@ -23,15 +23,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __all__ = ["DEFAULT_BUNDLE", "ForwardOutput", "ItemResult", "Runtime", "RuntimeOptions", "Segment", "TokenTiming",
-           "Transcript"]
+           "Transcript", "WordTiming", "check_bundle", "check_language_model_file"]
 
 if TYPE_CHECKING:
+    from .checks import check_bundle, check_language_model_file
     from .options import RuntimeOptions
-    from .results import ForwardOutput, Segment, TokenTiming, Transcript
+    from .results import ForwardOutput, Segment, TokenTiming, Transcript, WordTiming
     from .runtime import DEFAULT_BUNDLE, ItemResult, Runtime
 
 _HOME = {"RuntimeOptions": "options", "ForwardOutput": "results", "Segment": "results", "TokenTiming": "results",
-         "Transcript": "results", "DEFAULT_BUNDLE": "runtime", "ItemResult": "runtime", "Runtime": "runtime"}
+         "Transcript": "results", "WordTiming": "results", "DEFAULT_BUNDLE": "runtime", "ItemResult": "runtime",
+         "Runtime": "runtime", "check_bundle": "checks", "check_language_model_file": "checks"}
 
 
 def __getattr__(name: str) -> Any:

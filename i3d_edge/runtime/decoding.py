@@ -26,11 +26,13 @@ import numpy as np
 
 from ..ctc import TokenSpan, greedy_decode, runs
 from ..errors import BundleError, ConfigError, native_reason
+from ..extras import install_hint
 from ..lm import UNK, read_arpa_vocab
 from ..manifest import DecoderSpec, Manifest
 from ..tokens import BLANK, SEPARATOR, TokenTable
 
-__all__ = ["Decoder", "LanguageModel", "LmSource", "lm_available", "make_decoder", "path_spans", "resolve_decoder"]
+__all__ = ["Decoder", "LanguageModel", "LmSource", "lm_available", "make_decoder", "path_spans", "resolve_decoder",
+           "span_confidences"]
 
 # (log_probs (T, V) float32, valid frames) -> token spans
 Decoder = Callable[[np.ndarray, int], list[TokenSpan]]
@@ -52,7 +54,7 @@ def _flashlight() -> tuple[Any, Any, Any]:
         from flashlight.lib.text.dictionary import Dictionary
     except ImportError as exc:
         raise ConfigError("language-model decoding needs the flashlight-text package: "
-                          "pip install 'i3d-edge[lm]' (or use decoder='greedy')") from exc
+                          f"{install_hint('lm')}, or use decoder='greedy'") from exc
     return decoder, KenLM, Dictionary
 
 
@@ -167,6 +169,19 @@ def path_spans(path: np.ndarray, blank: int, separator: int) -> list[TokenSpan]:
     while spans and spans[-1].id == separator:
         spans.pop()
     return spans
+
+
+def span_confidences(log_probs: np.ndarray, spans: list[TokenSpan]) -> np.ndarray:
+    """Each span's confidence: the model's probability of its token averaged over the span's frames
+    (log_probs (T, V) -> (len(spans),) float64 in [0, 1]). The same for both decoders: for LM
+    decoding it is how strongly the audio itself supports the token the LM chose."""
+    if not spans:
+        return np.zeros(0)
+    lengths = np.array([s.end - s.start for s in spans])  # (S,) frames per span, each >= 1
+    frames = np.concatenate([np.arange(s.start, s.end) for s in spans])  # (sum lengths,)
+    ids = np.repeat([s.id for s in spans], lengths)  # (sum lengths,)
+    probs = np.exp(log_probs[frames, ids].astype(np.float64))  # (sum lengths,)
+    return np.clip(np.add.reduceat(probs, np.cumsum(lengths) - lengths) / lengths, 0.0, 1.0)
 
 
 class LmSource(Protocol):

@@ -1,9 +1,10 @@
 """The dynamic-depth forward pass over the per-module sessions (numpy + onnxruntime).
 
-frontend -> gates (global: all 2N up front; local: each layer's two just before it) -> every
-module in order, run only on the rows whose gate is on (a tensor whose gate is off passes
-through untouched) -> head. Decisions come from :mod:`i3d_edge.gating`, the numpy mirror of
-``I3DModel``'s eval forward, so the runtime skips exactly what the torch model skips.
+frontend -> gates (global: all G up front; local: each layer's just before it) -> every module in
+order (a layer's kinds are the bundle's ``module_kinds`` table), run only on the rows whose gate is
+on (a tensor whose gate is off passes through untouched) -> head. Decisions come from
+:mod:`i3d_edge.gating`, the numpy mirror of ``I3DModel``'s eval forward, so the runtime skips exactly
+what the torch model skips.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import numpy as np
 
 from ..errors import AudioError
 from ..gating import local_budget, select_gates
-from ..manifest import Manifest, local_gate_key
+from ..manifest import Manifest, local_gate_key, role_of
+from ..module_kinds import MODULE_KINDS
 from .options import RuntimeOptions
 from .results import ForwardOutput
 from .sessions import SessionPool
@@ -28,8 +30,8 @@ class _Module:
     """One gated module graph of the execution plan."""
 
     key: str  # graph key, e.g. "layer03.ffn"
-    gate: int  # column in the (B, 2N) gate matrix
-    needs_lens: bool  # MHA graphs take x_lens (attention mask); FFN graphs only x
+    gate: int  # column in the (B, G) gate matrix
+    needs_lens: bool  # the kind's graph takes x_lens (attention, convolution masks) besides x
 
 
 def _all_rows(on: np.ndarray) -> list[bool]:
@@ -51,11 +53,12 @@ class Encoder:
         self._threshold = manifest.threshold if options.threshold is None else options.threshold
         self._max_modules = options.max_modules
         self._full_depth = options.full_depth
-        modules = tuple(_Module(key, i, key.endswith(".mha")) for i, key in enumerate(manifest.modules))
-        # (local gate key or None, mha, ffn) per layer, in execution order
-        self._layers = tuple(
-            (local_gate_key(i) if self._predictor == "local" else None, modules[2 * i], modules[2 * i + 1])
-            for i in range(manifest.model_config.n_layers))
+        modules = tuple(_Module(key, i, MODULE_KINDS[role_of(key)].needs_lens)
+                        for i, key in enumerate(manifest.modules))
+        k = len(manifest.model_config.layer_kinds)
+        # (local gate key or None, the layer's modules) per layer, in execution order
+        self._layers = tuple((local_gate_key(i) if self._predictor == "local" else None, modules[k * i: k * i + k])
+                             for i in range(manifest.model_config.n_layers))
 
     @property
     def threshold(self) -> float:
@@ -73,7 +76,7 @@ class Encoder:
         t1 = perf_counter()
         executed = np.zeros(b, dtype=np.int64)  # local budget: modules run so far per row
         if self._predictor == "global":
-            probs = run("gate", {"x": x, "x_lens": x_lens})[0]  # (B, 2N)
+            probs = run("gate", {"x": x, "x_lens": x_lens})[0]  # (B, G)
             gates = np.ones(probs.shape, dtype=bool) if self._full_depth else \
                 select_gates(probs, self._threshold, self._max_modules)
         else:  # vanilla bundle: every module runs; local: each layer's columns are set in the loop below
@@ -84,18 +87,19 @@ class Encoder:
         t_modules = 0.0
         module_runs: dict[str, tuple[int, int]] = {}
         whole = t_max == x.shape[1]  # no padding beyond the longest row: all-rows runs need no gather
-        for gate_key, mha, ffn in self._layers:
+        for gate_key, modules in self._layers:
             if gate_key is not None:
                 tg = perf_counter()
-                layer_probs = run(gate_key, {"x": x, "x_lens": x_lens})[0]  # (B, 2) [mha, ffn]
-                layer = np.ones((b, 2), dtype=bool) if self._full_depth else local_budget(
+                layer_probs = run(gate_key, {"x": x, "x_lens": x_lens})[0]  # (B, K): the layer's modules
+                layer = np.ones(layer_probs.shape, dtype=bool) if self._full_depth else local_budget(
                     select_gates(layer_probs, self._threshold), executed, self._max_modules)
-                probs[:, mha.gate: ffn.gate + 1] = layer_probs
-                gates[:, mha.gate: ffn.gate + 1] = layer
-                every[mha.gate: ffn.gate + 1] = _all_rows(layer)
+                cols = slice(modules[0].gate, modules[-1].gate + 1)
+                probs[:, cols] = layer_probs
+                gates[:, cols] = layer
+                every[cols] = _all_rows(layer)
                 t_gates += perf_counter() - tg
             tm = perf_counter()
-            for module in (mha, ffn):
+            for module in modules:
                 if every[module.gate] and whole:
                     x = self._run(module, x, x_lens, module_runs)  # the whole batch as is
                 else:

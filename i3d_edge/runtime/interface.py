@@ -36,7 +36,7 @@ def _dims(name: str, key: str, cfg: ModelConfig) -> tuple[str | int, ...]:
     if name in ("features_lens", "x_lens", "log_probs_lens"):
         return ("B",)
     if name == "gate_probs":
-        return ("B", cfg.n_gates if key == "gate" else 2)
+        return ("B", cfg.n_gates if key == "gate" else len(cfg.layer_kinds))  # global, or a layer's local gates
     return ("B", "T" if name == "features" else "E", width[name])
 
 
@@ -83,9 +83,8 @@ def _feeds(role: str, cfg: ModelConfig) -> dict[str, np.ndarray]:
         feats = rng.standard_normal((2, int(frames.max()), cfg.n_mels)).astype(np.float32)  # (B, T, F)
         return {"features": feats, "features_lens": frames}
     x = rng.standard_normal((2, int(enc.max()), cfg.d_model)).astype(np.float32)  # (B, T', D)
-    if role == "head":
-        return {"encoder_out": x}
-    return {"x": x, "x_lens": enc} if role in ("gate", "mha") else {"x": x}
+    given: dict[str, np.ndarray] = {"encoder_out": x, "x": x, "x_lens": enc}
+    return {name: given[name] for name in GRAPH_IO[role][0]}  # gate, head, or a module kind's inputs
 
 
 def _expected(name: str, key: str, cfg: ModelConfig) -> tuple[int, ...]:

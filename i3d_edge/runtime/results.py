@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-__all__ = ["STAGES", "ForwardOutput", "Segment", "TokenTiming", "Transcript"]
+__all__ = ["STAGES", "ForwardOutput", "Segment", "TokenTiming", "Transcript", "WordTiming", "group_words"]
 
 # Timed stages, in pipeline order; ``total`` is their sum.
 STAGES = ("load", "features", "frontend", "gates", "modules", "head", "decode")
@@ -35,9 +36,64 @@ class TokenTiming:
     token: str  # the token's text (a character for the default vocabulary; " " separates words)
     start: float  # seconds from the start of the audio: first encoder frame of the token's CTC run
     end: float  # seconds: one past the last frame of the run
+    confidence: float  # the model's probability of this token, averaged over the frames of its run
+
+    def shifted(self, seconds: float) -> TokenTiming:
+        """The same token ``seconds`` later (a segment's tokens placed in the whole audio)."""
+        return TokenTiming(self.token, self.start + seconds, self.end + seconds, self.confidence)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"token": self.token, "start": round(self.start, 3), "end": round(self.end, 3)}
+        return {"token": self.token, "start": round(self.start, 3), "end": round(self.end, 3),
+                "confidence": round(self.confidence, 4)}
+
+
+@dataclass(frozen=True)
+class WordTiming:
+    """One word: its tokens between two word separators (for LM decoding, exactly the LM's words)."""
+
+    word: str
+    start: float  # seconds: start of its first token
+    end: float  # seconds: end of its last token
+    confidence: float  # mean of its tokens' confidences
+
+    @classmethod
+    def of(cls, tokens: Sequence[TokenTiming]) -> WordTiming:
+        return cls("".join(t.token for t in tokens), tokens[0].start, tokens[-1].end,
+                   sum(t.confidence for t in tokens) / len(tokens))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"word": self.word, "start": round(self.start, 3), "end": round(self.end, 3),
+                "confidence": round(self.confidence, 4)}
+
+
+def group_words(tokens: Iterable[TokenTiming], boundaries: Iterable[float] = (), *, max_seconds: float = math.inf,
+                max_chars: float = math.inf) -> list[tuple[TokenTiming, ...]]:
+    """The tokens of each word, in order: words end at word-separator tokens and at ``boundaries``
+    (segment ends, seconds: a word never spans two segments); a word longer than ``max_seconds``
+    or ``max_chars`` is broken into pieces that are not (for subtitle cues)."""
+    out: list[tuple[TokenTiming, ...]] = []
+    current: list[TokenTiming] = []
+
+    def flush() -> None:
+        if current:
+            out.append(tuple(current))
+            current.clear()
+
+    ends = iter(boundaries)
+    boundary = next(ends, math.inf)
+    for token in tokens:
+        while token.start >= boundary:
+            flush()
+            boundary = next(ends, math.inf)
+        if token.token.isspace():
+            flush()
+            continue
+        if current and (token.end - current[0].start > max_seconds
+                        or sum(len(t.token) for t in current) + len(token.token) > max_chars):
+            flush()
+        current.append(token)
+    flush()
+    return out
 
 
 @dataclass(frozen=True)
@@ -75,9 +131,23 @@ class Transcript:
         """Real-time factor: processing seconds per second of audio."""
         return self.timings.get("total", 0.0) / self.duration if self.duration else 0.0
 
+    @property
+    def words(self) -> tuple[WordTiming, ...]:
+        """The words, timed: the tokens between word separators (never across a segment boundary)."""
+        return tuple(WordTiming.of(w) for w in group_words(self.tokens, (s.end for s in self.segments)))
+
+    @property
+    def confidence(self) -> float | None:
+        """Mean confidence of the tokens of the text (separators left out); None when nothing was said."""
+        said = [t.confidence for t in self.tokens if not t.token.isspace()]
+        return sum(said) / len(said) if said else None
+
     def to_dict(self) -> dict[str, Any]:
+        confidence = self.confidence
         return {
             "text": self.text,
+            "confidence": None if confidence is None else round(confidence, 4),
+            "words": [w.to_dict() for w in self.words],
             "tokens": [t.to_dict() for t in self.tokens],
             "modules_executed": self.modules_executed,
             "modules_total": self.modules_total,

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
 from time import perf_counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,13 +18,16 @@ from ..config import FeatureConfig
 from ..errors import AudioError, BundleError, ConfigError
 from ..features import batch_features, extract_features, num_frames
 from ..manifest import Manifest, load_manifest
-from .decoding import make_decoder, resolve_decoder
+from .decoding import make_decoder, resolve_decoder, span_confidences
 from .encoder import Encoder
 from .lm_probe import LmSlot
 from .options import RuntimeOptions
 from .results import STAGES, ForwardOutput, Segment, TokenTiming, Transcript
 from .segment import SegmentPolicy, split_stream
 from .sessions import SessionPool
+
+if TYPE_CHECKING:
+    from .stream import Stream
 
 __all__ = ["DEFAULT_BUNDLE", "ItemResult", "Runtime"]
 
@@ -231,11 +234,13 @@ class Runtime:
     def decode(self, log_probs: np.ndarray, length: int | None = None) -> tuple[str, tuple[TokenTiming, ...]]:
         """Decode one row of :meth:`forward`'s log-probs, (T, V) of which the first ``length`` frames
         count, with this Runtime's decoder (greedy or the bundle's LM with these settings): the text
-        and its tokens, timed in seconds from the row's first frame."""
+        and its tokens, timed in seconds from the row's first frame, with their confidences."""
         n = log_probs.shape[0] if length is None else int(length)
         spans = self._decode_spans(log_probs, n)
         table, fs = self._manifest.tokens, self._frame_seconds
-        tokens = tuple(TokenTiming(table.tokens[s.id], s.start * fs, s.end * fs) for s in spans)
+        confidences = span_confidences(log_probs, spans).tolist()  # (S,)
+        tokens = tuple(TokenTiming(table.tokens[s.id], s.start * fs, s.end * fs, c)
+                       for s, c in zip(spans, confidences, strict=True))
         return table.decode(s.id for s in spans), tokens
 
     def transcribe(self, audio: AudioSource, sample_rate: int | None = None) -> Transcript:
@@ -290,6 +295,14 @@ class Runtime:
         if queue:
             self._run_batch(queue, progress)
         yield from self._finished(jobs)
+
+    def stream(self, sample_rate: int = 16000, **settings: Any) -> Stream:
+        """A live stream (a context manager): ``feed(chunk)`` returns the utterances the chunk
+        completed, each transcribed with its own depth; ``flush()`` ends it. ``settings`` are
+        :class:`~i3d_edge.runtime.stream.StreamSettings` fields (vad, min_silence, padding, ...)."""
+        from .stream import Stream, StreamSettings
+
+        return Stream(self, sample_rate, StreamSettings.build(**settings))
 
     # ------------------------------------------------------------------ pipeline steps
     def _blocks(self, source: AudioSource, sample_rate: int | None, job: _Job) -> Iterator[np.ndarray]:
@@ -360,7 +373,7 @@ class Runtime:
 
     def _decode(self, out: ForwardOutput, row: int, start: float, end: float) -> _Piece:
         text, local = self.decode(out.log_probs[row], int(out.lens[row]))
-        tokens = tuple(TokenTiming(t.token, start + t.start, start + t.end) for t in local)
+        tokens = tuple(t.shifted(start) for t in local)
         probs, gates = out.gate_probs[row], out.gates[row]  # (2N,), (2N,)
         segment = Segment(start, end, text, *self._named(probs, gates))
         return _Piece(segment, tokens, probs, gates)

@@ -143,7 +143,7 @@ class SessionPool:
         cfg = self.manifest.model_config
         # static last dimension of every tensor whose width the contract fixes
         widths = {"features": cfg.n_mels, "x": cfg.d_model, "y": cfg.d_model, "encoder_out": cfg.d_model,
-                  "log_probs": cfg.vocab_size, "gate_probs": cfg.n_gates if key == "gate" else 2}
+                  "log_probs": cfg.vocab_size, "gate_probs": cfg.n_gates if key == "gate" else len(cfg.layer_kinds)}
         for arg in (*session.get_inputs(), *session.get_outputs()):
             width, expected = (arg.shape[-1] if arg.shape else None), widths.get(arg.name)
             if expected is not None and isinstance(width, int) and width != expected:

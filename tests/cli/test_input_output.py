@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from i3d_edge.cli import app
 from i3d_edge.runtime import DEFAULT_BUNDLE, Runtime
-from i3d_edge.runtime.subtitles import to_srt, to_vtt
+from i3d_edge.runtime.subtitles import to_srt, to_tsv, to_vtt
 from tests.conftest import ROOT, default_signals, speechlike
 
 
@@ -131,7 +131,8 @@ def test_output_dir_writes_every_format_per_input(bundle, rt, tree, tmp_path):
     result = transcribe(tree, "-d", out, "-f", "all", "-m", bundle, "--threshold", "0.2")
     assert result.exit_code == 0 and result.stdout == "", result.output
     written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
-    assert written == sorted(f"{e.rsplit('.', 1)[0]}{s}" for e in EXPECTED for s in (".txt", ".json", ".srt", ".vtt"))
+    assert written == sorted(f"{e.rsplit('.', 1)[0]}{s}" for e in EXPECTED
+                             for s in (".txt", ".json", ".srt", ".vtt", ".tsv"))
     for entry in EXPECTED:
         want = rt.transcribe(tree / entry)
         stem = out / entry.rsplit(".", 1)[0]
@@ -141,6 +142,7 @@ def test_output_dir_writes_every_format_per_input(bundle, rt, tree, tmp_path):
         assert Path(f"{stem}.srt").read_text() == to_srt(want)
         assert Path(f"{stem}.vtt").read_text() == to_vtt(want)
         assert Path(f"{stem}.vtt").read_text().count("WEBVTT") == 1
+        assert Path(f"{stem}.tsv").read_text() == to_tsv(want)
 
 
 def test_several_formats_by_comma_or_repeat_and_stdin_name(bundle, rt, tree, tmp_path):
@@ -206,7 +208,7 @@ def test_interrupted_run_leaves_no_partial_file(bundle, rt, tree, tmp_path):
                             preexec_fn=default_signals)
     try:
         for _ in range(2400):  # wait (up to 2 min) until the first input is written: the long one is under way
-            if (out / "a.vtt").exists() or proc.poll() is not None:
+            if (out / "a.tsv").exists() or proc.poll() is not None:
                 break
             time.sleep(0.05)
         proc.send_signal(signal.SIGINT)
@@ -217,10 +219,11 @@ def test_interrupted_run_leaves_no_partial_file(bundle, rt, tree, tmp_path):
     want = rt.transcribe(tree / "a.flac")
     assert (out / "a.txt").read_text() == want.text + "\n" and (out / "a.srt").read_text() == to_srt(want)
     if proc.returncode == 0:  # the long file was done before the signal: every file is whole
-        assert names == ["a.json", "a.srt", "a.txt", "a.vtt", "long.json", "long.srt", "long.txt", "long.vtt"]
+        assert names == ["a.json", "a.srt", "a.tsv", "a.txt", "a.vtt", "long.json", "long.srt", "long.tsv",
+                         "long.txt", "long.vtt"]
     else:
         assert proc.returncode == 130 and err.decode() == "error: interrupted\n"
-        assert names == ["a.json", "a.srt", "a.txt", "a.vtt"]  # nothing of the long file, no temporary file
+        assert names == ["a.json", "a.srt", "a.tsv", "a.txt", "a.vtt"]  # nothing of the long file, no temporary file
 
 
 def test_output_file_for_one_input(bundle, rt, tree, tmp_path):
@@ -238,8 +241,8 @@ def test_output_file_for_one_input(bundle, rt, tree, tmp_path):
 @pytest.mark.parametrize(("args", "message"), [
     (("{a}", "{b}", "-o", "x.txt"), "-o FILE takes one input, got 2: give --output-dir DIR for several"),
     (("{a}", "{b}", "-f", "srt"), "srt subtitles of 2 inputs would run together on stdout: give --output-dir DIR"),
-    (("{a}", "-f", "text,json"), "several formats (text, json) are written as one file each: give --output-dir"),
-    (("{a}", "-f", "xml"), "--format: unknown format 'xml' (choose from text, json, srt, vtt or all)"),
+    (("{a}", "-f", "text,json"), "several formats (txt, json) are written as one file each: give --output-dir"),
+    (("{a}", "-f", "xml"), "--format: unknown format 'xml' (choose from txt, json, srt, vtt, tsv or all; text is txt)"),
     (("{a}", "-o", "x.txt", "-d", "out"), "give --output-dir DIR or -o FILE, not both"),
     (("{a}", "-d", "out", "--force", "--skip-existing"), "give --force or --skip-existing, not both"),
     (("{a}", "--force"), "--force and --skip-existing apply to output files"),
@@ -314,7 +317,8 @@ def test_missing_extra_is_one_line_with_the_install_command(tmp_path, args, pack
     proc = without_extras(*args, cwd=tmp_path)
     assert proc.returncode == 1 and proc.stdout == ""
     assert proc.stderr.splitlines()[-1:] == [
-        f"error: this command needs {package}, from the [export] extra: pip install 'i3d-edge[export]'"]
+        f"error: this command needs {package}, from the [export] extra: pip install torch==2.13.0 && "
+        "pip install '.[export]' (in the i3d-edge source folder)"]
     assert "Traceback" not in proc.stderr and len(proc.stderr.splitlines()) <= 2  # bench logs what it starts
 
 
@@ -365,9 +369,9 @@ def test_transcribe_help_names_formats_and_defaults():
         if name in ("WAV", "FLAC", "OGG", "MP3"):
             assert name in text
     assert "[OPTIONS] AUDIO..." in text
-    assert "[default: 8]" in text and "one per physical core" in text and "[default: text" in text
+    assert "[default: 8]" in text and "one per physical core" in text and "[default: txt" in text
     analyze = CliRunner().invoke(app, ["analyze", "--help"], env={"COLUMNS": "300"}).stdout
-    assert "pip install 'i3d-edge[plot]'" in analyze
+    assert "pip install '.[plot]'" in analyze
     eval_help = CliRunner().invoke(app, ["eval", "--help"], env={"COLUMNS": "300"}).stdout
     assert "fp32|int8" in eval_help
 

@@ -19,8 +19,8 @@ from i3d_edge.cli import app
 from i3d_edge.runtime import Runtime
 from tests.conftest import speechlike
 
-JSON_KEYS = {"audio", "text", "tokens", "modules_executed", "modules_total", "duration", "rtf",
-             "executed_modules", "gate_probs", "timings"}
+JSON_KEYS = {"audio", "text", "confidence", "words", "tokens", "modules_executed", "modules_total", "duration",
+             "rtf", "executed_modules", "gate_probs", "timings"}
 
 
 @pytest.fixture(scope="module")
@@ -58,14 +58,20 @@ def test_json_lines_have_the_documented_keys(bundle, audio):
         assert obj["text"] == want.text and obj["modules_total"] == 4
         assert obj["modules_executed"] == len(obj["executed_modules"]) == want.modules_executed
         assert obj["duration"] == pytest.approx(want.duration, abs=1e-3) and obj["rtf"] >= 0
-        assert all(tok.keys() == {"token", "start", "end"} for tok in obj["tokens"])
+        assert all(tok.keys() == {"token", "start", "end", "confidence"} for tok in obj["tokens"])
         assert set(obj["timings"]) >= {"load", "features", "frontend", "gates", "modules", "head", "decode", "total"}
         # values, not just keys: probabilities to 6 decimals, tokens and segments as transcribed
         assert obj["gate_probs"] == pytest.approx(dict(want.gate_probs), abs=1e-6)
         assert list(obj["gate_probs"]) == list(rt.module_names)
         assert obj["executed_modules"] == list(want.executed_modules)
-        assert [(t["token"], t["start"], t["end"]) for t in obj["tokens"]] == \
-            [(t.token, pytest.approx(t.start, abs=5e-4), pytest.approx(t.end, abs=5e-4)) for t in want.tokens]
+        assert [(t["token"], t["start"], t["end"], t["confidence"]) for t in obj["tokens"]] == \
+            [(t.token, pytest.approx(t.start, abs=5e-4), pytest.approx(t.end, abs=5e-4),
+              pytest.approx(t.confidence, abs=5e-5)) for t in want.tokens]
+        assert [(w["word"], w["start"], w["end"], w["confidence"]) for w in obj["words"]] == \
+            [(w.word, pytest.approx(w.start, abs=5e-4), pytest.approx(w.end, abs=5e-4),
+              pytest.approx(w.confidence, abs=5e-5)) for w in want.words]
+        assert " ".join(w["word"] for w in obj["words"]) == obj["text"]
+        assert obj["confidence"] == (None if want.confidence is None else pytest.approx(want.confidence, abs=5e-5))
         assert [(s["start"], s["end"], s["text"], s["executed_modules"]) for s in obj["segments"]] == \
             [(pytest.approx(s.start, abs=5e-4), pytest.approx(s.end, abs=5e-4), s.text, list(s.executed_modules))
              for s in want.segments]
@@ -178,3 +184,73 @@ def test_installed_entry_point(bundle, audio):
     assert proc.returncode == 1
     assert json.loads(proc.stdout)["audio"] == str(audio["a"])
     assert proc.stderr == f"error: {audio['a']}.nope: no such file\n"
+
+
+def test_words_carry_the_confidence_of_their_tokens(bundle, audio):
+    """Words are the tokens between separators, timed from their first to their last token, with
+    the mean confidence of their tokens; the utterance's is the mean over the tokens said."""
+    obj = json.loads(invoke(audio["long"], "-m", bundle, "-f", "json", "--threshold", "0.1").stdout)
+    said = [t for t in obj["tokens"] if t["token"] != " "]
+    assert obj["words"] and obj["text"] == " ".join(w["word"] for w in obj["words"])
+    position = 0
+    for word in obj["words"]:
+        mine = said[position: position + len(word["word"])]  # one character per token in this vocabulary
+        position += len(mine)
+        assert "".join(t["token"] for t in mine) == word["word"]
+        assert (word["start"], word["end"]) == (mine[0]["start"], mine[-1]["end"])
+        assert word["confidence"] == pytest.approx(sum(t["confidence"] for t in mine) / len(mine), abs=2e-4)
+        assert 0 < word["confidence"] <= 1
+    assert position == len(said)
+    assert obj["confidence"] == pytest.approx(sum(t["confidence"] for t in said) / len(said), abs=2e-4)
+
+
+def test_txt_tsv_and_the_text_alias(bundle, audio):
+    rt = Runtime(bundle, threshold=0.1)
+    want = rt.transcribe(audio["long"])
+    for name in ("txt", "text", "TEXT"):
+        assert invoke(audio["long"], "-m", bundle, "-f", name, "--threshold", "0.1").stdout == want.text + "\n"
+    tsv = invoke(audio["long"], "-m", bundle, "-f", "tsv", "--threshold", "0.1", "--max-line-chars", "20").stdout
+    header, *rows = tsv.splitlines()
+    assert header == "start\tend\ttext" and len(rows) >= 2
+    cells = [row.split("\t") for row in rows]
+    # every character once, in order (a word longer than a line is cut into lines)
+    assert "".join(text for _, _, text in cells) == want.text.replace(" ", "")
+    assert all(len(text) <= 20 and int(start) < int(end) for start, end, text in cells)
+    assert [int(start) for start, _, _ in cells] == sorted(int(start) for start, _, _ in cells)
+
+
+def test_max_line_chars_shapes_the_subtitle_lines(bundle, audio):
+    for n in (12, 30):
+        srt = invoke(audio["long"], "-m", bundle, "-f", "srt", "--threshold", "0.1", "--max-line-chars", str(n))
+        lines = [block.split("\n")[2] for block in srt.stdout.strip("\n").split("\n\n")]
+        assert max(len(line) for line in lines) <= n and max(len(line) for line in lines) > n - 8
+    assert one_line_failure(audio["a"], "-m", bundle, "-f", "srt", "--max-line-chars", "0") == \
+        "error: --max-line-chars must be at least 1, got 0"
+
+
+def test_no_module_run_is_a_warning(bundle, audio):
+    """--max-modules 0 (or a threshold no gate passes) runs no encoder module: the text is still
+    printed, with one warning line per such input."""
+    result = invoke(audio["a"], audio["b"], "-m", bundle, "--max-modules", "0")
+    assert result.exit_code == 0
+    assert result.stderr.splitlines() == [
+        f"warning: {path}: no encoder module ran (--threshold or --max-modules left none): this text comes from "
+        "the frontend and the head alone" for path in (audio["a"], audio["b"])]
+    assert len(result.stdout.splitlines()) == 2
+    ran = invoke(audio["a"], "-m", bundle, "--max-modules", "1")
+    assert ran.exit_code == 0 and ran.stderr == ""
+
+
+def test_batch_json_timings_are_each_inputs_own(bundle, audio):
+    """Two inputs sharing one batch: each JSON record's encoder timings are its share of the batch
+    (by encoder frames), not copies of the batch's totals; its reading and features are its own."""
+    rows = [json.loads(line) for line in invoke(audio["a"], audio["b"], "-m", bundle, "-f", "json",
+                                                "--batch-size", "8").stdout.splitlines()]
+    a, b = (row["timings"] for row in rows)
+    frames = [row["duration"] for row in rows]  # 1.2 s and 2.0 s: encoder frames in proportion
+    for stage in ("frontend", "gates", "head"):
+        assert a[stage] != b[stage]
+        assert a[stage] / b[stage] == pytest.approx(frames[0] / frames[1], rel=0.05)
+    for row in rows:
+        t = row["timings"]
+        assert t["total"] == pytest.approx(sum(v for k, v in t.items() if k != "total"), abs=1e-5)

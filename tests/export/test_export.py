@@ -76,7 +76,8 @@ def features(lens: list[int], n_mels: int = 80, seed: int = 0) -> tuple[np.ndarr
 def test_bundle_is_verified_and_follows_the_contract(make_bundle, gates, layers):
     root = make_bundle(gates, layers)
     manifest = load_manifest(root)  # round-trips through the reader's validation
-    data = manifest.data
+    data = json.loads((root / MANIFEST_NAME).read_text(encoding="utf-8"))
+    assert manifest.to_dict() == data  # the typed manifest writes back exactly what the export wrote
     graphs = manifest.variant("fp32").graphs
     n_gate_graphs = {"global": 1, "local": layers, "none": 0}[gates]
     assert len([k for k in graphs if role_of(k) in ("mha", "ffn")]) == 2 * layers
@@ -143,7 +144,7 @@ def test_manifest_fields(make_checkpoint, tmp_path):
 
 
 def test_source_checkpoint_is_hashed(make_bundle, make_checkpoint):
-    prov = load_manifest(make_bundle("global", 2)).data["provenance"]
+    prov = load_manifest(make_bundle("global", 2)).provenance
     path = make_checkpoint("global", 2)
     assert prov["source_checkpoint"] == {"path": path.name, "sha256": sha256_file(path)}
 
@@ -206,7 +207,7 @@ def test_int8_variant_beside_fp32(make_bundle):
                    for n in onnx.load(root / int8.graphs[key]).graph.node)
     meta = ort.InferenceSession(str(root / int8.graphs["layer00.ffn"])).get_modelmeta().custom_metadata_map
     assert meta["variant"] == "int8" and json.loads(meta["quantization"]) == int8.quantization
-    report = manifest.data["verification"]["variants"]["int8"]
+    report = manifest.verification["variants"]["int8"]
     assert 0 < report["end_to_end_max_abs_diff"] < 0.5  # quantised, but sane
     assert report["gate_agreement"] >= 0.9
     assert all(np.isfinite(v) for v in report["graphs"].values())
@@ -255,7 +256,7 @@ def test_inspect_text(make_bundle):
 
 
 def test_inspect_needs_no_torch(make_bundle, block_torch):
-    from i3d_edge.export.inspection import inspect_bundle
+    from i3d_edge.bundle.inspection import inspect_bundle
 
     assert inspect_bundle(make_bundle("global", 2))["variants"]["fp32"]["graphs"]
 
@@ -481,3 +482,59 @@ def test_a_manifest_listing_an_unknown_graph_is_refused(make_bundle, tmp_path):
     data["variants"]["fp32"]["graphs"]["layer00.extra"] = "fp32/layer00.ffn.onnx"
     (root / MANIFEST_NAME).write_text(json.dumps(data))
     assert_one_line_error(cli("inspect", root), "unknown graph(s) layer00.extra")
+
+
+# ---------------------------------------------------------------------------- conformer kinds
+@pytest.mark.parametrize(("arch", "gates"), [("conformer", "local"), ("conformer-macaron", "global")])
+def test_conformer_bundle_exports_verifies_and_runs_with_gates(make_bundle, make_checkpoint, arch, gates):
+    """A Conformer bundle (a convolution module per layer; macaron: half-step FFNs around it) has one
+    graph per kind per layer with the table's interface, passed verification including padding
+    invariance, and the runtime runs exactly the modules torch's gates select, skipping the others."""
+    from i3d_edge import Runtime
+    from i3d_edge.module_kinds import MODULE_KINDS
+
+    root = make_bundle(gates, 2, arch=arch)
+    manifest = load_manifest(root)
+    assert manifest.model_config.arch == arch
+    graphs = manifest.variant("fp32").graphs
+    assert [k for k in graphs if role_of(k) in MODULE_KINDS] == list(manifest.modules)
+    assert [role_of(k) for k in manifest.modules] == list(manifest.model_config.layer_kinds) * 2
+    conv = ort.InferenceSession(str(root / graphs["layer01.conv"]), providers=["CPUExecutionProvider"])
+    assert [i.name for i in conv.get_inputs()] == ["x", "x_lens"] and [o.name for o in conv.get_outputs()] == ["y"]
+    fp32 = manifest.verification["variants"]["fp32"]
+    assert manifest.verification["status"] == "passed" and fp32["gate_agreement"] == 1.0
+    assert fp32["end_to_end_max_abs_diff"] <= FP32_ATOL
+    assert fp32["padding_invariance"]["log_probs_max_abs_diff"] <= FP32_ATOL
+    assert fp32["padding_invariance"]["gate_probs_max_abs_diff"] <= FP32_ATOL
+    kinds = ", ".join(manifest.model_config.layer_kinds)
+    assert cli("inspect", root).stdout.splitlines()[1] == f"model         2 layers, d_model 64, 2 heads, d_ff 128, " \
+                                                         f"vocab 29; {arch}: {kinds} per layer"
+
+    model = load_checkpoint(make_checkpoint(gates, 2, arch=arch)).build_model()
+    feats, lens = features([400, 230, 57], seed=3)
+    got = Runtime(root).forward(feats, lens)
+    with torch.no_grad():
+        want = model(torch.from_numpy(feats), torch.from_numpy(lens))
+    np.testing.assert_array_equal(got.gates, want.gates.numpy() > 0.5)
+    assert 0 < got.gates.sum() < got.gates.size  # these random gates run some modules and skip others
+    ran = {key for j, key in enumerate(manifest.modules) if got.gates[:, j].any()}
+    assert set(got.module_runs) == ran  # a module no row selects is never run
+    for row, n in enumerate(got.lens.tolist()):
+        np.testing.assert_allclose(got.log_probs[row, :n], want.log_probs[row, :n].numpy(), atol=FP32_ATOL)
+
+
+def test_conformer_padding_that_leaks_fails_verification(make_checkpoint, tmp_path, monkeypatch):
+    """The padding-invariance check catches a convolution module whose time mask is missing: the
+    export fails naming it, and nothing is written."""
+    from i3d_edge.models import i3d
+
+    masked = i3d.ConvModule.forward
+
+    def unmasked(self, x, valid):
+        return masked(self, x, torch.ones_like(valid))  # every frame counted as valid
+
+    monkeypatch.setattr(i3d.ConvModule, "forward", unmasked)
+    with pytest.raises(ExportError, match="padding invariance: CTC log-probs of a row alone and in its padded "
+                                          "batch differ"):
+        export_bundle(make_checkpoint("none", 1, arch="conformer"), tmp_path / "b")
+    assert not (tmp_path / "b").exists()

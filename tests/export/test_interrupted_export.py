@@ -120,12 +120,13 @@ def test_the_staging_folders_of_a_killed_export_are_removed_by_the_next(make_che
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["b", live.name])
 
 
-@pytest.mark.skipif(os.name != "posix", reason="sends SIGTERM")
-def test_sigterm_during_export_cleans_up_like_sigint(make_checkpoint, tmp_path):
+@pytest.mark.skipif(os.name != "posix", reason="sends SIGTERM and SIGHUP")
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])  # SIGHUP: the terminal of the export was closed
+def test_sigterm_during_export_cleans_up_like_sigint(make_checkpoint, tmp_path, sig):
     out = tmp_path / "b"
     args = [sys.executable, "-m", "i3d_edge", "export", str(make_checkpoint("local", 8)), "-o", str(out)]
     code, stdout, stderr = signal_when(
         args, lambda: any(any((s / "fp32").glob("*.onnx")) for s in tmp_path.glob(".b.partial-*")),
-        signal.SIGTERM, env={**os.environ, "PYTHONPATH": str(ROOT)}, what="export")
+        getattr(signal, sig), env={**os.environ, "PYTHONPATH": str(ROOT)}, what="export")
     assert code == 130 and stderr == "error: interrupted\n" and "exported" not in stdout, stderr
     assert list(tmp_path.iterdir()) == []

@@ -91,6 +91,29 @@ def test_init_command_writes_loadable_checkpoint(tmp_path):
     assert bad.returncode == 1 and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
 
 
+def test_init_command_writes_a_conformer(tmp_path):
+    """``init --arch`` picks the layer's module kinds; a bad choice or kernel is one line naming it."""
+    from typer.testing import CliRunner
+
+    from i3d_edge.cli import app
+
+    out = tmp_path / "conformer.pt"
+    result = CliRunner().invoke(app, ["init", "-o", str(out), "--layers", "2", "--d-model", "32", "--heads", "2",
+                                      "--arch", "conformer-macaron", "--depthwise-kernel", "7"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"wrote {out}: conformer-macaron, 2 layers, d_model 32, gates global, ")
+    ckpt = load_checkpoint(out)
+    assert ckpt.model_config.arch == "conformer-macaron" and ckpt.model_config.depthwise_kernel == 7
+    assert ckpt.state_dict["conv.1.depthwise.weight"].shape == (32, 1, 7)
+    for args, message in ((["--arch", "rnn"], "error: model config: arch must be one of transformer, conformer, "
+                                                "conformer-macaron, got 'rnn'"),
+                          (["--arch", "conformer", "--depthwise-kernel", "8"],
+                           "error: model config: depthwise_kernel must be an odd positive integer, got 8")):
+        bad = CliRunner().invoke(app, ["init", "-o", str(tmp_path / "bad.pt"), *args])
+        assert bad.exit_code == 1 and bad.stderr.strip() == message
+        assert not (tmp_path / "bad.pt").exists()
+
+
 def test_init_onto_a_full_disk_is_one_line_and_leaves_nothing(tmp_path):
     full = tmp_path / "full"
     full.mkdir()

@@ -163,3 +163,36 @@ def test_bin_weights_import_like_safetensors(good: Path, tmp_path: Path) -> None
     a, b = import_hf_model(good), import_hf_model(tmp_path / "bin")
     assert a.model_config == b.model_config and a.tokens == b.tokens
     assert all(torch.equal(a.state_dict[k], b.state_dict[k]) for k in a.state_dict)
+
+
+def test_what_export_would_refuse_is_refused_at_import(copy: Path, tmp_path: Path) -> None:
+    """A conv stack of stride 20 gives 800 frames per second: export, train and the runtime refuse such a
+    checkpoint (limits.py) with this message, so import refuses the model with the same one, first."""
+    from i3d_edge.config import FeatureConfig
+    from i3d_edge.errors import ConfigError
+    from i3d_edge.limits import LIMITS
+
+    _edit_config(copy, conv_stride=[5, 2, 2, 1])  # (the fixture model's kernels are 10, 3, 3, 2)
+    with pytest.raises(ConfigError) as reader:  # what the readers say of such a feature config
+        LIMITS.check_features(FeatureConfig(n_mels=1, n_fft=400, win_length=400, hop_length=20, f_min=0.0,
+                                            f_max=8000.0, kind="waveform", do_normalize=True))
+    _one_line_error(copy, tmp_path, f"config.json: {reader.value}")
+
+
+def test_an_existing_output_needs_force(good: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ckpt.pt"
+    out.write_bytes(b"keep me")
+    result = CliRunner().invoke(app, ["import", str(good), "-o", str(out)])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [f"error: {out}: already exists (use --force to replace it)"]
+    assert out.read_bytes() == b"keep me"
+    result = CliRunner().invoke(app, ["import", str(good), "-o", str(out), "--force"])
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes() != b"keep me" and "every gate open" in result.stdout
+
+
+def test_a_revision_is_for_model_ids(good: Path, tmp_path: Path) -> None:
+    _one_line_error_args = ["import", str(good), "-o", str(tmp_path / "ckpt.pt"), "--revision", "v1"]
+    result = CliRunner().invoke(app, _one_line_error_args)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [f"error: {good}: a revision is for Hub model ids, not a local directory"]

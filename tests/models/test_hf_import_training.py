@@ -4,6 +4,7 @@ of the gate objective (a low target closes gates) and leaves every imported weig
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -77,3 +78,8 @@ def test_gate_only_fine_tuning_of_an_imported_model(tmp_path: Path, corpus: Path
     frozen = [k for k in a if not k.startswith("gate.")]
     assert frozen and all(torch.equal(a[k], b[k]) for k in frozen)  # only the gate predictor learned
     assert load_checkpoint(best).tokens == load_checkpoint(init).tokens  # the source vocabulary is kept
+    # the run ends by saying what the gates learned: last.pt's executed fraction at threshold 0.5 on dev
+    final = json.loads((tmp_path / "low" / "final.json").read_text())
+    assert final["threshold"] == 0.5 and final["utterances"] == 6
+    assert final["executed_fraction"] == pytest.approx(float((after > 0.5).mean()), abs=1e-6)
+    assert 0.0 <= final["full_depth_cer"] and 0.0 <= final["cer"]

@@ -1,4 +1,5 @@
-"""The PyTorch I3D model: gating semantics, padding invariance, determinism, length range."""
+"""The PyTorch I3D model: gating semantics, padding invariance (every architecture), determinism,
+length range, the Conformer convolution module's time mask and the macaron half step."""
 
 from __future__ import annotations
 
@@ -11,37 +12,79 @@ from i3d_edge.config import ModelConfig  # noqa: E402
 from i3d_edge.errors import ConfigError  # noqa: E402
 from i3d_edge.gating import local_budget, select_gates  # noqa: E402
 from i3d_edge.models.checkpoint import random_checkpoint  # noqa: E402
-from i3d_edge.models.i3d import I3DModel  # noqa: E402
+from i3d_edge.models.i3d import MODULE_CLASSES, I3DModel, padding_mask  # noqa: E402
 from i3d_edge.models.i3d import select_gates as torch_select_gates  # noqa: E402
 from i3d_edge.models.train import gate_loss  # noqa: E402
+from i3d_edge.module_kinds import MODULE_KINDS  # noqa: E402
 from tests.conftest import small_config  # noqa: E402
 
 GATES = ["global", "local", "none"]
+ARCHS = ["transformer", "conformer", "conformer-macaron"]
 
 
-def model_for(gates: str, layers: int = 3, seed: int = 0) -> I3DModel:
-    return random_checkpoint(small_config(gates, layers), seed=seed).build_model()
+def model_for(gates: str, layers: int = 3, seed: int = 0, arch: str = "transformer") -> I3DModel:
+    return random_checkpoint(small_config(gates, layers, arch=arch), seed=seed).build_model()
 
 
-@pytest.mark.parametrize("gates", GATES)
-def test_gate_zero_is_exact_identity(gates):
-    model = model_for(gates)
+@pytest.mark.parametrize("arch", ARCHS)
+def test_gate_zero_is_exact_identity(arch):
+    model = model_for("global", arch=arch)
     x = torch.randn(3, 20, 64)
     valid = torch.ones(3, 20, dtype=torch.bool)
     for training in (False, True):
         model.train(training)
         off = torch.zeros(3)
-        assert torch.equal(model.gated(x, valid, off, model.mha[0]), x)
-        assert torch.equal(model.gated(x, valid, off, model.ffn[0]), x)
+        for kind in model.cfg.layer_kinds:
+            assert torch.equal(model.gated(x, valid, off, model.by_kind[kind][0]), x), kind
     model.eval()
     mixed = torch.tensor([1.0, 0.0, 1.0])
-    y = model.gated(x, valid, mixed, model.mha[0])
-    assert torch.equal(y[1], x[1]) and not torch.equal(y[0], x[0])
+    for kind in model.cfg.layer_kinds:
+        y = model.gated(x, valid, mixed, model.by_kind[kind][0])
+        assert torch.equal(y[1], x[1]) and not torch.equal(y[0], x[0]), kind
 
 
+def test_each_kind_has_its_pytorch_module_and_its_state_dict_names():
+    """Every kind of the table is built by its own module class; a transformer's weights keep the names
+    of the checkpoints trained before module kinds (mha.N..., ffn.N...), a conformer adds conv.N..."""
+    assert set(MODULE_CLASSES) == set(MODULE_KINDS)
+    names = {arch: {k.split(".")[0] for k in model_for("none", 2, arch=arch).state_dict()} for arch in ARCHS}
+    assert names["transformer"] == {"frontend", "mha", "ffn", "head"}
+    assert names["conformer"] == {"frontend", "mha", "conv", "ffn", "head"}
+    assert names["conformer-macaron"] == {"frontend", "ffn_pre", "mha", "conv", "ffn_post", "head"}
+
+
+def test_conformer_convolution_never_sees_padding():
+    """Whatever the padded frames hold, the valid frames of the convolution module's output are the
+    same, and equal those of the row alone (the depthwise kernel reaches 7 frames either side)."""
+    model = model_for("none", 1, arch="conformer")
+    conv = model.by_kind["conv"][0]
+    x = torch.randn(2, 30, 64)
+    lens = torch.tensor([30, 12])
+    valid = padding_mask(lens, 30)
+    with torch.no_grad():
+        y = conv.residual(x, valid)
+        noisy = x.clone()
+        noisy[1, 12:] = 1e3 * torch.randn(18, 64)
+        torch.testing.assert_close(conv.residual(noisy, valid)[1, :12], y[1, :12], atol=1e-5, rtol=0)
+        alone = conv.residual(x[1:, :12], padding_mask(lens[1:], 12))
+        torch.testing.assert_close(alone[0], y[1, :12], atol=1e-5, rtol=0)
+        unmasked = conv.residual(noisy, torch.ones(2, 30, dtype=torch.bool))  # the mask is what protects them
+        assert not torch.allclose(unmasked[1, :12], y[1, :12], atol=1e-3)
+
+
+def test_macaron_feed_forward_is_a_half_step():
+    model = model_for("none", 1, arch="conformer-macaron")
+    x = torch.randn(2, 9, 64)
+    with torch.no_grad():
+        for kind in ("ffn_pre", "ffn_post"):
+            module = model.by_kind[kind][0]
+            torch.testing.assert_close(module.residual(x, None), x + 0.5 * module(x, None))
+
+
+@pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("gates", GATES)
-def test_padded_batch_matches_single_utterance(gates):
-    model = model_for(gates)
+def test_padded_batch_matches_single_utterance(gates, arch):
+    model = model_for(gates, arch=arch)
     torch.manual_seed(1)
     lens = torch.tensor([400, 57, 7, 230])
     feats = torch.randn(4, 400, 80)
@@ -108,6 +151,20 @@ def test_numpy_gate_selection_mirrors_torch():
         for k in (None, 0, 1, 5, 12):
             want = torch_select_gates(torch.from_numpy(probs), thr, k).numpy()
             np.testing.assert_array_equal(select_gates(probs, thr, k), want)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_local_budget_counts_every_kind_in_execution_order(arch):
+    """A local model's max_modules budget stops after that many modules, in execution order, whatever
+    a layer's kinds: the modules run are the first ``max_modules`` of those the gates turn on."""
+    model = model_for("local", 3, arch=arch)
+    feats, lens = torch.randn(3, 200, 80), torch.tensor([200, 150, 100])
+    with torch.no_grad():
+        free = model(feats, lens, threshold=0.0).gates.bool()
+        budget = model(feats, lens, threshold=0.0, max_modules=4).gates.bool()
+    for row_free, row_budget in zip(free, budget, strict=True):
+        chosen = torch.nonzero(row_free).flatten()[:4]
+        assert torch.nonzero(row_budget).flatten().tolist() == chosen.tolist()
 
 
 def test_local_budget_is_greedy_in_execution_order():

@@ -23,8 +23,8 @@ from tests.conftest import speechlike
 
 pytest.importorskip("flashlight.lib.text", reason="LM decoding needs the [lm] extra (flashlight-text)")
 
-from i3d_edge.export import language_model
-from i3d_edge.export.language_model import attach_language_model
+from i3d_edge.bundle import language_model
+from i3d_edge.bundle.language_model import attach_language_model
 
 SENTENCES = ["one two three", "two three four", "one two", "three four five", "five four three two one",
              "one one two", "four five", "two one"] * 5
@@ -117,7 +117,7 @@ def test_the_bundle_lm_weight_is_the_one_decoding_uses(lm_bundle):
     """After "three" the LM prefers "four" (seen twice) to "five" (never): with the acoustics
     leaning to "five" (0.6 / 0.38 per letter), a weight of 1.0 keeps "five" and 3.0 picks "four"
     (measured with the bigram LM of SENTENCES)."""
-    from i3d_edge.export.language_model import set_decoder_settings
+    from i3d_edge.bundle.language_model import set_decoder_settings
 
     em = three_then(("five", "four"), 0.6)
     manifest = load_manifest(lm_bundle)
@@ -137,7 +137,7 @@ def test_attach_records_a_verified_decoder_section(lm_bundle):
     assert manifest.decoder.beam_size == 16
     path = manifest.verify(manifest.decoder.lm)  # listed and hashed
     assert path.stat().st_mode & 0o777 == 0o644
-    ngram = manifest.data["decoder"]["ngram"]
+    ngram = manifest.lm_ngram
     assert ngram["order"] == 2 and ngram["vocab"] == 5
     assert sorted(p.name for p in (lm_bundle / "lm").iterdir()) == [path.name]  # no temporary files left
 
@@ -190,7 +190,7 @@ def test_arpa_quirks_load_or_fail_on_one_line(make_bundle, tmp_path):
     attach_language_model(bundle, arpa=dup)
     manifest = load_manifest(bundle)
     assert decoding.LanguageModel(manifest.verify(manifest.decoder.lm), manifest.tokens).vocab_size == 1
-    assert manifest.data["decoder"]["ngram"] == {"source": "dup.arpa"}
+    assert manifest.lm_ngram == {"source": "dup.arpa"}
 
 
 def test_concurrent_lm_loads_leave_stderr_alone(lm_bundle):
@@ -447,5 +447,5 @@ def test_without_flashlight_lm_decoding_is_one_clear_error(block_flashlight, lm_
     with pytest.raises(ConfigError) as info:
         Runtime(lm_bundle, decoder="lm")
     assert str(info.value) == ("language-model decoding needs the flashlight-text package: "
-                               "pip install 'i3d-edge[lm]' (or use decoder='greedy')")
+                               "pip install '.[lm]' (in the i3d-edge source folder), or use decoder='greedy'")
     assert Runtime(lm_bundle).decoder == "greedy"  # "auto" falls back

@@ -23,7 +23,7 @@ def test_a_loader_killed_by_a_signal_is_a_one_line_error_and_greedy_still_works(
     bundle = shutil.copytree(make_bundle("global"), tmp_path / "bundle")
     word = "x" + uuid.uuid4().hex[:8].translate(str.maketrans("0123456789", "abcdefghij"))  # an LM never probed
     # attached (and probed: it loads) in another process, so this one has no verdict on it yet
-    attach = (f"from i3d_edge.export.language_model import attach_language_model as a; "
+    attach = (f"from i3d_edge.bundle.language_model import attach_language_model as a; "
               f"a({str(bundle)!r}, sentences=['one two {word}', 'two three'], order=2)")
     env = {**os.environ, "I3D_EDGE_CACHE_DIR": str(tmp_path / "attach-cache")}
     subprocess.run([sys.executable, "-c", attach], check=True, env=env, timeout=300)

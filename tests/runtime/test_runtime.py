@@ -178,7 +178,9 @@ def test_transcript_fields(make_bundle):
     d = json.loads(json.dumps(t.to_dict()))  # values as a JSON reader sees them
     assert d["text"] == t.text and d["modules_total"] == t.modules_total
     assert d["tokens"] == [{"token": tok.token, "start": pytest.approx(tok.start, abs=5e-4),
-                            "end": pytest.approx(tok.end, abs=5e-4)} for tok in t.tokens]
+                            "end": pytest.approx(tok.end, abs=5e-4),
+                            "confidence": pytest.approx(tok.confidence, abs=5e-4)} for tok in t.tokens]
+    assert all(0.0 < tok.confidence <= 1.0 for tok in t.tokens)
     assert d["gate_probs"] == pytest.approx(dict(t.gate_probs), abs=1e-6)  # 6 decimals, not fewer
     assert len({round(p, 3) for p in t.gate_probs.values()}) > 1  # the probabilities differ
     assert d["executed_modules"] == list(t.executed_modules) and d["modules_executed"] == len(t.executed_modules)

@@ -11,6 +11,7 @@ as it was.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -31,7 +32,7 @@ from ..manifest import (
     write_manifest,
 )
 from ..tokens import SEPARATOR, normalize_text
-from ._signals import sigterm_as_interrupt
+from .signals import sigterm_as_interrupt
 
 __all__ = ["MAX_ORDER", "MAX_TEXT_BYTES", "MIN_ORDER", "TextFiles", "attach_language_model", "read_sentences",
            "set_decoder_settings"]
@@ -119,8 +120,7 @@ def _attach(manifest: Manifest, arpa: str | os.PathLike[str] | None, sentences: 
         tmp = _temp(root / LM_DIR, ".arpa")
         stats: NgramStats | None = None
         if sentences is not None:
-            spellable = set(manifest.tokens.tokens) - {SEPARATOR}
-            words = (" ".join(w if set(w) <= spellable else UNK for w in s.split()) for s in sentences)
+            words = _Spelled(sentences, frozenset(manifest.tokens.tokens) - {SEPARATOR})
             try:
                 stats = build_arpa(words, tmp, order=order, min_count=min_count, prune=prune, max_vocab=max_vocab)
             except ConfigError as exc:  # name the text, not the function
@@ -138,14 +138,13 @@ def _attach(manifest: Manifest, arpa: str | os.PathLike[str] | None, sentences: 
         spec = DecoderSpec(rel, lm_weight, word_score, beam_size, beam_threshold)
         _check_usable(tmp, manifest, Path(arpa).name if arpa is not None else "the built model")
         old = manifest.decoder.lm if manifest.decoder is not None else None
-        data = dict(manifest.data)
-        data["files"] = {**{k: v for k, v in data["files"].items() if k != old},
-                         rel: {"sha256": digest, "bytes": tmp.stat().st_size}}
-        data["decoder"] = {**spec.to_dict(), "ngram": source}
-        parse_manifest(data, root)  # the new manifest satisfies the contract
+        files = {**{k: v for k, v in manifest.files.items() if k != old},
+                 rel: {"sha256": digest, "bytes": tmp.stat().st_size}}
+        new = dataclasses.replace(manifest, decoder=spec, lm_ngram=source, files=files)
+        parse_manifest(new.to_dict(), root)  # the new manifest satisfies the contract
         os.replace(tmp, root / rel)  # a new name: the current manifest never lists it
         tmp = None
-        write_manifest(root, data)  # the commit point
+        write_manifest(new)  # the commit point
     except OSError as exc:
         _discard(tmp, root, manifest)
         raise BundleError(f"{root}: cannot write the language model ({exc.strerror or exc})") from None
@@ -154,7 +153,20 @@ def _attach(manifest: Manifest, arpa: str | os.PathLike[str] | None, sentences: 
         raise
     if old is not None and old != rel:
         (root / old).unlink(missing_ok=True)
-    return dict(data["decoder"])
+    return dict(new.to_dict()["decoder"])
+
+
+class _Spelled:
+    """The sentences with every word the model cannot spell replaced by ``<unk>``; iterable more than
+    once when the sentences are (build_arpa reads them twice instead of holding them in memory)."""
+
+    def __init__(self, sentences: Iterable[str], spellable: frozenset[str]) -> None:
+        self.sentences = sentences if iter(sentences) is not sentences else list(sentences)
+        self.spellable = spellable
+
+    def __iter__(self) -> Iterator[str]:
+        for s in self.sentences:
+            yield " ".join(w if set(w) <= self.spellable else UNK for w in s.split()) if isinstance(s, str) else s
 
 
 def set_decoder_settings(bundle: str | os.PathLike[str], *, lm_weight: float | None = None,
@@ -167,14 +179,12 @@ def set_decoder_settings(bundle: str | os.PathLike[str], *, lm_weight: float | N
     spec = DecoderSpec(d.lm, d.lm_weight if lm_weight is None else lm_weight,
                        d.word_score if word_score is None else word_score,
                        d.beam_size if beam_size is None else beam_size, d.beam_threshold)
-    data = dict(manifest.data)
-    data["decoder"] = {**data["decoder"], **spec.to_dict()}
-    parse_manifest(data, manifest.root)
+    new = dataclasses.replace(manifest, decoder=spec)
     try:
-        write_manifest(manifest.root, data)
+        write_manifest(new)
     except OSError as exc:
         raise BundleError(f"{manifest.root}: cannot write the manifest ({exc.strerror or exc})") from None
-    return dict(data["decoder"])
+    return dict(new.to_dict()["decoder"])
 
 
 def _temp(folder: Path, suffix: str) -> Path:
@@ -217,11 +227,9 @@ def _copy_arpa(src: Path, dst: Path) -> None:
 def _check_usable(path: Path, manifest: Manifest, name: str) -> None:
     """Load the model as the runtime will (when flashlight-text is installed), in a child process:
     a crash of the native loader is a one-line error here, not the end of this process."""
-    from ..runtime.decoding import lm_available
-    from ..runtime.lm_probe import check_language_model
+    from ..runtime import check_language_model_file
 
-    if lm_available():
-        try:
-            check_language_model(path, manifest.tokens)
-        except BundleError as exc:
-            raise ConfigError(str(exc).replace(str(path), name)) from None
+    try:
+        check_language_model_file(path, manifest.tokens)
+    except BundleError as exc:
+        raise ConfigError(str(exc).replace(str(path), name)) from None

@@ -2,8 +2,9 @@
 else the graphs' protobuf fields are read directly by :mod:`.onnx_wire`).
 
 The manifest is validated by :func:`i3d_edge.manifest.load_manifest`, and every graph and the
-language model are then checked exactly as the runtime checks them (:func:`runtime_check`), so a
-bundle the runtime would refuse is refused here with the same one-line BundleError.
+language model are then checked exactly as the runtime checks them (its public
+:func:`i3d_edge.runtime.check_bundle`), so a bundle the runtime would refuse is refused here with
+the same one-line BundleError.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 
 from ..errors import BundleError
 from ..manifest import BUNDLE_FORMAT, BUNDLE_VERSION, Manifest, json_safe, load_manifest, role_of
+from ..module_kinds import ARCHITECTURES
+from ..runtime import check_bundle
 
 __all__ = ["format_bytes", "inspect_bundle", "render_text", "verification_summary"]
 
@@ -22,7 +25,7 @@ def inspect_bundle(bundle: str | os.PathLike[str]) -> dict[str, Any]:
     """Graphs (sizes, parameter counts, opsets, interfaces, metadata) per variant, gate layout,
     threshold, quantisation, provenance and the verification report of the bundle at ``bundle``."""
     manifest = load_manifest(bundle)
-    runtime_check(manifest)
+    check_bundle(manifest)
     variants = {}
     for name, variant in manifest.variants.items():
         graphs = [_graph_info(manifest, key, rel) for key, rel in variant.graphs.items()]
@@ -50,22 +53,6 @@ def inspect_bundle(bundle: str | os.PathLike[str]) -> dict[str, Any]:
             **manifest.decoder.to_dict(), "bytes": manifest.verify(manifest.decoder.lm).stat().st_size,
             "ngram": manifest.lm_ngram},
     }
-
-
-def runtime_check(manifest: Manifest) -> None:
-    """Open every graph session (SHA-256, interface and probe run) of every variant and probe-load the
-    language model, as a Runtime would; raises the Runtime's one-line error."""
-    from ..runtime.lm_probe import probe_language_model
-    from ..runtime.options import DEFAULT_PROVIDERS
-    from ..runtime.sessions import SessionPool
-
-    for variant in manifest.variants.values():
-        SessionPool(manifest, variant, threads=1, providers=DEFAULT_PROVIDERS, eager=(), lazy=False)
-    if manifest.decoder is not None:
-        from ..runtime.decoding import lm_available
-
-        if lm_available():
-            probe_language_model(manifest, manifest.decoder.lm)
 
 
 def _graph_info(manifest: Manifest, key: str, rel: str) -> dict[str, Any]:
@@ -150,7 +137,8 @@ def render_text(info: dict[str, Any]) -> str:
     lines = [
         f"bundle        {info['bundle']} ({info['format']} v{info['version']})",
         f"model         {mc['n_layers']} layers, d_model {mc['d_model']}, {mc['n_heads']} heads, "
-        f"d_ff {mc['d_ff']}, vocab {mc['vocab_size']}",
+        f"d_ff {mc['d_ff']}, vocab {mc['vocab_size']}"
+        + (f"; {mc['arch']}: {', '.join(ARCHITECTURES[mc['arch']])} per layer" if "arch" in mc else ""),
         (f"features      {fc['n_mels']} log-mels at {fc['sample_rate']} Hz, hop {fc['hop_length']}, {normalised}"
          if fc.get("kind", "log_mel") == "log_mel" else
          f"features      raw waveform at {fc['sample_rate']} Hz, {fc['hop_length']} samples per frame, "

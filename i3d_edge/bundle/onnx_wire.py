@@ -33,6 +33,7 @@ def _varint(buf: memoryview, pos: int) -> tuple[int, int]:
 def _fields(buf: memoryview) -> Iterator[tuple[int, int, Any]]:
     """(field number, wire type, value: int for varints/fixed, memoryview for length-delimited)."""
     pos = 0
+    value: Any  # an int (varint, fixed) or a memoryview (length-delimited)
     while pos < len(buf):
         key, pos = _varint(buf, pos)
         number, wire = key >> 3, key & 7

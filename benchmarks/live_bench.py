@@ -1,0 +1,170 @@
+"""Live transcription: latency, CPU while silent, real-time factor, depth per utterance, queueing (issue #27).
+
+    PYTHONPATH=$PWD nice -n 10 python benchmarks/live_bench.py --data ../shared/data [--utterances 40]
+        [--json benchmarks/live.json]
+
+The default model (embedded bundle, default decoder), default stream settings (Silero VAD).
+
+1. **Latency** from the VAD's end-of-speech decision to the final result, for real utterances of
+   1-10 s (ljspeech-dev and an4-test recordings, each after 1 s of silence), fed in 100 ms chunks
+   as fast as they are taken, at fp32 and int8: median and p95, overall and by length; and the
+   process time of the call that ended each utterance (VAD of 100 ms + the transcription), which
+   is the latency on an idle core when onnxruntime runs one thread (``--threads 1``, the default).
+2. **CPU while silent**: process time per second of audio over 60 s of digital silence and 60 s
+   of a quiet room (white noise at -60 dBFS), the stream as a whole and its VAD alone.
+3. **Real-time factor under continuous speech**: ljspeech-dev read back to back with 0.3 s
+   pauses, process time / audio time.
+4. **Queueing**: a file of utterances 0.6 s apart played at real time through ``file_source`` and
+   ``listen`` (the CLI's loop): every sample reaches the stream, and the largest backlog (seconds
+   of audio waiting in the queue while an utterance was being transcribed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+
+from i3d_edge.apps.live import file_source, listen, warm_up
+from i3d_edge.audio import load_audio
+from i3d_edge.runtime import Runtime
+from i3d_edge.runtime.stream import Segmenter, StreamSettings
+
+RATE = 16000
+CHUNK = RATE // 10
+
+
+def clips(data: Path, n: int, seed: int = 0) -> list[np.ndarray]:
+    files = sorted((data / "ljspeech-dev" / "audio").iterdir()) + sorted((data / "an4-test" / "audio").iterdir())
+    out = []
+    for path in random.Random(seed).sample(files, len(files)):
+        audio = load_audio(path, target_rate=RATE)
+        if 1.0 <= audio.shape[0] / RATE <= 10.0:
+            out.append(audio)
+        if len(out) == n:
+            break
+    return out
+
+
+def joined(parts: list[np.ndarray], gap: float) -> np.ndarray:
+    silence = np.zeros(int(gap * RATE), np.float32)
+    return np.concatenate([silence] + [x for p in parts for x in (p, silence)])
+
+
+def feed_all(rt: Runtime, audio: np.ndarray, cpu: list[float] | None = None) -> tuple[list[Any], float]:
+    """Feed in 100 ms chunks; ``cpu`` gets the process time of each call that ended an utterance."""
+    t = time.process_time()
+    out: list[Any] = []
+    with rt.stream(sample_rate=RATE) as stream:
+        for i in range(0, audio.shape[0], CHUNK):
+            c = time.process_time()
+            got = stream.feed(audio[i: i + CHUNK])
+            if got and cpu is not None:
+                cpu.append(time.process_time() - c)
+            out += got
+        out += stream.flush()
+    return out, time.process_time() - t
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", type=Path, default=Path("../shared/data"))
+    ap.add_argument("--utterances", type=int, default=40)
+    ap.add_argument("--threads", type=int, default=1, help="onnxruntime threads (1: CPU time = time on an idle core)")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    utterances = clips(args.data, args.utterances)
+    report: dict[str, Any] = {"utterances": len(utterances)}
+    lines = []
+
+    # 1. latency, fp32 and int8
+    lines += ["| precision | utterances | latency median | p95 | 1-3 s: median | 3-6 s | 6-10 s | CPU time median "
+              "| p95 | modules per utterance (min-max, mean) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for precision in ("fp32", "int8"):
+        rt = Runtime(precision=precision, threads=args.threads)
+        warm_up(rt, RATE)
+        cpu: list[float] = []
+        got, _ = feed_all(rt, joined(utterances, 1.0), cpu)
+        lat = [1e3 * u.latency for u in got]
+        cpu_ms = [1e3 * c for c in cpu]
+        by = {}
+        for lo, hi in ((1, 3), (3, 6), (6, 10.5)):
+            sel = [1e3 * u.latency for u in got if lo <= u.end - u.start < hi]
+            by[f"{lo}-{hi}"] = statistics.median(sel) if sel else float("nan")
+        modules = [u.modules_executed for u in got]
+        report[precision] = {"latency_ms": lat, "cpu_ms": cpu_ms, "durations": [u.end - u.start for u in got],
+                             "modules": modules, "decoder": rt.decoder}
+        lines.append(f"| {precision} ({rt.decoder}) | {len(got)} | {statistics.median(lat):.0f} ms | "
+                     f"{pct(lat, 95):.0f} ms | " + " | ".join(f"{v:.0f} ms" for v in by.values()) +
+                     f" | {statistics.median(cpu_ms):.0f} ms | {pct(cpu_ms, 95):.0f} ms "
+                     f"| {min(modules)}-{max(modules)}, {statistics.mean(modules):.1f} of {rt.modules_total} |")
+        print(lines[-1], flush=True)
+
+    # 2. CPU while silent
+    rt = Runtime(threads=args.threads)
+    warm_up(rt, RATE)
+    rng = np.random.default_rng(0)
+    quiet = {"digital silence": np.zeros(60 * RATE, np.float32),
+             "room at -60 dBFS": (rng.standard_normal(60 * RATE) * 10 ** (-60 / 20)).astype(np.float32)}
+    lines += ["", "| while silent | stream, % of one core | VAD alone | utterances |", "|---|---|---|---|"]
+    for name, audio in quiet.items():
+        got, cpu = feed_all(rt, audio)
+        seg = Segmenter(StreamSettings(), RATE)
+        t = time.process_time()
+        for i in range(0, audio.shape[0], CHUNK):
+            seg.push(audio[i: i + CHUNK])
+        vad = time.process_time() - t
+        report[name] = {"stream_cpu_per_s": cpu / 60, "vad_cpu_per_s": vad / 60, "utterances": len(got)}
+        lines.append(f"| {name} | {100 * cpu / 60:.2f}% | {100 * vad / 60:.2f}% | {len(got)} |")
+        print(lines[-1], flush=True)
+
+    # 3. RTF under continuous speech
+    reading = joined(utterances, 0.3)
+    got, cpu = feed_all(rt, reading)
+    rtf = cpu / (reading.shape[0] / RATE)
+    report["continuous"] = {"rtf": rtf, "seconds": reading.shape[0] / RATE, "utterances": len(got)}
+    lines += ["", f"Continuous speech ({reading.shape[0] / RATE:.0f} s read back to back, 0.3 s pauses, "
+              f"{len(got)} utterances): real-time factor **{rtf:.3f}** (process time / audio time, fp32)."]
+    print(lines[-1], flush=True)
+
+    # 4. queueing at real time
+    burst = joined(utterances[:8], 0.6)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "burst.wav"
+        sf.write(path, burst, RATE, subtype="FLOAT")
+        feed = file_source(str(path), realtime=True)
+        backlog: list[float] = []
+        emitted: list[Any] = []
+
+        def emit(u: Any) -> None:
+            emitted.append(u)
+            backlog.append(feed.chunks.qsize() * 0.1)
+
+        with rt.stream(sample_rate=RATE) as stream:
+            listen(stream, feed, emit, threading.Event())
+            fed = stream.seconds
+    report["queueing"] = {"seconds": burst.shape[0] / RATE, "fed": fed, "max_backlog_s": max(backlog, default=0.0),
+                          "utterances": len(emitted)}
+    lines += ["", f"Queueing: {burst.shape[0] / RATE:.1f} s of utterances 0.6 s apart played at real time: "
+              f"{fed:.3f} s reached the stream ({len(emitted)} utterances), the largest backlog when an utterance "
+              f"was emitted was {max(backlog, default=0.0):.1f} s of audio."]
+    print("\n".join(lines))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
