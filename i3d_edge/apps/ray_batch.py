@@ -182,7 +182,7 @@ def connect(address: str | None) -> None:
     if not ray.is_initialized():
         try:
             ray.init(address=None if address in (None, "auto") else address, log_to_driver=False)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
+        except Exception as exc:  # Ray's start-up timeout is a bare Exception
             raise ClusterError(f"cannot join the Ray cluster at {address or 'auto'}: {first_line(exc)}") from None
 
 
