@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -27,6 +28,10 @@ from tests.conftest import ROOT, signal_when  # noqa: E402
 SAMPLES = sorted((ROOT / "samples").glob("*.wav"))
 RAY = str(Path(sys.executable).with_name("ray"))
 STARTUP = 240  # seconds: the machine may be busy
+# Ray's token authentication, as on a real cluster: the nodes and every driver share this run's token
+# (a driver given an explicit address turns it on only when told: RAY_AUTH_MODE=token)
+AUTH = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
+ENV = {**os.environ, "PYTHONPATH": str(ROOT), **AUTH}
 pytestmark = [pytest.mark.timeout(900), pytest.mark.slow]
 
 WAIT_NODES = """
@@ -64,15 +69,15 @@ def cluster():
     common = ["--num-cpus=1", "--block", "--disable-usage-stats"]
     procs = [subprocess.Popen([RAY, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1",
                                "--include-dashboard=false", f"--temp-dir={temp}", *common],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)]
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=ENV)]
     try:
         subprocess.run([sys.executable, "-c", WAIT_NODES.replace("< 2", "< 1"), address, str(STARTUP)],
-                       check=True, timeout=STARTUP + 60, capture_output=True)
+                       check=True, timeout=STARTUP + 60, capture_output=True, env=ENV)
         procs.append(subprocess.Popen([RAY, "start", f"--address={address}", "--node-ip-address=127.0.0.1",
                                        *common], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                      start_new_session=True))
+                                      start_new_session=True, env=ENV))
         subprocess.run([sys.executable, "-c", WAIT_NODES, address, str(STARTUP)], check=True,
-                       timeout=STARTUP + 60, capture_output=True)
+                       timeout=STARTUP + 60, capture_output=True, env=ENV)
         yield address
     finally:
         for proc in reversed(procs):
@@ -109,7 +114,7 @@ def single(archive, tmp_path_factory) -> Path:
 
 def _ray_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "i3d_edge", "transcribe", *args], capture_output=True, text=True,
-                          timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+                          timeout=600, env={**ENV, **(env or {})})
 
 
 def _files(folder: Path) -> dict[str, Path]:
@@ -157,8 +162,7 @@ def test_an_interrupted_driver_is_finished_by_skip_existing(cluster, archive, si
     good = sorted(p for p in archive.rglob("*.wav") if p.name != "corrupt.wav")
     args = [sys.executable, "-m", "i3d_edge", "transcribe", *map(str, good), "--output-dir", str(out),
             "--ray", cluster, "--ray-actors", "1"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    code, _, stderr = signal_when(args, lambda: out.is_dir() and any(out.glob("*.txt")), signal.SIGINT, env=env,
+    code, _, stderr = signal_when(args, lambda: out.is_dir() and any(out.glob("*.txt")), signal.SIGINT, env=ENV,
                                   what="transcribe --ray")
     assert code != 0 and "Traceback" not in stderr, stderr
     done = sorted(p.name for p in out.glob("*.txt"))
