@@ -19,7 +19,7 @@ from i3d_edge.apps.ray_batch import transcribe_dataset  # noqa: E402
 from i3d_edge.runtime import Runtime  # noqa: E402
 
 SAMPLES = sorted((Path(__file__).resolve().parents[2] / "samples").glob("*.wav"))
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]  # Ray start-up and actors: tens of seconds
 
 
 @pytest.fixture(scope="module")
