@@ -12,6 +12,7 @@ __all__ = [
     "AudioWarning",
     "BundleError",
     "CheckpointError",
+    "ClusterError",
     "ConfigError",
     "CorpusError",
     "ExportError",
@@ -52,6 +53,10 @@ class ExportError(I3dEdgeError, RuntimeError):
 
 class SourceModelError(I3dEdgeError, ValueError):
     """A model directory to import (Hugging Face format) that is unsupported, incomplete or broken."""
+
+
+class ClusterError(I3dEdgeError, ConnectionError):
+    """A Ray cluster that cannot be joined, or that lost a run (``transcribe --ray``)."""
 
 
 class AudioWarning(UserWarning):

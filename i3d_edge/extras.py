@@ -15,7 +15,7 @@ TORCH_PIN = "torch==2.13.0"  # the CPU build on x86-64 Linux, macOS and Windows
 
 # extra -> whether it pulls torch (then its install command pins the CPU build first)
 EXTRAS: dict[str, bool] = {"export": True, "import": True, "plot": False, "lm": False, "live": False, "av": False,
-                           "recipes": False}
+                           "recipes": False, "ray": False}
 
 # top-level module of an optional dependency -> (extra, the package's name for messages)
 MODULES: dict[str, tuple[str, str]] = {
@@ -32,6 +32,8 @@ MODULES: dict[str, tuple[str, str]] = {
     "av": ("av", "PyAV"),
     "pyroomacoustics": ("recipes", "pyroomacoustics"),
     "pocketsphinx": ("recipes", "pocketsphinx"),
+    "ray": ("ray", "Ray"),
+    "pyarrow": ("ray", "pyarrow"),
 }
 
 

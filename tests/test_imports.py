@@ -27,13 +27,13 @@ def test_package_and_runtime_import_without_torch():
     proc = run_blocked(
         "import i3d_edge\nfrom i3d_edge import Runtime, Transcript\n"
         "import i3d_edge.runtime, i3d_edge.audio, i3d_edge.features, i3d_edge.apps.evaluation\n"
-        "assert 'torch' not in sys.modules\nprint('ok')")
+        "assert 'torch' not in sys.modules and 'ray' not in sys.modules\nprint('ok')")
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
 
 
 def test_package_import_is_light():
     proc = subprocess.run([sys.executable, "-c", "import i3d_edge, sys; print(sorted(m for m in sys.modules "
-                           "if m.split('.')[0] in ('torch', 'onnxruntime', 'onnx', 'soundfile')))"],
+                           "if m.split('.')[0] in ('torch', 'onnxruntime', 'onnx', 'soundfile', 'ray')))"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr
 

@@ -163,6 +163,8 @@ CONFLICTS = (
                                      "format) or name the file to match"),
     Conflict("max_line_chars", "formats", _no_cue_format,
              "--max-line-chars shapes subtitle lines: give it with --format srt, vtt or tsv"),
+    Conflict("ray_address", "output", lambda a, b: _given(a) and _given(b),
+             "--ray writes one file per input into --output-dir DIR, not -o FILE: give --output-dir"),
 )
 
 

@@ -17,7 +17,7 @@ from ._common import bundle_path, check_conflicts, from_field, with_options
 if TYPE_CHECKING:
     from ..runtime import Runtime
 
-__all__ = ["open_runtime", "runtime_options"]
+__all__ = ["open_runtime", "runtime_knobs", "runtime_options"]
 
 Decoder = Enum("Decoder", {name: name for name in DECODERS}, type=str)  # type: ignore[misc]
 Precision = Enum("Precision", {name: name for name in PRECISIONS}, type=str)  # type: ignore[misc]
@@ -50,7 +50,11 @@ def open_runtime(values: Mapping[str, Any], model: Any = None) -> Runtime:
     from ..runtime import Runtime
 
     check_conflicts(values)
-    knobs = {k: (v.value if isinstance(v, Enum) else v) for k, v in values.items()
-             if k in RuntimeOptions.__dataclass_fields__ and v is not None}
     where = values.get("model", model)
-    return Runtime(None if where is None else bundle_path(where), **knobs)
+    return Runtime(None if where is None else bundle_path(where), **runtime_knobs(values))
+
+
+def runtime_knobs(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The RuntimeOptions among a command's option values (those given; enums by their value)."""
+    return {k: (v.value if isinstance(v, Enum) else v) for k, v in values.items()
+            if k in RuntimeOptions.__dataclass_fields__ and v is not None}

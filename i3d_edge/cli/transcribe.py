@@ -5,23 +5,27 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import typer
 
 from ..audio import formats_label
 from ..errors import AudioError, AudioWarning
 from . import app, fail, handle_errors
-from ._common import Command, check_conflicts, help_panel_safe
-from .inputs import STDIN, expand_inputs, stdin_file
+from ._common import Command, bundle_path, check_conflicts, help_panel_safe
+from .inputs import STDIN, Input, expand_inputs, stdin_file
 from .outputs import CUE_FORMATS, OutputFormat, Targets, parse_formats, plan_targets, publish, render
-from .runtime_options import open_runtime, runtime_options
+from .runtime_options import open_runtime, runtime_knobs, runtime_options
 from .terminal import escape_controls
 
-__all__ = ["OutputFormat"]
+if TYPE_CHECKING:
+    from ..runtime import Transcript
+
+__all__ = ["OutputFormat", "render_named"]
 
 
 class _Progress:
@@ -109,8 +113,13 @@ class _Messages:
 
 
 def _check_options(formats: list[OutputFormat], output_dir: Path | None, output: Path | None, force: bool,
-                   skip_existing: bool, max_line_chars: int | None) -> None:
+                   skip_existing: bool, max_line_chars: int | None, ray_address: str | None,
+                   ray_actors: int | None) -> None:
     """What the conflicts table (``_common.CONFLICTS``) does not cover: options that need another."""
+    if ray_actors is not None and ray_address is None:
+        raise fail("--ray-actors sizes a Ray run: give it with --ray auto|ADDRESS")
+    if ray_address is not None and output_dir is None:
+        raise fail("--ray writes one file per input: give --output-dir DIR")
     if max_line_chars is not None and max_line_chars < 1:
         raise fail(f"--max-line-chars must be at least 1, got {max_line_chars}")
     if (force or skip_existing) and output_dir is None and output is None:
@@ -150,6 +159,13 @@ def transcribe_command(
         None, "--glob", "-g", metavar="PATTERN",
         help="In directories, take only files matching PATTERN (file name or path below the directory, e.g. "
              "'*.mp3' or 'day1/*') instead of every audio extension; repeatable."),
+    ray_address: str = typer.Option(
+        None, "--ray", metavar="auto|ADDRESS", help="Transcribe on a Ray cluster (the \\[ray] extra; needs "
+        "--output-dir): auto (RAY_ADDRESS, a cluster started here, else a local one) or the head's ADDRESS. "
+        "Also writes DIR/transcripts.parquet, a table of the run's rows."),
+    ray_actors: int = typer.Option(
+        None, "--ray-actors", metavar="N", min=1, help="With --ray: Runtime actors (default: the cluster's CPUs "
+        "divided by --threads)."),
     shared: dict[str, Any] | None = None,  # the Runtime options (runtime_options.py)
 ) -> None:
     """Transcribe audio files with input-dependent depth.
@@ -168,8 +184,9 @@ def transcribe_command(
     except ValueError as exc:
         raise fail(str(exc)) from None
     check_conflicts({**(shared or {}), "output_dir": output_dir, "output": output, "force": force,
-                     "skip_existing": skip_existing, "formats": formats, "max_line_chars": max_line_chars})
-    _check_options(formats, output_dir, output, force, skip_existing, max_line_chars)
+                     "skip_existing": skip_existing, "formats": formats, "max_line_chars": max_line_chars,
+                     "ray_address": ray_address})
+    _check_options(formats, output_dir, output, force, skip_existing, max_line_chars, ray_address, ray_actors)
     inputs = expand_inputs(audio, readable_formats()[1], globs or ())
     to_files = output_dir is not None or output is not None
     runnable = sum(inp.error is None for inp in inputs)
@@ -180,6 +197,10 @@ def transcribe_command(
                    "give --output-dir DIR (one subtitle file per input)")
     plans = (plan_targets(inputs, formats, output_dir=output_dir, output=output, force=force,
                           skip_existing=skip_existing) if to_files else [Targets({}) for _ in inputs])
+    if ray_address is not None and output_dir is not None:
+        _transcribe_on_ray(inputs, plans, _RayRun(ray_address, ray_actors, output_dir, force, max_line_chars),
+                           shared or {})
+        return
 
     runtime = open_runtime(shared or {})
     if runtime.options.decoder == "auto" and runtime.decoder == "greedy" and runtime.manifest.decoder is not None:
@@ -253,4 +274,73 @@ def transcribe_command(
     if skipped:
         typer.echo(f"note: skipped {skipped} input(s) whose output files exist (--skip-existing)", err=True)
     if messages.failed:
+        raise typer.Exit(1)
+
+
+@dataclasses.dataclass(frozen=True)
+class _RayRun:
+    """``--ray``'s settings: where, how many actors, and how the files are written."""
+
+    address: str
+    actors: int | None
+    output_dir: Path
+    force: bool
+    max_line_chars: int | None
+
+
+def render_named(fmt: str, name: str, result: Transcript, max_chars: int | None = None) -> str:
+    """``render`` by the format's name: the documents ``--ray``'s workers make (apps/ray_batch.py)."""
+    return render(OutputFormat(fmt), name, result, max_chars)
+
+
+def _transcribe_on_ray(inputs: list[Input], plans: list[Targets], run: _RayRun, shared: dict[str, Any]) -> None:
+    """``--ray``: the same output files as without it, written here as the cluster's rows arrive."""
+    from ..apps.ray_batch import DOCUMENT, TABLE_NAME, transcribe_files
+
+    failed = 0
+
+    def error(line: str) -> None:
+        nonlocal failed
+        failed += 1
+        typer.echo(f"error: {escape_controls(line)}", err=True)
+
+    jobs: list[tuple[str, str]] = []
+    targets: dict[str, dict[OutputFormat, Path]] = {}
+    for inp, plan in zip(inputs, plans, strict=True):
+        if inp.error is not None or plan.error is not None:
+            error(inp.error or plan.error or "")
+        elif inp.source == STDIN:
+            error(f"{STDIN}: standard input cannot be sent to a Ray cluster; give files")
+        elif not plan.skip:
+            jobs.append((inp.name, inp.source))
+            targets[inp.name] = dict(plan.files)
+
+    def write(row: dict[str, Any]) -> None:
+        name = row["path"]
+        for line in row["warnings"]:
+            typer.echo(f"warning: {escape_controls(line)}", err=True)
+        if row["error"] is not None:
+            error(row["error"])
+            return
+        if row["modules_executed"] == 0 and row["modules_total"] > 0:
+            typer.echo(f"warning: {escape_controls(name)}: no encoder module ran (--threshold or --max-modules left "
+                       "none): this text comes from the frontend and the head alone", err=True)
+        for fmt, path in targets[name].items():
+            try:
+                publish(path, row[DOCUMENT + fmt.value], root=run.output_dir, overwrite=run.force)
+            except OSError as exc:
+                error(f"{name}: cannot write {path} ({exc.strerror or type(exc).__name__})")
+                return
+
+    formats = sorted({fmt.value for files in targets.values() for fmt in files})
+    model = shared.get("model")
+    summary = transcribe_files(jobs, write, address=run.address, model=None if model is None else bundle_path(model),
+                               knobs=runtime_knobs(shared), formats=formats,
+                               render=functools.partial(render_named, max_chars=run.max_line_chars),
+                               table=run.output_dir / TABLE_NAME, actors=run.actors)
+    skipped = sum(plan.skip for plan in plans)
+    if skipped:
+        typer.echo(f"note: skipped {skipped} input(s) whose output files exist (--skip-existing)", err=True)
+    typer.echo(summary.line(), err=True)
+    if failed:
         raise typer.Exit(1)

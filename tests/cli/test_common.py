@@ -69,6 +69,9 @@ CONFLICT_CASES = {
                             "picks the format) or name the file to match"),
     ("max_line_chars", "formats"): (("--max-line-chars", "20", "-f", "json"),
                                     "--max-line-chars shapes subtitle lines: give it with --format srt, vtt or tsv"),
+    ("ray_address", "output"): (("--ray", "auto", "-o", "{tmp}/x.txt"),
+                                "--ray writes one file per input into --output-dir DIR, not -o FILE: give "
+                                "--output-dir"),
 }
 
 
