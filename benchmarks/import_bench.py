@@ -331,6 +331,12 @@ def _write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _steps(steps: dict[str, Any]) -> str:
+    """"import N s, export M s", or what the step record says instead of a time."""
+    return ", ".join(f"{name} {steps[f'{name}_s']:.0f} s" if isinstance(steps.get(f"{name}_s"), (int, float))
+                     else f"{name}: {steps.get(f'{name}_note', 'not timed')}" for name in ("import", "export"))
+
+
 def render_int8(r: dict[str, Any]) -> str:
     t, st, m = r["forward"]["times"], r["forward"]["stages"], r["machine"]
 
@@ -353,8 +359,8 @@ def render_int8(r: dict[str, Any]) -> str:
         f"{m['loadavg'][0]:.1f} at the start, {m['loadavg_end'][0]:.1f} at the end; {m['threads']} threads; "
         f"onnxruntime {m['onnxruntime']}, commit {m['commit']}.",
         "",
-        f"Command: `{r['command']}` (import {r['steps']['import_s']:.0f} s, export "
-        f"{r['steps']['export_s']:.0f} s; forward of one {r['forward']['audio_s']:.0f} s utterance, fp32 and int8 "
+        f"Command: `{r['command']}` ({_steps(r['steps'])}; forward of one {r['forward']['audio_s']:.0f} s utterance, "
+        "fp32 and int8 "
         f"interleaved, 1 warm-up + {len(t[fp])} rounds, medians, ratios = medians of per-round ratios)",
         "",
         "| | fp32 | int8 | int8 / fp32 | target |",
