@@ -260,7 +260,8 @@ def summarise(r: dict[str, Any]) -> dict[str, Any]:
 def int8_run(args: argparse.Namespace, command: str) -> None:
     """``--int8``: import -> export --quantize int8 -> forward of one utterance at full depth, fp32 and
     int8 interleaved (whole forward and per stage), greedy text of int8 against fp32 on the clips
-    (CER), bundle sizes. Writes OUT/IMPORT_INT8.json and the int8 section of OUT/IMPORT.md."""
+    (CER), bundle sizes. Writes OUT/IMPORT.json's ``int8`` entry and the int8 section of OUT/IMPORT.md
+    (``--reuse`` with ``--work``: the bundle of an earlier ``--int8`` run there, measured again)."""
     from i3d_edge.runtime import Runtime
     from i3d_edge.scoring import score
 
@@ -269,14 +270,22 @@ def int8_run(args: argparse.Namespace, command: str) -> None:
         work.mkdir(parents=True, exist_ok=True)
         r: dict[str, Any] = {"machine": machine(args.threads), "command": command, "steps": {},
                              "model": "tiny" if args.tiny else "wav2vec2-base dimensions"}
-        log("building the random model (transformers, offline)")
-        r["params"] = build_model(work / "hf", TINY if args.tiny else BASE)
         ckpt, bundle = work / "ckpt.pt", work / "bundle"
-        log("i3d-edge import")
-        _, r["steps"]["import_s"] = cli("import", str(work / "hf"), "-o", str(ckpt), "--force")
-        log("i3d-edge export --quantize int8")
-        out, r["steps"]["export_s"] = cli("export", str(ckpt), "-o", str(bundle), "--quantize", "int8", "--force")
-        r["steps"]["export_stdout"] = out
+        earlier = work / "int8_steps.json"
+        if args.reuse and (bundle / "manifest.json").is_file() and earlier.is_file():
+            log(f"reusing {bundle}")
+            r.update(json.loads(earlier.read_text()))
+        else:
+            log("building the random model (transformers, offline)")
+            r["params"] = build_model(work / "hf", TINY if args.tiny else BASE)
+            log("i3d-edge import")
+            _, r["steps"]["import_s"] = cli("import", str(work / "hf"), "-o", str(ckpt), "--force")
+            log("i3d-edge export --quantize int8")
+            out, r["steps"]["export_s"] = cli("export", str(ckpt), "-o", str(bundle), "--quantize", "int8",
+                                              "--force")
+            r["steps"]["export_stdout"] = out
+            r["steps"]["export_command"] = command
+            earlier.write_text(json.dumps({"params": r["params"], "steps": r["steps"]}))
         r["sizes"] = sizes(bundle)
         utt = speechlike(args.utterance_seconds, seed=3)
         rts = {p: Runtime(bundle, threads=args.threads, precision=p, decoder="greedy").with_options(full_depth=True)
@@ -299,7 +308,10 @@ def int8_run(args: argparse.Namespace, command: str) -> None:
                      "int8_sample": texts["int8"][0][:80]}
         r["machine"]["loadavg_end"] = os.getloadavg()
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "IMPORT_INT8.json").write_text(json.dumps(r, indent=1) + "\n")
+    results = args.out / "IMPORT.json"
+    whole = json.loads(results.read_text()) if results.is_file() else {}
+    whole["int8"] = r
+    _write(results, json.dumps(whole, indent=1) + "\n")
     section = render_int8(r)
     target = args.out / "IMPORT.md"
     old = target.read_text() if target.is_file() else ""
@@ -308,8 +320,21 @@ def int8_run(args: argparse.Namespace, command: str) -> None:
     else:  # after the title
         head, _, rest = old.partition("\n\n")
         new = f"{head}\n\n{section}\n\n{rest}" if old else section + "\n"
-    target.write_text(new)
+    _write(target, new)
     print(section)
+
+
+def _write(path: Path, text: str) -> None:
+    """Replace ``path`` atomically (a temporary file beside it, then a rename)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _steps(steps: dict[str, Any]) -> str:
+    """"import N s, export M s", or what the step record says instead of a time."""
+    return ", ".join(f"{name} {steps[f'{name}_s']:.0f} s" if isinstance(steps.get(f"{name}_s"), (int, float))
+                     else f"{name}: {steps.get(f'{name}_note', 'not timed')}" for name in ("import", "export"))
 
 
 def render_int8(r: dict[str, Any]) -> str:
@@ -334,8 +359,8 @@ def render_int8(r: dict[str, Any]) -> str:
         f"{m['loadavg'][0]:.1f} at the start, {m['loadavg_end'][0]:.1f} at the end; {m['threads']} threads; "
         f"onnxruntime {m['onnxruntime']}, commit {m['commit']}.",
         "",
-        f"Command: `{r['command']}` (import {r['steps']['import_s']:.0f} s, export "
-        f"{r['steps']['export_s']:.0f} s; forward of one {r['forward']['audio_s']:.0f} s utterance, fp32 and int8 "
+        f"Command: `{r['command']}` ({_steps(r['steps'])}; forward of one {r['forward']['audio_s']:.0f} s utterance, "
+        "fp32 and int8 "
         f"interleaved, 1 warm-up + {len(t[fp])} rounds, medians, ratios = medians of per-round ratios)",
         "",
         "| | fp32 | int8 | int8 / fp32 | target |",
@@ -447,13 +472,19 @@ def main() -> None:
         r["summary"] = summarise(r)
         r["machine"]["loadavg_end"] = os.getloadavg()
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "IMPORT.json").write_text(json.dumps(r, indent=1) + "\n")
+    results = args.out / "IMPORT.json"
+    if results.is_file() and "int8" in (earlier_results := json.loads(results.read_text())):
+        r["int8"] = earlier_results["int8"]  # the --int8 run's entry is kept
+    _write(results, json.dumps(r, indent=1) + "\n")
     md = render(r)
     target = args.out / "IMPORT.md"
     old = target.read_text() if target.is_file() else ""
+    if INT8_BEGIN in old and INT8_END in old:  # the --int8 run's section is kept, after the title
+        head, _, rest = md.partition("\n\n")
+        md = f"{head}\n\n{old[old.index(INT8_BEGIN):old.index(INT8_END) + len(INT8_END)]}\n\n{rest}"
     if NOTES in old:  # the hand-written reading of the numbers is kept
         md += "\n" + old[old.index(NOTES):]
-    target.write_text(md)
+    _write(target, md)
     print(md)
 
 
