@@ -134,11 +134,15 @@ def main() -> None:
                 print(f"repeat {r} {mode}: {walls[mode][-1]:.1f} s", flush=True)
                 shutil.rmtree(out)
     finally:
-        head.send_signal(signal.SIGTERM)
+        head.send_signal(signal.SIGTERM)  # `ray start --block` stops what it started ...
         try:
             head.wait(timeout=60)
         except subprocess.TimeoutExpired:
+            pass
+        try:  # ... and whatever of its session outlived it goes too
             os.killpg(head.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(ray_temp, ignore_errors=True)
     uptime_after = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
