@@ -233,6 +233,7 @@ def transcribe_files(jobs: Sequence[tuple[str, str]], on_row: Callable[[dict[str
                                      rows_per_batch=rows_per_batch, formats=formats, render=render, **knobs)
         try:
             for batch in results.iter_batches(batch_format="pyarrow", batch_size=None):
+                assert isinstance(batch, pa.Table)  # batch_format="pyarrow"
                 for row in batch.to_pylist():
                     on_row(row)
                 tables.append(batch.drop_columns([DOCUMENT + f for f in formats]))
