@@ -39,7 +39,7 @@ from .graphs import ENCODER_TIME_TENSORS, GraphSpec
 
 __all__ = ["TIE_MARGIN", "TOLERANCE", "Case", "diverged_rows", "verification_cases", "verify_bundle"]
 
-TOLERANCE = 1e-4  # fp32: max abs diff of CTC log-probs (per graph: times the output's scale, >= 1)
+TOLERANCE = 1e-4  # fp32: max abs diff, times the reference's largest magnitude when that is above 1
 TIE_MARGIN = 1e-5  # a gate probability this close to the threshold may decide either way
 _ALIASES = {"encoder_out": "x", "y": "x"}  # graph tensor name -> activation it carries
 
@@ -212,6 +212,7 @@ def _check_end_to_end(root: Path, variant: str, model: I3DModel, cases: list[Cas
         runtime = base.with_options(**knobs)
         threshold = runtime.threshold
         worst, worst_probs, decisions, mismatches, ties, rows_compared = 0.0, 0.0, 0, 0, 0, 0
+        allowed = TOLERANCE
         for case, want in zip(cases, torch_runs[setting], strict=True):
             got = runtime.forward(case.features, case.lens)
             if not np.array_equal(got.lens, want.lens):
@@ -225,22 +226,24 @@ def _check_end_to_end(root: Path, variant: str, model: I3DModel, cases: list[Cas
                 failures.append(f"{variant} end-to-end ({setting}, {case.name}): gate decisions differ "
                                 f"from torch in {int(failed.sum())} row(s)")
             same = ~(tied | failed)  # (B,) rows that ran the same modules
-            diff, _ = _max_diff(got.log_probs, want.log_probs, "log_probs", want.valid & same[:, None])
+            diff, scale = _max_diff(got.log_probs, want.log_probs, "log_probs", want.valid & same[:, None])
             prob_diff, _ = _max_diff(got.gate_probs[same], want.gate_probs[same], "gate_probs", want.valid)
             worst, worst_probs = max(worst, diff), max(worst_probs, prob_diff)
+            allowed = max(allowed, TOLERANCE * scale)  # the per-graph rule: log-probs of -40 carry fp32 noise
             rows_compared += int(same.sum())
         report[setting] = {
             "threshold": None if knobs.get("full_depth") else threshold,
             "log_probs_max_abs_diff": worst,
+            "log_probs_allowed": allowed,
             "gate_probs_max_abs_diff": worst_probs,
             "gate_decisions": decisions,
             "gate_mismatches": mismatches,
             "gate_ties": ties,
             "rows_compared": rows_compared,
         }
-        if not np.isfinite(worst) or (strict and worst > TOLERANCE):
+        if not np.isfinite(worst) or (strict and worst > allowed):
             failures.append(f"{variant} end-to-end ({setting}) CTC log-probs differ from torch by {worst:.3g} "
-                            f"(allowed {TOLERANCE:g})")
+                            f"(allowed {allowed:.3g})")
     return report
 
 
