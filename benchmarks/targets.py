@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from i3d_edge.apps.bench.report import MB, duration_label
+from i3d_edge.module_kinds import MODULE_KINDS
 
 __all__ = ["TARGETS", "check", "targets", "verdict"]
 
@@ -49,7 +50,8 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
         rows.append(check("orchestration", f"fp32, {row['label']}", row["ratios"]["c/b"]))
         rows.append(check("orchestration", f"int8, {row['label']}", row["ratios"]["c_int8/b_int8"]))
     for p in r["sweep"]["points"]:
-        rows.append(check("depth_scaling", f"f = {p['fraction']:g} ({p['mha']} MHA + {p['ffn']} FFN), "
+        mix = " + ".join(f"{p[kind]} {spec.label}" for kind, spec in MODULE_KINDS.items() if kind in p)
+        rows.append(check("depth_scaling", f"f = {p['fraction']:g} ({mix}), "
                                             f"{r['sweep']['seconds']:g} s", p["encoder_ratio"], p["fraction"] + 0.05))
     for row in audio_rows:
         rows.append(check("vs_eager", f"(b), {row['label']}", row["ratios"]["a/b"]))
