@@ -276,14 +276,7 @@ def int8_run(args: argparse.Namespace, command: str) -> None:
             log(f"reusing {bundle}")
             r.update(json.loads(earlier.read_text()))
         else:
-            log("building the random model (transformers, offline)")
-            r["params"] = build_model(work / "hf", TINY if args.tiny else BASE)
-            log("i3d-edge import")
-            _, r["steps"]["import_s"] = cli("import", str(work / "hf"), "-o", str(ckpt), "--force")
-            log("i3d-edge export --quantize int8")
-            out, r["steps"]["export_s"] = cli("export", str(ckpt), "-o", str(bundle), "--quantize", "int8",
-                                              "--force")
-            r["steps"]["export_stdout"] = out
+            import_and_export(args, work, ckpt, bundle, r)
             r["steps"]["export_command"] = command
             earlier.write_text(json.dumps({"params": r["params"], "steps": r["steps"]}))
         r["sizes"] = sizes(bundle)
@@ -383,6 +376,18 @@ def render_int8(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def import_and_export(args: argparse.Namespace, work: Path, ckpt: Path, bundle: Path, r: dict,
+                      *flags: str) -> None:
+    """The random model -> ``i3d-edge import`` -> ``i3d-edge export --quantize int8 [flags]``, timed into r."""
+    log("building the random model (transformers, offline)")
+    r["params"] = build_model(work / "hf", TINY if args.tiny else BASE)
+    log("i3d-edge import")
+    _, r["steps"]["import_s"] = cli("import", str(work / "hf"), "-o", str(ckpt), "--force")
+    log(" ".join(["i3d-edge export --quantize int8", *flags]))
+    out, r["steps"]["export_s"] = cli("export", str(ckpt), "-o", str(bundle), "--quantize", "int8", *flags, "--force")
+    r["steps"]["export_stdout"] = out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks", help="where IMPORT.md / IMPORT.json go")
@@ -418,14 +423,7 @@ def main() -> None:
             earlier = json.loads((args.out / "IMPORT.json").read_text())
             r.update(params=earlier["params"], steps=earlier["steps"])
         else:
-            log("building the random model (transformers, offline)")
-            r["params"] = build_model(work / "hf", TINY if args.tiny else BASE)
-            log("i3d-edge import")
-            _, r["steps"]["import_s"] = cli("import", str(work / "hf"), "-o", str(ckpt), "--force")
-            log("i3d-edge export --quantize int8 --monolithic")
-            out, r["steps"]["export_s"] = cli("export", str(ckpt), "-o", str(bundle), "--quantize", "int8",
-                                              "--monolithic", "--force")
-            r["steps"]["export_stdout"] = out
+            import_and_export(args, work, ckpt, bundle, r, "--monolithic")
         out, _ = cli("inspect", str(bundle))
         r["steps"]["inspect"] = out
         r["sizes"] = sizes(bundle)
