@@ -201,8 +201,12 @@ class _FfmpegFile:
             raise AudioError(f"{name}: no audio stream in this {kind} file")
         self._stream = streams[0]
         self.name = name
-        self.rate = int(self._stream.codec_context.sample_rate or 0)
-        self.channels = int(self._stream.codec_context.channels or 0)
+        codec = self._stream.codec_context  # None when FFmpeg found no decoder for a damaged header
+        if codec is None:
+            self._container.close()
+            raise AudioError(f"{name}: its audio stream has no decoder (damaged header or unsupported codec)")
+        self.rate = int(codec.sample_rate or 0)
+        self.channels = int(codec.channels or 0)
         if not 1 <= self.channels <= _MAX_CHANNELS:
             self._container.close()
             raise AudioError(f"{name}: {self.channels} audio channels (at most {_MAX_CHANNELS} are supported)")
