@@ -119,6 +119,9 @@ def main() -> None:
     modes = {
         "plain": [],
         "ray, 1 actor": ["--ray", address, "--ray-actors", "1"],
+        # one actor holding both cores, as plain transcribe does (its onnxruntime uses every core):
+        # the like-for-like measure of Ray's own overhead
+        "ray, 1 actor x 2 threads": ["--ray", address, "--ray-actors", "1", "--threads", "2"],
         "ray, 2 actors": ["--ray", address, "--ray-actors", "2"],
     }
     walls: dict[str, list[float]] = {m: [] for m in modes}
