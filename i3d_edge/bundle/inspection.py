@@ -110,7 +110,9 @@ def verification_summary(report: dict[str, Any]) -> list[str]:
 
 
 def _passed(report: dict[str, Any]) -> list[str]:
-    return [f"passed (fp32 tolerance {report.get('tolerance')}, {len(report.get('inputs', []))} inputs)"] + [
+    tol = report.get("tolerance")
+    return [f"passed (fp32 within {tol:g} x max(1, largest reference value) of torch, per graph and end to end; "
+            f"{len(report.get('inputs', []))} inputs)"] + [
         f"{name}: max abs diff per graph {v['graphs_max_abs_diff']:.2g}, end-to-end CTC log-probs "
         f"{v['end_to_end_max_abs_diff']:.2g}, gate decisions {100 * v['gate_agreement']:.2f}% identical"
         for name, v in report.get("variants", {}).items()
