@@ -89,6 +89,18 @@ def test_damaged_files_are_one_line_or_a_warning(tmp_path, files):
         load_audio(tmp_path / "notes.m4a")
 
 
+def test_an_audio_stream_ffmpeg_has_no_decoder_for_is_one_line(tmp_path, files):
+    """A WebM whose audio track names an unknown codec (what a damaged header looks like to FFmpeg:
+    an audio stream without a codec context) is one AudioError line, for reading and streaming."""
+    data = files["webm"].read_bytes()
+    assert data.count(b"A_OPUS") == 1
+    unknown = tmp_path / "unknown.webm"
+    unknown.write_bytes(data.replace(b"A_OPUS", b"A_QQQQ"))
+    for read in (load_audio, audio_info, lambda p: next(iter(stream_audio(p)))):
+        with pytest.raises(AudioError, match=r"^\S*unknown\.webm: its audio stream has no decoder \("):
+            read(unknown)
+
+
 def test_formats_say_which_library_reads_them():
     import av
     import soundfile
