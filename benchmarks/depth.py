@@ -642,7 +642,7 @@ def load_data(args: argparse.Namespace, runners: list[ModelRunner], real_sets: N
     """Read every split (a seeded sample of ``--limit``), compute the features once per frontend setting,
     and the noisy copies of the SNR sample."""
     from i3d_edge.audio import load_audio
-    from i3d_edge.features import log_mel
+    from i3d_edge.features import log_mel, with_edge_silence
     from i3d_edge.tokens import normalize_text
 
     utts: list[Utt] = []
@@ -676,7 +676,7 @@ def load_data(args: argparse.Namespace, runners: list[ModelRunner], real_sets: N
         audio = load_audio(u.path, target_rate=sr)
         u.duration = audio.shape[0] / sr
         for key, c in fe_cfg.items():
-            feats[key].append(log_mel(audio, c))
+            feats[key].append(log_mel(with_edge_silence(audio, c), c))  # as the runtime reads it
         if i in snr_rows:
             snr_audio[i] = audio
     log(f"{len(utts)} utterances ({', '.join(f'{s} {len(v)}' for s, v in per_split.items())}), "
@@ -689,7 +689,7 @@ def load_data(args: argparse.Namespace, runners: list[ModelRunner], real_sets: N
             audio = snr_audio[i] if kind == CLEAN else add_noise(
                 snr_audio[i], kind, snr, np.random.default_rng([args.seed, i, vi]))
             for key, c in fe_cfg.items():
-                snr_feats[key].append(log_mel(audio, c))
+                snr_feats[key].append(log_mel(with_edge_silence(audio, c), c))
     n_snr = len(snr_rows)
 
     words = np.array([u.words for u in utts])

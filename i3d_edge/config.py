@@ -294,6 +294,10 @@ class FeatureConfig:
     # receptive field and hop_length its stride (samples per encoder frame); n_mels is 1.
     kind: Literal["log_mel", "waveform"] = "log_mel"
     do_normalize: bool = False  # waveform: zero mean, unit variance per utterance (HF feature extractor)
+    # Seconds of digital silence put before and after every segment the runtime transcribes (and every
+    # training utterance) before its features: a model trained on recordings with margins reads audio
+    # cut at the word (FSDD's takes, a VAD's segment) better with them. Token times exclude it.
+    edge_silence: float = 0.0
 
     def __post_init__(self) -> None:
         if self.kind not in ("log_mel", "waveform"):
@@ -320,6 +324,10 @@ class FeatureConfig:
             raise ConfigError("feature config: mean and std values must be finite numbers")
         if any(not (v > 0.0) for v in self.std):
             raise ConfigError("feature config: std values must be > 0")
+        if (not isinstance(self.edge_silence, int | float) or isinstance(self.edge_silence, bool)
+                or not 0.0 <= self.edge_silence <= 1.0):
+            raise ConfigError(f"feature config: edge_silence must be 0-1 seconds, got {self.edge_silence!r}")
+        object.__setattr__(self, "edge_silence", float(self.edge_silence))
 
     @property
     def min_samples(self) -> int:

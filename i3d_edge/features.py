@@ -153,11 +153,23 @@ def normalize_waveform(audio: np.ndarray) -> np.ndarray:
     return ((x64 - mean) / np.sqrt(x64.var() + WAVE_NORM_EPS)).astype(np.float32)
 
 
+def with_edge_silence(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """``cfg.edge_silence`` seconds of zeros before and after ``audio``: (N,) -> (N + 2P,) float32."""
+    x = np.asarray(audio, dtype=np.float32)
+    pad = round(cfg.edge_silence * cfg.sample_rate)
+    if pad == 0:
+        return x
+    silence = np.zeros(pad, dtype=np.float32)
+    return np.concatenate([silence, x, silence])
+
+
 def extract_features(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     """The model input of a mono waveform at ``cfg.sample_rate``: (N,) -> (T, F) float32.
 
     log_mel: normalised log-mel frames (T, n_mels); waveform: the (optionally normalised)
-    samples themselves, (N, 1)."""
+    samples themselves, (N + 2P, 1). Both of the audio with ``cfg.edge_silence`` added at each end
+    (P samples; :func:`with_edge_silence`)."""
+    audio = with_edge_silence(audio, cfg)
     if cfg.kind == "waveform":
         samples = normalize_waveform(audio) if cfg.do_normalize else np.asarray(audio, dtype=np.float32)
         return np.ascontiguousarray(samples[:, None])

@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gzip
 import itertools
 import json
@@ -47,6 +48,9 @@ def main() -> None:
                          "speakers tune the LM weights and are scored")
     ap.add_argument("--ljspeech", type=Path, default=SHARED / "data" / "ljspeech-dev")
     ap.add_argument("--an4-test", type=Path, default=SHARED / "data" / "an4-test")
+    ap.add_argument("--edge-silence", type=float, default=None,
+                    help="seconds of silence the runtime adds at each end of every segment (the feature "
+                    "config's edge_silence; default: the checkpoint's)")
     ap.add_argument("--skip-export", action="store_true", help="only evaluate the bundle already in place")
     ap.add_argument("--skip-lm", action="store_true", help="keep the bundle's language model and weights")
     ap.add_argument("--beam-size", type=int, default=256,
@@ -73,6 +77,8 @@ def main() -> None:
         from i3d_edge.models.checkpoint import load_checkpoint, save_checkpoint
 
         ckpt = load_checkpoint(args.checkpoint)
+        if args.edge_silence is not None:
+            ckpt.feature_config = dataclasses.replace(ckpt.feature_config, edge_silence=args.edge_silence)
         state = ckpt.train_state
         ckpt.train_state = {k: v for k, v in state.items() if k != "optimizer"}
         save_checkpoint(CARD_DIR / "ckpt.pt", ckpt)
@@ -147,7 +153,7 @@ def attach_and_tune_lm(corpus: Path, real: Path, beam_size: int) -> None:
     from i3d_edge.audio import load_audio
     from i3d_edge.bundle.language_model import attach_language_model, set_decoder_settings
     from i3d_edge.corpus import read_corpus
-    from i3d_edge.features import batch_features, log_mel, normalize
+    from i3d_edge.features import batch_features, extract_features
     from i3d_edge.runtime import Runtime
     from i3d_edge.scoring import score
     from i3d_edge.tokens import normalize_text
@@ -164,7 +170,7 @@ def attach_and_tune_lm(corpus: Path, real: Path, beam_size: int) -> None:
     for name, folder in dev_dirs.items():
         items = []
         for _utt, path, text in read_corpus(folder):
-            feats = normalize(log_mel(load_audio(path, target_rate=fc.sample_rate), fc), fc)
+            feats = extract_features(load_audio(path, target_rate=fc.sample_rate), fc)  # as the runtime does
             out = rt.forward(*batch_features([feats]))
             items.append((out.log_probs[0], int(out.lens[0]), text))
         dev[name] = items

@@ -16,6 +16,7 @@ from i3d_edge.features import (
     normalize,
     normalize_waveform,
     num_frames,
+    with_edge_silence,
 )
 from i3d_edge.tokens import TokenTable, normalize_text
 from tests.conftest import speechlike
@@ -99,6 +100,21 @@ def test_feature_config_validation():
     with pytest.raises(ConfigError):
         FeatureConfig(std=[0.0] * 80)
     assert FeatureConfig.from_dict(FeatureConfig(mean=[0.5] * 80, std=[1.0] * 80).to_dict()).mean[0] == 0.5
+    for bad in (-0.1, 1.5, float("nan"), True, "0.1"):
+        with pytest.raises(ConfigError, match="edge_silence must be 0-1 seconds"):
+            FeatureConfig(edge_silence=bad)
+
+
+def test_edge_silence_is_zeros_at_each_end_before_the_features():
+    cfg = FeatureConfig(edge_silence=0.15)
+    audio = speechlike(0.7)
+    padded = with_edge_silence(audio, cfg)
+    assert padded.shape == (audio.size + 2 * 2400,)
+    assert not padded[:2400].any() and not padded[-2400:].any()
+    np.testing.assert_array_equal(padded[2400:-2400], audio)
+    np.testing.assert_array_equal(extract_features(audio, cfg), extract_features(padded, FeatureConfig()))
+    assert FeatureConfig.from_dict(cfg.to_dict()).edge_silence == 0.15
+    np.testing.assert_array_equal(with_edge_silence(audio, FeatureConfig()), audio)  # the default adds nothing
 
 
 @pytest.mark.parametrize(("raw", "norm"), [

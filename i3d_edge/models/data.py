@@ -21,7 +21,7 @@ import torch
 from ..config import FeatureConfig
 from ..corpus import read_corpus
 from ..errors import I3dEdgeError
-from ..features import log_mel, normalize, normalize_waveform
+from ..features import log_mel, normalize, normalize_waveform, with_edge_silence
 from ..tokens import TokenTable
 
 __all__ = ["FeatureSet", "spec_augment"]
@@ -30,7 +30,7 @@ def _features(args: tuple[Path, FeatureConfig]) -> np.ndarray:
     from ..audio import load_audio
 
     path, cfg = args
-    audio = load_audio(path, target_rate=cfg.sample_rate)
+    audio = with_edge_silence(load_audio(path, target_rate=cfg.sample_rate), cfg)  # as the runtime does
     if cfg.kind == "waveform":  # imported wav2vec2-style models read the samples themselves
         return audio.astype(np.float32)[:, None]  # (N, 1)
     return log_mel(audio, cfg).astype(np.float16)

@@ -42,6 +42,11 @@ class TokenTiming:
         """The same token ``seconds`` later (a segment's tokens placed in the whole audio)."""
         return TokenTiming(self.token, self.start + seconds, self.end + seconds, self.confidence)
 
+    def within(self, start: float, end: float) -> TokenTiming:
+        """The same token with its times clipped to ``[start, end]`` seconds."""
+        lo, hi = min(max(self.start, start), end), min(max(self.end, start), end)
+        return TokenTiming(self.token, lo, hi, self.confidence)
+
     def to_dict(self) -> dict[str, Any]:
         return {"token": self.token, "start": round(self.start, 3), "end": round(self.end, 3),
                 "confidence": round(self.confidence, 4)}

@@ -376,7 +376,9 @@ class Runtime:
 
     def _decode(self, out: ForwardOutput, row: int, start: float, end: float) -> _Piece:
         text, local = self.decode(out.log_probs[row], int(out.lens[row]))
-        tokens = tuple(t.shifted(start) for t in local)
+        # times in the segment's audio: less the silence the features added before it, inside the segment
+        edge = self._manifest.feature_config.edge_silence
+        tokens = tuple(t.shifted(start - edge).within(start, end) for t in local)
         probs, gates = out.gate_probs[row], out.gates[row]  # (2N,), (2N,)
         segment = Segment(start, end, text, *self._named(probs, gates))
         return _Piece(segment, tokens, probs, gates)

@@ -193,6 +193,36 @@ def test_transcript_fields(make_bundle):
     assert dict(seg.gate_probs) == pytest.approx(dict(t.gate_probs), abs=1e-6)  # one segment: the same
 
 
+def test_edge_silence_reads_the_audio_with_silence_around_it_and_times_exclude_it(make_checkpoint, make_bundle,
+                                                                                  tmp_path):
+    """A bundle whose feature config adds 0.15 s of silence at each end transcribes a clip as the same
+    weights without it transcribe the clip with that silence written into the audio; its token times
+    are those times less 0.15 s, inside the clip."""
+    from dataclasses import replace
+
+    from i3d_edge.export import export_bundle
+    from i3d_edge.models.checkpoint import save_checkpoint
+
+    ckpt = load_checkpoint(make_checkpoint("global", LAYERS))
+    ckpt.feature_config = replace(ckpt.feature_config, edge_silence=0.15)
+    save_checkpoint(tmp_path / "edge.pt", ckpt)
+    export_bundle(tmp_path / "edge.pt", tmp_path / "edge", force=True)
+    edge, plain = Runtime(tmp_path / "edge"), Runtime(make_bundle("global", LAYERS))
+    assert edge.feature_config.edge_silence == 0.15
+    clip = speechlike(1.7, seed=3)
+    silence = np.zeros(2400, np.float32)
+    got, want = edge.transcribe(clip, 16000), plain.transcribe(np.concatenate([silence, clip, silence]), 16000)
+    assert want.tokens, "this clip must emit tokens (seeded random weights)"
+    assert got.text == want.text and got.executed_modules == want.executed_modules
+    assert dict(got.gate_probs) == pytest.approx(dict(want.gate_probs), abs=1e-6)
+    assert got.duration == pytest.approx(1.7, abs=1e-3)
+    for g, w in zip(got.tokens, want.tokens, strict=True):
+        assert g.token == w.token and g.confidence == pytest.approx(w.confidence, abs=1e-6)
+        assert g.start == pytest.approx(min(max(w.start - 0.15, 0.0), 1.7), abs=1e-6)
+        assert g.end == pytest.approx(min(max(w.end - 0.15, 0.0), 1.7), abs=1e-6)
+        assert 0.0 <= g.start <= g.end <= got.duration
+
+
 def test_vanilla_runs_every_module(make_bundle):
     rt = Runtime(make_bundle("none", LAYERS), threshold=0.9, max_modules=1)
     t = rt.transcribe(speechlike(1.5), 16000)
