@@ -1,0 +1,109 @@
+"""Edge silence and weight interpolation, measured: LM word error rate per set for checkpoints or
+bundles, with ``edge_silence`` seconds of silence at each end of every utterance (benchmarks/REAL_SPEECH.md).
+
+    python benchmarks/edge_silence.py --checkpoint /work/runs/v07d/best.pt --pads 0,0.1,0.15,0.25 \\
+        --sets dev_fsdd,an4_dev,speechocean_dev,synth_dev --work /tmp/edge
+    python benchmarks/edge_silence.py --bundle i3d_edge/assets/default --pads 0,0.15
+
+A ``--checkpoint`` is exported (fp32) into ``--work`` with the shipping recipe's LM (its training text:
+``recipes/ship_default_model.py``'s ``lm_sentences``) at ``--lm-weight``/``--word-score``;
+``--interpolate BASE:ALPHA`` first mixes its weights with BASE's (``ALPHA * ckpt + (1 - ALPHA) * base``,
+both fine-tuned from one start). Each pad is set as the bundle's ``edge_silence`` (the runtime adds
+it, as a shipped bundle would), so every number is what ``i3d-edge transcribe`` gives. Sets: those of
+``benchmarks/peers.py`` plus ``synth_dev`` and ``fsdd_dev`` (the synthetic corpus's dev splits).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+for extra in (ROOT, ROOT / "recipes"):
+    if str(extra) not in sys.path:
+        sys.path.insert(0, str(extra))
+
+from benchmarks.peers import set_paths  # noqa: E402
+
+
+def build_bundle(ckpt_path: Path, out: Path, interpolate: str | None, corpus: Path, real: Path,
+                 lm_weight: float, word_score: float) -> Path:
+    from ship_default_model import lm_sentences
+
+    from i3d_edge.bundle.language_model import attach_language_model
+    from i3d_edge.export import export_bundle
+    from i3d_edge.models.checkpoint import load_checkpoint, save_checkpoint
+    from i3d_edge.tokens import normalize_text
+
+    if (out / "manifest.json").is_file():
+        return out
+    ckpt = load_checkpoint(ckpt_path)
+    ckpt.train_state = {k: v for k, v in ckpt.train_state.items() if k != "optimizer"}
+    if interpolate:
+        base_path, _, alpha_text = interpolate.rpartition(":")
+        alpha, base = float(alpha_text), load_checkpoint(Path(base_path)).state_dict
+        ckpt.state_dict = {k: alpha * v + (1 - alpha) * base[k] if v.is_floating_point() else v
+                           for k, v in ckpt.state_dict.items()}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(out.with_suffix(".pt"), ckpt)
+    export_bundle(out.with_suffix(".pt"), out, force=True)
+    attach_language_model(out, sentences=(normalize_text(t) for t in lm_sentences(corpus, real)), order=3,
+                          prune=(2, 2), max_vocab=20000, lm_weight=lm_weight, word_score=word_score, beam_size=256)
+    return out
+
+
+def with_edge_silence(bundle: Path, seconds: float, work: Path) -> Path:
+    """A copy of ``bundle`` whose manifest's feature config adds ``seconds`` at each end."""
+    import shutil
+
+    out = work / f"{bundle.name}-edge{seconds:g}"
+    if not out.exists():
+        shutil.copytree(bundle, out)
+        manifest = json.loads((out / "manifest.json").read_text())
+        manifest["feature_config"]["edge_silence"] = seconds
+        (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoint", type=Path, action="append", default=[])
+    ap.add_argument("--bundle", type=Path, action="append", default=[])
+    ap.add_argument("--interpolate", default=None, help="BASE_CKPT:ALPHA (for every --checkpoint)")
+    ap.add_argument("--pads", default="0,0.15", help="comma list of edge_silence seconds")
+    ap.add_argument("--sets", default="an4_test,ljspeech_dev,speechocean_dev,fsdd_test,synth_voices")
+    ap.add_argument("--corpus", type=Path, default=Path("/work/data/corpus"))
+    ap.add_argument("--real-corpus", type=Path, default=Path("/work/data/real"))
+    ap.add_argument("--lm-weight", type=float, default=1.6)
+    ap.add_argument("--word-score", type=float, default=1.0)
+    ap.add_argument("--work", type=Path, default=Path("/tmp/edge_silence"))
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+
+    from i3d_edge.apps.evaluation import evaluate_corpus
+    from i3d_edge.runtime import Runtime
+
+    paths = {**set_paths(args.real_corpus, args.corpus), "synth_dev": args.corpus / "dev",
+             "fsdd_dev": args.corpus / "dev_fsdd"}
+    tag = f"-mix{args.interpolate.rpartition(':')[2]}" if args.interpolate else ""
+    bundles = list(args.bundle) + [
+        build_bundle(c, args.work / f"{c.parent.name}-{c.stem}{tag}", args.interpolate, args.corpus,
+                     args.real_corpus, args.lm_weight, args.word_score) for c in args.checkpoint]
+    rows = []
+    for bundle in bundles:
+        for pad in (float(p) for p in args.pads.split(",")):
+            runtime = Runtime(with_edge_silence(bundle, pad, args.work), threads=2, decoder="lm")
+            for name in args.sets.split(","):
+                r = evaluate_corpus(runtime, paths[name]).to_dict()
+                rows.append({"bundle": str(bundle), "edge_silence": pad, "set": name, **r})
+                print(f"{bundle.name:24s} edge {pad:4.2f} {name:15s} WER {100 * r['wer']:6.2f}  CER "
+                      f"{100 * r['cer']:6.2f}  utt acc {100 * r['sentence_accuracy']:5.1f}  "
+                      f"modules {r['modules_executed']:.1f}/{r['modules_total']}", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
