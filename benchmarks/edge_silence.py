@@ -2,7 +2,7 @@
 bundles, with ``edge_silence`` seconds of silence at each end of every utterance (benchmarks/REAL_SPEECH.md).
 
     python benchmarks/edge_silence.py --checkpoint /work/runs/v07d/best.pt --pads 0,0.1,0.15,0.25 \\
-        --sets dev_fsdd,an4_dev,speechocean_dev,synth_dev --work /tmp/edge
+        --sets fsdd_dev,an4_dev,speechocean_dev,synth_dev --work /tmp/edge
     python benchmarks/edge_silence.py --bundle i3d_edge/assets/default --pads 0,0.15
 
 A ``--checkpoint`` is exported (fp32) into ``--work`` with the shipping recipe's LM (its training text:
