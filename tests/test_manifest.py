@@ -47,7 +47,8 @@ def test_the_typed_manifest_round_trips():
     assert data[TOKENS_HASH_FIELD] == tokens_sha256(manifest.tokens) != tokens_sha256(TokenTable(("<blank>", "a")))
     assert data["model_config"] == {**raw["model_config"], "frontend": "logmel", "waveform": None,
                                     "layout": "pre_ln", "activation": "relu", "layer_norm_eps": 1e-5}
-    assert data["feature_config"] == {**raw["feature_config"], "kind": "log_mel", "do_normalize": False}
+    assert data["feature_config"] == {**raw["feature_config"], "kind": "log_mel", "do_normalize": False,
+                                      "edge_silence": 0.0}
 
 
 def test_write_manifest_refuses_what_readers_would_refuse(tmp_path):
