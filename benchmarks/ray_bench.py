@@ -1,16 +1,18 @@
 """``i3d-edge transcribe --ray`` against plain ``i3d-edge transcribe`` on one folder (benchmarks/RAY.md).
 
-    python benchmarks/ray_bench.py --data ../shared/data/an4-test/audio --files 130 --repeats 3 \
+    python benchmarks/ray_bench.py --data /work/shared/data/an4-test/audio --files 200 --repeats 3 \
         --json /tmp/ray_bench.json
 
-The archive: the files of ``--data`` (and ``samples/``), copied until there are ``--files`` of them
-(mixed lengths: AN4 utterances of 1-7 s and the samples). Each repeat runs, as the user types them:
-plain ``transcribe DIR --output-dir OUT``, then ``--ray ADDRESS --ray-actors 1`` and ``--ray-actors 2``
-against one local head node started once (``ray start --head --num-cpus 2``; its start-up time is
-reported on its own), every run into a fresh output folder. Reported per mode: median wall seconds,
-files/s, audio seconds per wall second, the aggregate real-time factor (wall / audio), Ray's
-overhead per file against plain, and the largest resident memory of each transcribing actor.
-Speed measurement only: no text is scored.
+The archive: the files of ``--data`` (and ``samples/``), copied, cycling through them, until there
+are ``--files`` of them (mixed lengths: AN4 utterances of 1-7 s and the samples). Each repeat runs,
+as the user types them: plain ``transcribe DIR --output-dir OUT``, then ``--ray ADDRESS`` with 1
+actor, 1 actor of 2 threads and 2 actors (``--modes`` picks among them) against one local head
+node started once (``ray start --head --num-cpus 2``, its workers at the command's niceness; its
+start-up time is reported on its own), every run into a fresh output folder. Reported per mode:
+median wall seconds, files/s, audio hours per wall hour, the aggregate real-time factor (wall /
+audio), the ratio to plain (per repeat: the modes interleave, so each compares runs a minute
+apart), Ray's overhead per file against plain, and the largest resident memory of each
+transcribing actor. Speed measurement only: no text is scored.
 """
 
 from __future__ import annotations

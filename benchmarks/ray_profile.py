@@ -139,9 +139,10 @@ def report(data: dict[str, Any], procs: dict[int, dict[str, Any]]) -> dict[str, 
         "cluster_resources + Dataset of paths": marks["Dataset of paths end"] - marks["ray.init end"],
         "bundle read + ray.put + map_batches plan": marks["iter_batches (execution starts)"]
                                                     - marks["Dataset of paths end"],
-        "execution starts -> first actor process": (spawned[0] - marks["iter_batches (execution starts)"]
-                                                    if spawned else None),
-        "actor process start -> __init__ (python, import ray, ray.data, i3d_edge)": (
+        # Ray starts the job's worker processes when the driver joins; two of them become the actors
+        "ray.init -> first actor's worker process started": (spawned[0] - marks["ray.init end"]
+                                                              if spawned else None),
+        "worker process start -> actor __init__ (python, import ray, ray.data, i3d_edge; waits for execution)": (
             inits[0][0] - spawned[0] if inits and spawned else None),
         "actor __init__ (bundle fetched + unpacked, Runtime loaded)": inits[0][1] if inits else None,
         "first batch running -> first batch at the driver": (marks["first batch arrives"] - runs[0][0]
