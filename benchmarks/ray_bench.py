@@ -1,16 +1,18 @@
 """``i3d-edge transcribe --ray`` against plain ``i3d-edge transcribe`` on one folder (benchmarks/RAY.md).
 
-    python benchmarks/ray_bench.py --data ../shared/data/an4-test/audio --files 130 --repeats 3 \
+    python benchmarks/ray_bench.py --data /work/shared/data/an4-test/audio --files 200 --repeats 3 \
         --json /tmp/ray_bench.json
 
-The archive: the files of ``--data`` (and ``samples/``), copied until there are ``--files`` of them
-(mixed lengths: AN4 utterances of 1-7 s and the samples). Each repeat runs, as the user types them:
-plain ``transcribe DIR --output-dir OUT``, then ``--ray ADDRESS --ray-actors 1`` and ``--ray-actors 2``
-against one local head node started once (``ray start --head --num-cpus 2``; its start-up time is
-reported on its own), every run into a fresh output folder. Reported per mode: median wall seconds,
-files/s, audio seconds per wall second, the aggregate real-time factor (wall / audio), Ray's
-overhead per file against plain, and the largest resident memory of each transcribing actor.
-Speed measurement only: no text is scored.
+The archive: the files of ``--data`` (and ``samples/``), copied, cycling through them, until there
+are ``--files`` of them (mixed lengths: AN4 utterances of 1-7 s and the samples). Each repeat runs,
+as the user types them: plain ``transcribe DIR --output-dir OUT``, then ``--ray ADDRESS`` with 1
+actor, 1 actor of 2 threads and 2 actors (``--modes`` picks among them) against one local head
+node started once (``ray start --head --num-cpus 2``, its workers at the command's niceness; its
+start-up time is reported on its own), every run into a fresh output folder. Reported per mode:
+median wall seconds, files/s, audio hours per wall hour, the aggregate real-time factor (wall /
+audio), the ratio to plain (per repeat: the modes interleave, so each compares runs a minute
+apart), Ray's overhead per file against plain, and the largest resident memory of each
+transcribing actor. Speed measurement only: no text is scored.
 """
 
 from __future__ import annotations
@@ -56,16 +58,18 @@ class PeakRss:
     def __init__(self, marker: str) -> None:
         self.marker = marker
         self.peaks: dict[int, int] = {}
+        self.nice: set[int] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
 
     def _poll(self) -> None:
         while not self._stop.wait(0.5):
-            for proc in psutil.process_iter(["pid", "cmdline", "memory_info"]):
+            for proc in psutil.process_iter(["pid", "cmdline", "memory_info", "nice"]):
                 cmd = " ".join(proc.info["cmdline"] or [])
                 pid, info = proc.info["pid"], proc.info["memory_info"]
                 if self.marker in cmd and info is not None:
                     self.peaks[pid] = max(self.peaks.get(pid, 0), info.rss)
+                    self.nice.add(proc.info["nice"])
 
     def __enter__(self) -> PeakRss:
         self._thread.start()
@@ -94,12 +98,27 @@ def start_head(temp: str) -> tuple[subprocess.Popen, str, float]:
         port = s.getsockname()[1]
     address = f"127.0.0.1:{port}"
     start = time.perf_counter()
+    # Ray gives its workers a niceness 15 above the raylet's (worker_niceness): here they keep the
+    # priority of the command, as plain transcribe does, so that a busy machine slows both alike
     head = subprocess.Popen([RAY, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2",
                              "--include-dashboard=false", f"--temp-dir={temp}", "--block", "--disable-usage-stats"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                            env={**os.environ, "RAY_worker_niceness": "0"})
     probe = "import ray, sys; ray.init(address=sys.argv[1], log_to_driver=False); print(ray.cluster_resources())"
     subprocess.run([sys.executable, "-c", probe, address], check=True, capture_output=True, timeout=900)
     return head, address, time.perf_counter() - start
+
+
+def stop_head(head: subprocess.Popen) -> None:
+    head.send_signal(signal.SIGTERM)  # `ray start --block` stops what it started ...
+    try:
+        head.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        pass
+    try:  # ... and whatever of its session outlived it goes too
+        os.killpg(head.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def main() -> None:
@@ -108,7 +127,10 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=130)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--modes", default="plain,ray1,ray1x2,ray2",
+                        help="which runs, comma-separated: plain, ray1, ray1x2, ray2 (plain is always run)")
     args = parser.parse_args()
+    chosen = {"plain", *args.modes.split(",")}
 
     work = Path(tempfile.mkdtemp(prefix="ray_bench_"))
     ray_temp = tempfile.mkdtemp(prefix="rb", dir="/tmp")  # short: Ray's socket paths live below it
@@ -116,16 +138,18 @@ def main() -> None:
     uptime_before = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     audio = make_archive(args.data, args.files, work / "archive")
     head, address, startup = start_head(ray_temp)
-    modes = {
-        "plain": [],
-        "ray, 1 actor": ["--ray", address, "--ray-actors", "1"],
+    every = {
+        "plain": ("plain", []),
+        "ray1": ("ray, 1 actor", ["--ray", address, "--ray-actors", "1"]),
         # one actor holding both cores, as plain transcribe does (its onnxruntime uses every core):
         # the like-for-like measure of Ray's own overhead
-        "ray, 1 actor x 2 threads": ["--ray", address, "--ray-actors", "1", "--threads", "2"],
-        "ray, 2 actors": ["--ray", address, "--ray-actors", "2"],
+        "ray1x2": ("ray, 1 actor x 2 threads", ["--ray", address, "--ray-actors", "1", "--threads", "2"]),
+        "ray2": ("ray, 2 actors", ["--ray", address, "--ray-actors", "2"]),
     }
+    modes = dict(every[key] for key in every if key in chosen)
     walls: dict[str, list[float]] = {m: [] for m in modes}
     memory: dict[str, list[int]] = {m: [] for m in modes}
+    nice: set[int] = set()
     try:
         for r in range(args.repeats):
             for mode, extra in modes.items():
@@ -134,30 +158,28 @@ def main() -> None:
                     walls[mode].append(timed([*I3D, "transcribe", str(work / "archive"), "--output-dir", str(out),
                                               *extra], env))
                 memory[mode] += list(peaks.peaks.values())
+                nice |= peaks.nice
                 print(f"repeat {r} {mode}: {walls[mode][-1]:.1f} s", flush=True)
                 shutil.rmtree(out)
     finally:
-        head.send_signal(signal.SIGTERM)  # `ray start --block` stops what it started ...
-        try:
-            head.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            pass
-        try:  # ... and whatever of its session outlived it goes too
-            os.killpg(head.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        stop_head(head)
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(ray_temp, ignore_errors=True)
     uptime_after = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     plain = statistics.median(walls["plain"])
     report = {"files": args.files, "audio_seconds": round(audio, 1), "ray_head_startup_seconds": round(startup, 1),
-              "uptime_before": uptime_before, "uptime_after": uptime_after, "cpus": os.cpu_count(), "modes": {}}
+              "uptime_before": uptime_before, "uptime_after": uptime_after, "cpus": os.cpu_count(),
+              "driver_nice": os.nice(0), "actor_nice": sorted(nice), "modes": {}}
     for mode in modes:
         wall = statistics.median(walls[mode])
         report["modes"][mode] = {
             "walls": [round(w, 2) for w in walls[mode]], "median_wall_seconds": round(wall, 2),
-            "files_per_second": round(args.files / wall, 2), "audio_seconds_per_wall_second": round(audio / wall, 2),
-            "aggregate_rtf": round(wall / audio, 4), "overhead_per_file_seconds": round((wall - plain) / args.files, 4),
+            "files_per_second": round(args.files / wall, 2),
+            "audio_hours_per_wall_hour": round(audio / wall, 1), "aggregate_rtf": round(wall / audio, 4),
+            # the repeats interleave the modes: each repeat's ratio compares runs taken minutes apart
+            "wall_vs_plain_per_repeat": [round(w / p, 2) for w, p in zip(walls[mode], walls["plain"], strict=True)],
+            "wall_vs_plain": round(wall / plain, 2),
+            "overhead_per_file_seconds": round((wall - plain) / args.files, 4),
             "actor_peak_rss_mb": sorted(round(m / 2**20) for m in memory[mode]),
         }
     text = json.dumps(report, indent=2)

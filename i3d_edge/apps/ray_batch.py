@@ -163,13 +163,21 @@ def transcribe_dataset(ds: ray.data.Dataset | Iterable[str], model: str | os.Pat
     knobs = {**knobs, "threads": threads if threads is not None else max(1, int(cpus_per_actor))}
     RuntimeOptions.build(**knobs)  # a bad option fails here, in one line, not in every actor
     if not isinstance(ds, ray.data.Dataset):
-        ds = ray.data.from_items([{"path": os.fspath(p)} for p in ds])
+        ds = _items([{"path": os.fspath(p)} for p in ds], rows_per_batch)
     bundle = [ray.put(_pack_bundle(model))]  # in a list: the actors fetch the one object themselves
     return ds.map_batches(
         _Transcriber, fn_constructor_kwargs={"bundle": bundle, "knobs": knobs, "formats": tuple(formats),
                                              "render": render},
         batch_size=rows_per_batch, batch_format="pyarrow", num_cpus=cpus_per_actor,
         compute=ray.data.ActorPoolStrategy(size=actors))
+
+
+def _items(rows: list[dict[str, str]], rows_per_batch: int) -> ray.data.Dataset:
+    """The rows as a Dataset of blocks of about ``rows_per_batch`` rows: one block (one object
+    put in the store) per task, not Ray's default of one block per row for a few hundred rows."""
+    import ray.data
+
+    return ray.data.from_items(rows, override_num_blocks=max(1, -(-len(rows) // rows_per_batch)))
 
 
 def connect(address: str | None) -> None:
@@ -227,8 +235,9 @@ def transcribe_files(jobs: Sequence[tuple[str, str]], on_row: Callable[[dict[str
         connect(address)
         knobs = dict(knobs)
         cpus = int(knobs.pop("threads", None) or 1)
-        actors = actors or max(1, int(ray.cluster_resources().get("CPU", 1) // cpus))
-        ds = ray.data.from_items([{"path": os.path.abspath(source), "name": name} for name, source in jobs])
+        if actors is None:
+            actors = max(1, int(ray.cluster_resources().get("CPU", 1) // cpus))
+        ds = _items([{"path": os.path.abspath(source), "name": name} for name, source in jobs], rows_per_batch)
         results = transcribe_dataset(ds, model, actors=actors, cpus_per_actor=cpus, threads=cpus,
                                      rows_per_batch=rows_per_batch, formats=formats, render=render, **knobs)
         try:
