@@ -44,38 +44,35 @@ if run train; then
       --lambda 2.0 --gate-diversity 5.0
 fi
 
-if run train3; then
-  # phase 3 (session 9): synthetic replay against the forgetting of phases 1-2. The synthetic corpus
-  # twice, its FSDD training takes three more times (a corpus folder of those rows), the real speech
-  # once as recorded and once as augmented copies: 19.8 h, FSDD 4.2%. Best dev CER 43.6% at step 1,208.
-  mkdir -p "$DATA/fsdd_train"
-  grep -P '^train-fsdd-' "$DATA/corpus/train/transcripts.tsv" > "$DATA/fsdd_train/transcripts.tsv"
-  ln -sfn "$DATA/corpus/train/audio" "$DATA/fsdd_train/audio"
-  $PY -m i3d_edge train -o "$RUNS/v07c" --train "$DATA/corpus/train" --train "$DATA/corpus/train" \
-      --train "$DATA/fsdd_train" --train "$DATA/fsdd_train" --train "$DATA/fsdd_train" \
-      --train "$DATA/real/train" --train "$DATA/real/train_aug" \
-      --dev "$DATA/real/dev" --dev "$DATA/corpus/dev" --dev "$DATA/corpus/dev_fsdd" \
-      --init "$RUNS/v07b/best.pt" --lr 4e-4 --warmup-steps 20 --gate-warmup-steps 0 --max-steps 3000 \
-      --batch-frames 12000 --max-minutes "$MINUTES3" --fit-to-time --threads 2 --seed 4 --no-specaugment \
+# phases 3 and 4: synthetic replay. replay OUT INIT LR MINUTES SEED CORPUS: the synthetic CORPUS twice,
+# its FSDD training takes three more times (a corpus folder of those rows), the real speech once as
+# recorded and once as augmented copies; dev = the held-out real speakers + synthetic dev + FSDD dev.
+replay() {
+  local out=$1 init=$2 lr=$3 minutes=$4 seed=$5 corpus=$6 fsdd="$DATA/fsdd_train_$(basename "$1")"
+  mkdir -p "$fsdd"
+  grep -P '^train-fsdd-' "$corpus/train/transcripts.tsv" > "$fsdd/transcripts.tsv"
+  ln -sfn "$corpus/train/audio" "$fsdd/audio"
+  $PY -m i3d_edge train -o "$out" --train "$corpus/train" --train "$corpus/train" \
+      --train "$fsdd" --train "$fsdd" --train "$fsdd" --train "$DATA/real/train" --train "$DATA/real/train_aug" \
+      --dev "$DATA/real/dev" --dev "$corpus/dev" --dev "$corpus/dev_fsdd" \
+      --init "$init" --lr "$lr" --warmup-steps 20 --gate-warmup-steps 0 --max-steps 3000 \
+      --batch-frames 12000 --max-minutes "$minutes" --fit-to-time --threads 2 --seed "$seed" --no-specaugment \
       --gate-objective target --gate-target 0.55 --lambda 2.0 --gate-diversity 5.0
+}
+
+if run train3; then
+  # phase 3 (session 9): against the forgetting of phases 1-2; 19.8 h, FSDD 4.2%. Best dev CER 43.6% at
+  # step 1,208.
+  replay "$RUNS/v07c" "$RUNS/v07b/best.pt" 4e-4 "$MINUTES3" 4 "$DATA/corpus"
 fi
 
 if run train4; then
   # phase 4 (session 10): the FSDD training takes re-cut by make_corpus.py's fsdd_pad (a third as FSDD
   # ships them, cut at the word like the held-out takes; the rest with 0-0.2 s margins instead of
-  # 0.1-0.2 s), the same mix as phase 3, from its best weights. CORPUS4: the synthetic corpus built by
-  # the current make_corpus.py (on a machine that built it before fsdd_pad: a copy re-rendered in place).
-  CORPUS4=${CORPUS4:-$DATA/corpus}
-  mkdir -p "$DATA/fsdd_train4"
-  grep -P '^train-fsdd-' "$CORPUS4/train/transcripts.tsv" > "$DATA/fsdd_train4/transcripts.tsv"
-  ln -sfn "$CORPUS4/train/audio" "$DATA/fsdd_train4/audio"
-  $PY -m i3d_edge train -o "$RUNS/v07d" --train "$CORPUS4/train" --train "$CORPUS4/train" \
-      --train "$DATA/fsdd_train4" --train "$DATA/fsdd_train4" --train "$DATA/fsdd_train4" \
-      --train "$DATA/real/train" --train "$DATA/real/train_aug" \
-      --dev "$DATA/real/dev" --dev "$CORPUS4/dev" --dev "$CORPUS4/dev_fsdd" \
-      --init "$RUNS/v07c/best.pt" --lr 3e-4 --warmup-steps 20 --gate-warmup-steps 0 --max-steps 3000 \
-      --batch-frames 12000 --max-minutes "$MINUTES4" --fit-to-time --threads 2 --seed 5 --no-specaugment \
-      --gate-objective target --gate-target 0.55 --lambda 2.0 --gate-diversity 5.0
+  # 0.1-0.2 s), from phase 3's best weights. Best dev CER 43.2% at step 720. CORPUS4: the synthetic
+  # corpus built by the current make_corpus.py (on a machine that built it before fsdd_pad: a copy,
+  # wav files hard-linked, re-rendered in place: only the FSDD training takes change).
+  replay "$RUNS/v07d" "$RUNS/v07c/best.pt" 3e-4 "$MINUTES4" 5 "${CORPUS4:-$DATA/corpus}"
 fi
 
 if run ship; then

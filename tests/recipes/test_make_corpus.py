@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def load_recipe():
-    spec = importlib.util.spec_from_file_location("make_corpus", ROOT / "recipes" / "make_corpus.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["make_corpus"] = module
-    spec.loader.exec_module(module)
-    return module
+from tests.recipes import load_recipe
 
 
 def test_fsdd_training_takes_are_cut_at_the_word_or_keep_short_margins():
     """FSDD's held-out takes are cut at the word: a third of the training takes keep that cut (no
     margin: None), the rest get 0-0.2 s per end, so some margins are near zero too."""
-    mc = load_recipe()
+    mc = load_recipe("make_corpus")
     rng = np.random.default_rng(0)
     pads = [mc.fsdd_pad(rng) for _ in range(3000)]
     assert 0.29 < sum(p is None for p in pads) / len(pads) < 0.38
@@ -32,7 +20,7 @@ def test_fsdd_training_takes_are_cut_at_the_word_or_keep_short_margins():
 
 
 def test_trim_keeps_the_word_plus_the_margin_it_is_given():
-    mc = load_recipe()
+    mc = load_recipe("make_corpus")
     sr = mc.SR
     rng = np.random.default_rng(1)
     word = 0.5 * np.sin(2 * np.pi * 220 * np.arange(int(0.4 * sr)) / sr)

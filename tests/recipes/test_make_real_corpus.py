@@ -3,25 +3,16 @@ recording and keep its transcript, evaluation-only corpora refused, a rerun that
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.recipes import load_recipe
+
 SPEAKERS = ["spk_a", "spk_b", "spk_c", "spk_d"]
-
-
-def load_recipe():
-    spec = importlib.util.spec_from_file_location("make_real_corpus", ROOT / "recipes" / "make_real_corpus.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["make_real_corpus"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def fake_corpus(root: Path) -> dict[str, tuple[str, str]]:
@@ -46,7 +37,7 @@ def rows(tsv: Path) -> dict[str, str]:
 
 
 def test_real_corpus_holds_out_whole_speakers_and_augments_copies(tmp_path):
-    recipe = load_recipe()
+    recipe = load_recipe("make_real_corpus")
     items = fake_corpus(tmp_path / "learners")
     out = tmp_path / "out"
     assert recipe.main([str(out), "--real", f"{tmp_path / 'learners'}:1", "--copies", "2", "--jobs", "1"]) == 0
@@ -79,7 +70,7 @@ def test_real_corpus_holds_out_whole_speakers_and_augments_copies(tmp_path):
 
 @pytest.mark.parametrize("name", ["an4-test", "ljspeech-dev", "fsdd"])
 def test_evaluation_only_corpora_are_refused(tmp_path, name, capsys):
-    recipe = load_recipe()
+    recipe = load_recipe("make_real_corpus")
     fake_corpus(tmp_path / name)
     with pytest.raises(SystemExit) as exc:
         recipe.main([str(tmp_path / "out"), "--real", str(tmp_path / name)])
@@ -91,7 +82,7 @@ def test_evaluation_only_corpora_are_refused(tmp_path, name, capsys):
 def test_every_augmentation_keeps_length_and_level(tmp_path):
     """Each channel condition alone: the output is about as long as the speed change makes it
     and peaks at the chosen gain."""
-    recipe = load_recipe()
+    recipe = load_recipe("make_real_corpus")
     src = tmp_path / "x.wav"
     t = np.arange(16000) / 16000
     sf.write(src, (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 16000)
