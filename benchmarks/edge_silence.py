@@ -30,12 +30,10 @@ from benchmarks.peers import set_paths  # noqa: E402
 
 def build_bundle(ckpt_path: Path, out: Path, interpolate: str | None, corpus: Path, real: Path,
                  lm_weight: float, word_score: float) -> Path:
-    from ship_default_model import lm_sentences
+    from ship_default_model import attach_training_lm
 
-    from i3d_edge.bundle.language_model import attach_language_model
     from i3d_edge.export import export_bundle
     from i3d_edge.models.checkpoint import load_checkpoint, save_checkpoint
-    from i3d_edge.tokens import normalize_text
 
     if (out / "manifest.json").is_file():
         return out
@@ -49,21 +47,23 @@ def build_bundle(ckpt_path: Path, out: Path, interpolate: str | None, corpus: Pa
     out.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(out.with_suffix(".pt"), ckpt)
     export_bundle(out.with_suffix(".pt"), out, force=True)
-    attach_language_model(out, sentences=(normalize_text(t) for t in lm_sentences(corpus, real)), order=3,
-                          prune=(2, 2), max_vocab=20000, lm_weight=lm_weight, word_score=word_score, beam_size=256)
+    attach_training_lm(out, corpus, real, lm_weight=lm_weight, word_score=word_score, beam_size=256)
     return out
 
 
-def with_edge_silence(bundle: Path, seconds: float, work: Path) -> Path:
-    """A copy of ``bundle`` whose manifest's feature config adds ``seconds`` at each end."""
+def bundle_with_edge_silence(bundle: Path, seconds: float, work: Path) -> Path:
+    """A copy of ``bundle`` whose feature config adds ``seconds`` at each end (the manifest's one writer)."""
+    import dataclasses
     import shutil
+
+    from i3d_edge.manifest import load_manifest, write_manifest
 
     out = work / f"{bundle.name}-edge{seconds:g}"
     if not out.exists():
         shutil.copytree(bundle, out)
-        manifest = json.loads((out / "manifest.json").read_text())
-        manifest["feature_config"]["edge_silence"] = seconds
-        (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+        manifest = load_manifest(out)
+        write_manifest(dataclasses.replace(
+            manifest, feature_config=dataclasses.replace(manifest.feature_config, edge_silence=seconds)))
     return out
 
 
@@ -94,7 +94,7 @@ def main() -> None:
     rows = []
     for bundle in bundles:
         for pad in (float(p) for p in args.pads.split(",")):
-            runtime = Runtime(with_edge_silence(bundle, pad, args.work), threads=2, decoder="lm")
+            runtime = Runtime(bundle_with_edge_silence(bundle, pad, args.work), threads=2, decoder="lm")
             for name in args.sets.split(","):
                 r = evaluate_corpus(runtime, paths[name]).to_dict()
                 rows.append({"bundle": str(bundle), "edge_silence": pad, "set": name, **r})

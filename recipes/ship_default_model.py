@@ -146,21 +146,29 @@ def lm_sentences(corpus: Path, real: Path) -> Iterator[str]:
             yield line.partition("\t")[2]
 
 
+def attach_training_lm(bundle: Path, corpus: Path, real: Path, **settings: float) -> dict:
+    """Attach the default model's LM to ``bundle``: a trigram of :func:`lm_sentences` (pruned, 20,000
+    words); ``settings``: the decoder's lm_weight, word_score, beam_size. Returns its decoder section."""
+    from i3d_edge.bundle.language_model import attach_language_model
+    from i3d_edge.tokens import normalize_text
+
+    return attach_language_model(bundle, sentences=(normalize_text(t) for t in lm_sentences(corpus, real)),
+                                 order=3, prune=(2, 2), max_vocab=20000, **settings)
+
+
 def attach_and_tune_lm(corpus: Path, real: Path, beam_size: int) -> None:
     """Attach a trigram LM to BUNDLE, then grid-search lm_weight x word_score on the dev sets
     (decoding with ``beam_size``, which becomes the bundle's default too): the minimum of the
     summed WER of the synthetic dev, the FSDD dev speaker and the held-out real speakers."""
     from i3d_edge.audio import load_audio
-    from i3d_edge.bundle.language_model import attach_language_model, set_decoder_settings
+    from i3d_edge.bundle.language_model import set_decoder_settings
     from i3d_edge.corpus import read_corpus
     from i3d_edge.features import batch_features, extract_features
     from i3d_edge.runtime import Runtime
     from i3d_edge.scoring import score
-    from i3d_edge.tokens import normalize_text
 
     t0 = time.time()
-    section = attach_language_model(BUNDLE, sentences=(normalize_text(t) for t in lm_sentences(corpus, real)),
-                                    order=3, prune=(2, 2), max_vocab=20000)
+    section = attach_training_lm(BUNDLE, corpus, real)
     print(f"LM attached in {time.time() - t0:.1f} s: {section['ngram']}")
     rt = Runtime(BUNDLE, threads=2, decoder="greedy")
     fc = rt.feature_config

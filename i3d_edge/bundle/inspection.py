@@ -142,10 +142,10 @@ def render_text(info: dict[str, Any]) -> str:
         f"d_ff {mc['d_ff']}, vocab {mc['vocab_size']}"
         + (f"; {mc['arch']}: {', '.join(ARCHITECTURES[mc['arch']])} per layer" if "arch" in mc else ""),
         (f"features      {fc['n_mels']} log-mels at {fc['sample_rate']} Hz, hop {fc['hop_length']}, {normalised}"
-         + (f", {fc['edge_silence']:g} s of silence added at each end" if fc.get("edge_silence") else "")
          if fc.get("kind", "log_mel") == "log_mel" else
          f"features      raw waveform at {fc['sample_rate']} Hz, {fc['hop_length']} samples per frame, "
-         f"{'normalised per utterance' if fc.get('do_normalize') else 'not normalised'}"),
+         f"{'normalised per utterance' if fc.get('do_normalize') else 'not normalised'}")
+        + (f", {fc['edge_silence']:g} s of silence added at each end" if fc.get("edge_silence") else ""),
         f"gates         {gates['predictor']} predictor, threshold {gates['threshold']}, "
         f"{len(gates['modules'])} modules ({gates['modules'][0]} ... {gates['modules'][-1]})",
     ]

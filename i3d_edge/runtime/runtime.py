@@ -132,6 +132,7 @@ class Runtime:
                                           word_score=options.word_score, beam_size=options.beam_size)
         fc = manifest.feature_config
         self._frame_seconds = fc.encoder_frame_seconds  # one encoder frame
+        self._edge_seconds = fc.edge_silence  # silence the features add before each segment
         self._policy = SegmentPolicy(max_seconds=options.segment_seconds, search_seconds=options.segment_seconds / 6)
         # Attention memory grows with rows x frames^2: a batch may need no more than one segment of
         # the maximum length (measured, 10-min file, 12 layers d_model 192: peak RSS 493 MB with
@@ -376,9 +377,8 @@ class Runtime:
 
     def _decode(self, out: ForwardOutput, row: int, start: float, end: float) -> _Piece:
         text, local = self.decode(out.log_probs[row], int(out.lens[row]))
-        # times in the segment's audio: less the silence the features added before it, inside the segment
-        edge = self._manifest.feature_config.edge_silence
-        tokens = tuple(t.shifted(start - edge).within(start, end) for t in local)
+        # times in the whole audio: less the silence the features added before the segment, inside it
+        tokens = tuple(t.shifted(start - self._edge_seconds).within(start, end) for t in local)
         probs, gates = out.gate_probs[row], out.gates[row]  # (2N,), (2N,)
         segment = Segment(start, end, text, *self._named(probs, gates))
         return _Piece(segment, tokens, probs, gates)
