@@ -3,10 +3,10 @@
 # Every step is resumable: rerun the same command after an interruption.
 #
 #   bash recipes/real_speech.sh            # corpus, training, shipping, side-by-side benchmark
-#   STEP=train bash recipes/real_speech.sh # one step: corpus | train | train3 | train4 | ship | peers
+#   STEP=train bash recipes/real_speech.sh # one step: corpus | train | train3 | train4 | train5 | ship | peers
 #
 # Environment: DATA (default /work/data), RUNS (/work/runs), MINUTES (minutes of phase 2, 60),
-# MINUTES3 (minutes of phase 3, 95), MINUTES4 (minutes of phase 4, 65),
+# MINUTES3 (minutes of phase 3, 95), MINUTES4 (minutes of phase 4, 65), MINUTES5 (phase 5, 60),
 # PY (python of a venv with the dev extras and pyroomacoustics scipy pocketsphinx installed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,15 +44,19 @@ if run train; then
       --lambda 2.0 --gate-diversity 5.0
 fi
 
-# phases 3 and 4: synthetic replay. replay OUT INIT LR MINUTES SEED CORPUS: the synthetic CORPUS twice,
-# its FSDD training takes three more times (a corpus folder of those rows), the real speech once as
-# recorded and once as augmented copies; dev = the held-out real speakers + synthetic dev + FSDD dev.
+# phases 3-5: synthetic replay. replay OUT INIT LR MINUTES SEED CORPUS [SYNTH [TRAIN_FLAGS...]]: the
+# synthetic CORPUS SYNTH times (default 2), its FSDD training takes three more times (a corpus folder of
+# those rows), the real speech once as recorded and once as augmented copies; dev = the held-out real
+# speakers + synthetic dev + FSDD dev; TRAIN_FLAGS go to `i3d-edge train` as they are.
 replay() {
-  local out=$1 init=$2 lr=$3 minutes=$4 seed=$5 corpus=$6 fsdd="$DATA/fsdd_train_$(basename "$1")"
+  local out=$1 init=$2 lr=$3 minutes=$4 seed=$5 corpus=$6 synth=${7:-2} fsdd="$DATA/fsdd_train_$(basename "$1")"
+  shift $(( $# < 7 ? $# : 7 ))
+  local synth_args=() i
+  for (( i = 0; i < synth; i++ )); do synth_args+=(--train "$corpus/train"); done
   mkdir -p "$fsdd"
   grep -P '^train-fsdd-' "$corpus/train/transcripts.tsv" > "$fsdd/transcripts.tsv"
   ln -sfn "$corpus/train/audio" "$fsdd/audio"
-  $PY -m i3d_edge train -o "$out" --train "$corpus/train" --train "$corpus/train" \
+  $PY -m i3d_edge train -o "$out" "${synth_args[@]}" "$@" \
       --train "$fsdd" --train "$fsdd" --train "$fsdd" --train "$DATA/real/train" --train "$DATA/real/train_aug" \
       --dev "$DATA/real/dev" --dev "$corpus/dev" --dev "$corpus/dev_fsdd" \
       --init "$init" --lr "$lr" --warmup-steps 20 --gate-warmup-steps 0 --max-steps 3000 \
@@ -73,6 +77,13 @@ if run train4; then
   # corpus built by the current make_corpus.py (on a machine that built it before fsdd_pad: a copy,
   # wav files hard-linked, re-rendered in place: only the FSDD training takes change).
   replay "$RUNS/v07d" "$RUNS/v07c/best.pt" 3e-4 "$MINUTES4" 5 "${CORPUS4:-$DATA/corpus}"
+fi
+
+if run train5; then
+  # phase 5 (session 11): trained with the runtime's 0.15 s of edge silence (chosen on the dev sets in
+  # session 10, where it was added at run time only) and the synthetic speech three times instead of
+  # twice (against the drift from read sentences), from phase 4's best weights.
+  replay "$RUNS/v07e" "$RUNS/v07d/best.pt" 2e-4 "${MINUTES5:-60}" 6 "${CORPUS4:-$DATA/corpus}" 3 --edge-silence 0.15
 fi
 
 if run ship; then

@@ -40,6 +40,10 @@ def train_command(
     device: str = typer.Option("cpu", "--device", help="Torch device: cpu, cuda, cuda:1, ..."),
     init: Path | None = typer.Option(None, "--init", help="Start from this checkpoint's weights (new schedule)."),
     jobs: int = typer.Option(2, "--jobs", help="Processes for the one-off feature extraction."),
+    edge_silence: float | None = typer.Option(
+        None, "--edge-silence", metavar="SECONDS",
+        help="Digital silence put before and after every utterance, in training and by the exported "
+             "bundle's runtime (default: the --init checkpoint's; 0 for a new model)."),
     config: dict[str, Any] | None = None,  # the ModelConfig / TrainConfig options above
 ) -> None:
     """Train an I3D model (CTC + lambda x gate regulariser); rerun the same command to resume."""
@@ -53,6 +57,6 @@ def train_command(
     if cfg.fit_to_time and not max_minutes:
         raise typer.BadParameter("--fit-to-time needs --max-minutes")
     best = run_training(run_dir, train, dev, model_config, cfg, max_minutes=max_minutes or None,
-                        threads=threads or None, device=device, init=init, jobs=jobs,
+                        threads=threads or None, device=device, init=init, jobs=jobs, edge_silence=edge_silence,
                         log=lambda m: typer.echo(m, err=True))
     typer.echo(str(best))

@@ -235,7 +235,7 @@ def _start(run_dir: Path, model_config: ModelConfig, cfg: TrainConfig, fcfg: Fea
                                            if cfg.reinit_gates else ""))
         return model, fcfg, cfg, TrainState(asdict(cfg), init=str(init))
     mean, std = train_set.stats()
-    fcfg = FeatureConfig(n_mels=model_config.n_mels, mean=tuple(mean), std=tuple(std))
+    fcfg = replace(fcfg, mean=tuple(mean), std=tuple(std))
     torch.manual_seed(cfg.seed)
     return I3DModel(model_config), fcfg, cfg, TrainState(asdict(cfg))
 
@@ -293,6 +293,7 @@ def train(
     init: Path | None = None,
     jobs: int = 2,
     module_mask: list[int] | None = None,
+    edge_silence: float | None = None,
     log: Any = print,
 ) -> Path:
     """Train (or resume) into ``run_dir``; returns the path of ``best.pt``.
@@ -300,7 +301,9 @@ def train(
     ``init`` starts a new run from another checkpoint's weights, dimensions and feature
     statistics (fresh optimiser and schedule). ``module_mask`` (0/1 per module) removes modules
     statically, for fine-tuning a pruned model. ``max_minutes`` with ``cfg.fit_to_time`` measures
-    the step rate after a few steps and rescales the schedule to end on time.
+    the step rate after a few steps and rescales the schedule to end on time. ``edge_silence``
+    (seconds) replaces the feature config's for a new run (training pads every utterance so, and so
+    does the runtime of the exported bundle); a resumed run keeps its own.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     if threads:
@@ -315,6 +318,11 @@ def train(
     fcfg, tokens = (ckpt.feature_config, ckpt.tokens) if ckpt else (FeatureConfig(n_mels=model_config.n_mels),
                                                                     TokenTable())
     model_config = ckpt.model_config if ckpt else model_config
+    if edge_silence is not None and edge_silence != fcfg.edge_silence:
+        if source == last:
+            raise ConfigError(f"{last}: cannot resume with edge silence {edge_silence} s, the run was started "
+                              f"with {fcfg.edge_silence} s")
+        fcfg = replace(fcfg, edge_silence=edge_silence)
     unit, min_frames = _frame_units(fcfg)
     train_set = FeatureSet.build(train_corpora, fcfg, run_dir / "cache", jobs=jobs)
     dev_set = FeatureSet.build(dev_corpora, fcfg, run_dir / "cache", jobs=jobs)

@@ -52,6 +52,29 @@ def test_init_copies_weights_and_statistics(tmp_path, corpus, make_checkpoint):
     torch.testing.assert_close(out.state_dict[w], src.state_dict[w], atol=1e-6, rtol=0)
 
 
+def test_edge_silence_is_set_for_a_new_run_and_kept_on_resume(tmp_path, corpus, make_checkpoint):
+    from i3d_edge.errors import ConfigError
+
+    src = load_checkpoint(make_checkpoint("global", 2))
+    assert src.feature_config.edge_silence == 0
+    run = tmp_path / "run"
+    train(run, [corpus], [corpus], small_config(), _cfg(max_steps=1), init=make_checkpoint("global", 2),
+          edge_silence=0.15, log=lambda m: None)
+    out = load_checkpoint(run / "last.pt")
+    assert out.feature_config.edge_silence == 0.15  # carried to the bundle the checkpoint exports
+    assert out.feature_config.mean == src.feature_config.mean  # the rest is the init's
+    train(run, [corpus], [corpus], small_config(), _cfg(max_steps=2), edge_silence=0.15, log=lambda m: None)
+    assert load_checkpoint(run / "last.pt").train_state["step"] == 2
+    with pytest.raises(ConfigError, match=r"cannot resume with edge silence 0.3 s.*0.15 s"):
+        train(run, [corpus], [corpus], small_config(), _cfg(max_steps=3), edge_silence=0.3, log=lambda m: None)
+    fresh = tmp_path / "fresh"  # a new model: the statistics are those of the padded training audio
+    train(fresh, [corpus], [corpus], small_config(), _cfg(max_steps=1), edge_silence=0.2, log=lambda m: None)
+    assert load_checkpoint(fresh / "last.pt").feature_config.edge_silence == 0.2
+    with pytest.raises(ConfigError, match="edge_silence"):
+        train(tmp_path / "bad", [corpus], [corpus], small_config(), _cfg(max_steps=1), edge_silence=5.0,
+              log=lambda m: None)
+
+
 def test_module_mask_freezes_removed_modules(tmp_path, corpus, make_checkpoint):
     src = load_checkpoint(make_checkpoint("none", 2))
     run = tmp_path / "run"
