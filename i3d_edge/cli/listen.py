@@ -73,7 +73,7 @@ class _Lines:
 @app.command("listen", cls=Command)
 @handle_errors
 @runtime_options("model", "threshold", "max_modules", "full_depth", "threads", "precision", "decoder",
-                 "lm_weight", "word_score", "beam_size")
+                 "lm_weight", "word_score", "beam_size", "edge_silence")
 def listen_command(
     device: str = typer.Option(None, "--device", metavar="ID|NAME",
                                help="Input device: its index or part of its name (default: the system's input)."),

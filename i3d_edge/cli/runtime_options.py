@@ -36,6 +36,7 @@ OPTIONS: dict[str, tuple[Any, Any]] = {
     "lm_weight": (float | None, from_field(RuntimeOptions, "lm_weight", "--lm-weight")),
     "word_score": (float | None, from_field(RuntimeOptions, "word_score", "--word-score")),
     "beam_size": (int | None, from_field(RuntimeOptions, "beam_size", "--beam-size")),
+    "edge_silence": (float | None, from_field(RuntimeOptions, "edge_silence", "--edge-silence", metavar="SECONDS")),
 }
 
 

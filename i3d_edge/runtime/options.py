@@ -33,6 +33,7 @@ class RuntimeChanges(TypedDict, total=False):
     lm_weight: float | None
     word_score: float | None
     beam_size: int | None
+    edge_silence: float | None
 
 
 class RuntimeKnobs(RuntimeChanges, total=False):
@@ -69,6 +70,9 @@ class RuntimeOptions:
     lm_weight: float | None = setting(None, "Weight of the language model in LM decoding (default: the bundle's).")
     word_score: float | None = setting(None, "Bonus per word in LM decoding (default: the bundle's).")
     beam_size: int | None = setting(None, "Beam size of LM decoding (default: the bundle's).")
+    edge_silence: float | None = setting(None, "Seconds of digital silence put before and after every segment "
+                                               "before its features, 0-1 (default: the bundle's; token times "
+                                               "exclude it).")
 
     def __post_init__(self) -> None:
         if self.threshold is not None:
@@ -100,6 +104,11 @@ class RuntimeOptions:
             object.__setattr__(self, "word_score", check_word_score(self.word_score))
         if self.beam_size is not None:
             check_beam_size(self.beam_size)
+        if self.edge_silence is not None:
+            if isinstance(self.edge_silence, bool) or not isinstance(self.edge_silence, (int, float)) \
+                    or not 0.0 <= self.edge_silence <= 1.0:
+                raise ConfigError(f"edge_silence must be 0-1 seconds, got {self.edge_silence!r}")
+            object.__setattr__(self, "edge_silence", float(self.edge_silence))
 
     @classmethod
     def build(cls, **knobs: Unpack[RuntimeKnobs]) -> RuntimeOptions:

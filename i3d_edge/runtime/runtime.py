@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import chain
 from pathlib import Path
 from time import perf_counter
@@ -131,6 +131,9 @@ class Runtime:
         self._decode_spans = make_decoder(self._decoder_kind, lm, lm_weight=options.lm_weight,
                                           word_score=options.word_score, beam_size=options.beam_size)
         fc = manifest.feature_config
+        if options.edge_silence is not None:  # the knob overrides the bundle's
+            fc = replace(fc, edge_silence=options.edge_silence)
+        self._feature_config = fc
         self._frame_seconds = fc.encoder_frame_seconds  # one encoder frame
         self._edge_seconds = fc.edge_silence  # silence the features add before each segment
         self._policy = SegmentPolicy(max_seconds=options.segment_seconds, search_seconds=options.segment_seconds / 6)
@@ -179,7 +182,8 @@ class Runtime:
 
     @property
     def feature_config(self) -> FeatureConfig:
-        return self._manifest.feature_config
+        """The bundle's feature config, with the ``edge_silence`` knob when it is set."""
+        return self._feature_config
 
     @property
     def decoder(self) -> str:
@@ -311,7 +315,7 @@ class Runtime:
     # ------------------------------------------------------------------ pipeline steps
     def _blocks(self, source: AudioSource, sample_rate: int | None, job: _Job) -> Iterator[np.ndarray]:
         """The input's (n,) float32 blocks at the model rate; time spent counts as "load"."""
-        fc = self._manifest.feature_config
+        fc = self._feature_config
         t = perf_counter()
         try:
             blocks = stream_audio(source, sample_rate, fc.sample_rate, min_samples=fc.min_samples)
@@ -329,7 +333,7 @@ class Runtime:
             yield block
 
     def _segments(self, source: AudioSource, sample_rate: int | None, job: _Job) -> Iterator[_Queued]:
-        fc = self._manifest.feature_config
+        fc = self._feature_config
         for seg in split_stream(self._blocks(source, sample_rate, job), fc.sample_rate, self._policy):
             t = perf_counter()
             try:
@@ -356,7 +360,7 @@ class Runtime:
             features, lens = batch_features([q.features for q in queue])  # (B, T, F), (B,)
             out = self.forward(features, lens)
         except MemoryError:  # this batch's inputs fail, named; the others go on
-            seconds = max(q.samples for q in queue) / self._manifest.feature_config.sample_rate
+            seconds = max(q.samples for q in queue) / self._feature_config.sample_rate
             for q in queue:
                 q.job.pending -= 1
                 q.job.error = q.job.error or AudioError(
@@ -364,7 +368,7 @@ class Runtime:
                     f"{seconds:.0f} s; try a smaller batch size or shorter segments)")
             return
         share = lens / lens.sum()  # each row's part of the batch's shared stage time
-        rate = self._manifest.feature_config.sample_rate
+        rate = self._feature_config.sample_rate
         for row, q in enumerate(queue):
             for stage, seconds in out.timings.items():
                 q.job.timings[stage] += seconds * float(share[row])
@@ -413,7 +417,7 @@ class Runtime:
             executed_modules=executed,
             modules_executed=len(executed),
             modules_total=self.modules_total,
-            duration=job.samples / self._manifest.feature_config.sample_rate,
+            duration=job.samples / self._feature_config.sample_rate,
             timings=timings,
             segments=tuple(p.segment for p in pieces),
         )

@@ -92,6 +92,9 @@ def test_knobs_reach_the_runtime(bundle, audio):
     full = json.loads(invoke(audio["a"], "-m", bundle, "-f", "json", "--full-depth").stdout)
     none = json.loads(invoke(audio["a"], "-m", bundle, "-f", "json", "--max-modules", "0").stdout)
     assert full["modules_executed"] == 4 and none["modules_executed"] == 0
+    padded = json.loads(invoke(audio["a"], "-m", bundle, "-f", "json", "--edge-silence", "0.15").stdout)
+    want = Runtime(bundle, edge_silence=0.15).transcribe(audio["a"])
+    assert padded["text"] == want.text and padded["modules_executed"] == want.modules_executed
 
 
 SRT_CUE = re.compile(r"(\d+)\n(\d\d):(\d\d):(\d\d),(\d{3}) --> (\d\d):(\d\d):(\d\d),(\d{3})\n(.+)")
@@ -175,6 +178,7 @@ def test_bundle_and_option_errors_are_one_line(bundle, audio, tmp_path):
     assert "SHA-256 mismatch" in one_line_failure(audio["a"], "-m", broken)
     assert "threshold must be in [0, 1)" in one_line_failure(audio["a"], "-m", bundle, "--threshold", "1.5")
     assert "batch_size" in one_line_failure(audio["a"], "-m", bundle, "--batch-size", "0")
+    assert "edge_silence must be 0-1 seconds" in one_line_failure(audio["a"], "-m", bundle, "--edge-silence", "2")
     assert "int8" in one_line_failure(audio["a"], "-m", bundle, "--precision", "int8")
 
 

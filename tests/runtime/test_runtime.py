@@ -223,6 +223,35 @@ def test_edge_silence_reads_the_audio_with_silence_around_it_and_times_exclude_i
         assert 0.0 <= g.start <= g.end <= got.duration
 
 
+def test_edge_silence_knob_overrides_the_bundles(make_checkpoint, make_bundle, tmp_path):
+    """``edge_silence`` given to the Runtime reads the audio as a bundle exported with that edge silence
+    does (older bundles can use it); 0 turns a bundle's own off; out of range is one ConfigError."""
+    from dataclasses import replace
+
+    from i3d_edge.export import export_bundle
+    from i3d_edge.models.checkpoint import save_checkpoint
+
+    ckpt = load_checkpoint(make_checkpoint("global", LAYERS))
+    ckpt.feature_config = replace(ckpt.feature_config, edge_silence=0.15)
+    save_checkpoint(tmp_path / "edge.pt", ckpt)
+    export_bundle(tmp_path / "edge.pt", tmp_path / "edge", force=True)
+    edge, plain = Runtime(tmp_path / "edge"), Runtime(make_bundle("global", LAYERS))
+    knob = Runtime(make_bundle("global", LAYERS), edge_silence=0.15)
+    assert knob.feature_config.edge_silence == 0.15 and plain.feature_config.edge_silence == 0.0
+    clip = speechlike(1.7, seed=3)
+    pairs = ((knob, edge), (edge.with_options(edge_silence=0), plain), (plain.with_options(edge_silence=0.15), edge))
+    for got, want in pairs:
+        a, b = got.transcribe(clip, 16000), want.transcribe(clip, 16000)
+        assert b.tokens, "this clip must emit tokens (seeded random weights)"
+        assert a.text == b.text and a.executed_modules == b.executed_modules
+        assert [t.start for t in a.tokens] == pytest.approx([t.start for t in b.tokens], abs=1e-6)
+    with_pad, without = edge.transcribe(clip, 16000), plain.transcribe(clip, 16000)  # the pad matters here
+    assert dict(with_pad.gate_probs) != pytest.approx(dict(without.gate_probs), abs=1e-6)
+    for bad in (-0.1, 1.5, True, "0.1"):
+        with pytest.raises(ConfigError, match="edge_silence must be 0-1 seconds"):
+            Runtime(make_bundle("global", LAYERS), edge_silence=bad)
+
+
 def test_vanilla_runs_every_module(make_bundle):
     rt = Runtime(make_bundle("none", LAYERS), threshold=0.9, max_modules=1)
     t = rt.transcribe(speechlike(1.5), 16000)
