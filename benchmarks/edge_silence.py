@@ -8,8 +8,9 @@ bundles, with ``edge_silence`` seconds of silence at each end of every utterance
 A ``--checkpoint`` is exported (fp32) into ``--work`` with the shipping recipe's LM (its training text:
 ``recipes/ship_default_model.py``'s ``lm_sentences``) at ``--lm-weight``/``--word-score``;
 ``--interpolate BASE:ALPHA`` first mixes its weights with BASE's (``ALPHA * ckpt + (1 - ALPHA) * base``,
-both fine-tuned from one start). Each pad is set as the bundle's ``edge_silence`` (the runtime adds
-it, as a shipped bundle would), so every number is what ``i3d-edge transcribe`` gives. Sets: those of
+both fine-tuned from one start). Each pad is the Runtime's ``edge_silence`` knob (the runtime adds
+it, as for a bundle exported with it), so every number is what ``i3d-edge transcribe --edge-silence``
+gives. Sets: those of
 ``benchmarks/peers.py`` plus ``synth_dev`` and ``fsdd_dev`` (the synthetic corpus's dev splits).
 """
 
@@ -51,22 +52,6 @@ def build_bundle(ckpt_path: Path, out: Path, interpolate: str | None, corpus: Pa
     return out
 
 
-def bundle_with_edge_silence(bundle: Path, seconds: float, work: Path) -> Path:
-    """A copy of ``bundle`` whose feature config adds ``seconds`` at each end (the manifest's one writer)."""
-    import dataclasses
-    import shutil
-
-    from i3d_edge.manifest import load_manifest, write_manifest
-
-    out = work / f"{bundle.name}-edge{seconds:g}"
-    if not out.exists():
-        shutil.copytree(bundle, out)
-        manifest = load_manifest(out)
-        write_manifest(dataclasses.replace(
-            manifest, feature_config=dataclasses.replace(manifest.feature_config, edge_silence=seconds)))
-    return out
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", type=Path, action="append", default=[])
@@ -94,7 +79,7 @@ def main() -> None:
     rows = []
     for bundle in bundles:
         for pad in (float(p) for p in args.pads.split(",")):
-            runtime = Runtime(bundle_with_edge_silence(bundle, pad, args.work), threads=2, decoder="lm")
+            runtime = Runtime(bundle, threads=2, decoder="lm", edge_silence=pad)  # as --edge-silence does
             for name in args.sets.split(","):
                 r = evaluate_corpus(runtime, paths[name]).to_dict()
                 rows.append({"bundle": str(bundle), "edge_silence": pad, "set": name, **r})
