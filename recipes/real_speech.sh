@@ -82,7 +82,8 @@ fi
 if run train5; then
   # phase 5 (session 11): trained with the runtime's 0.15 s of edge silence (chosen on the dev sets in
   # session 10, where it was added at run time only) and the synthetic speech three times instead of
-  # twice (against the drift from read sentences), from phase 4's best weights.
+  # twice (against the drift from read sentences), from phase 4's best weights. Best dev CER 42.0% at step
+  # 812; not shipped: worse than v0.6 on ljspeech-dev, FSDD and the synthetic voices (REAL_SPEECH.md).
   replay "$RUNS/v07e" "$RUNS/v07d/best.pt" 2e-4 "${MINUTES5:-60}" 6 "${CORPUS4:-$DATA/corpus}" 3 --edge-silence 0.15
 fi
 
