@@ -59,8 +59,13 @@ def main() -> None:
                     help="attach this ARPA model with --lm-weight/--word-score instead of building and tuning one "
                          "(keeps the shipped LM when only the acoustic model changes)")
     ap.add_argument("--lm-weight", type=float, default=1.3)
+    ap.add_argument("--real-text-repeats", type=int, default=REAL_TEXT_REPEATS,
+                    help="times the real corpora's training transcripts weigh in the LM text (0: the synthetic "
+                         "corpus's text only; benchmarks/REAL_SPEECH.md, session 11)")
     ap.add_argument("--word-score", type=float, default=1.0)
     args = ap.parse_args()
+    if args.real_text_repeats < 0:
+        ap.error(f"--real-text-repeats must be >= 0, got {args.real_text_repeats}")
 
     from i3d_edge.apps.evaluation import evaluate_corpus
     from i3d_edge.runtime import Runtime
@@ -94,7 +99,7 @@ def main() -> None:
         print(f"LM {args.arpa} attached as is: {section['ngram']}, lm_weight {args.lm_weight}, "
               f"word_score {args.word_score}, beam {args.beam_size}")
     elif not args.skip_lm:
-        attach_and_tune_lm(args.corpus, args.real_corpus, args.beam_size)
+        attach_and_tune_lm(args.corpus, args.real_corpus, args.beam_size, args.real_text_repeats)
 
     results: dict[str, dict] = {}
     for precision, decoder in itertools.product(("fp32", "int8"), ("lm", "greedy")):
@@ -130,10 +135,11 @@ def write_scores(results: dict[str, dict]) -> None:
 REAL_TEXT_REPEATS = 3  # the real corpora's transcripts weigh this many times in the n-gram counts
 
 
-def lm_sentences(corpus: Path, real: Path) -> Iterator[str]:
+def lm_sentences(corpus: Path, real: Path, real_repeats: int = REAL_TEXT_REPEATS) -> Iterator[str]:
     """Training text only: the synthetic corpus's LJ Speech and fortunes pools (never its held-out
     ``dev``/``test`` sentences), its train transcripts, and the real corpora's training transcripts
-    (``REAL_TEXT_REPEATS`` times: read speech of the kind people try; spelled letters and digits)."""
+    (``real_repeats`` times, default ``REAL_TEXT_REPEATS``: read speech of the kind people try; spelled
+    letters and digits)."""
     pools = json.loads(gzip.decompress((corpus / "text_pools.json.gz").read_bytes()))["pools"]
     for name in ("ljspeech", "fortunes"):
         for _raw, text in pools[name]:
@@ -141,22 +147,23 @@ def lm_sentences(corpus: Path, real: Path) -> Iterator[str]:
     for line in (corpus / "train" / "transcripts.tsv").read_text(encoding="utf-8").splitlines():
         yield line.partition("\t")[2]
     real_lines = (real / "train" / "transcripts.tsv").read_text(encoding="utf-8").splitlines()
-    for _ in range(REAL_TEXT_REPEATS):
+    for _ in range(real_repeats):
         for line in real_lines:
             yield line.partition("\t")[2]
 
 
-def attach_training_lm(bundle: Path, corpus: Path, real: Path, **settings: float) -> dict:
+def attach_training_lm(bundle: Path, corpus: Path, real: Path, real_repeats: int = REAL_TEXT_REPEATS,
+                       **settings: float) -> dict:
     """Attach the default model's LM to ``bundle``: a trigram of :func:`lm_sentences` (pruned, 20,000
     words); ``settings``: the decoder's lm_weight, word_score, beam_size. Returns its decoder section."""
     from i3d_edge.bundle.language_model import attach_language_model
     from i3d_edge.tokens import normalize_text
 
-    return attach_language_model(bundle, sentences=(normalize_text(t) for t in lm_sentences(corpus, real)),
-                                 order=3, prune=(2, 2), max_vocab=20000, **settings)
+    text = (normalize_text(t) for t in lm_sentences(corpus, real, real_repeats))
+    return attach_language_model(bundle, sentences=text, order=3, prune=(2, 2), max_vocab=20000, **settings)
 
 
-def attach_and_tune_lm(corpus: Path, real: Path, beam_size: int) -> None:
+def attach_and_tune_lm(corpus: Path, real: Path, beam_size: int, real_repeats: int = REAL_TEXT_REPEATS) -> None:
     """Attach a trigram LM to BUNDLE, then grid-search lm_weight x word_score on the dev sets
     (decoding with ``beam_size``, which becomes the bundle's default too): the minimum of the
     summed WER of the synthetic dev, the FSDD dev speaker and the held-out real speakers."""
@@ -168,7 +175,7 @@ def attach_and_tune_lm(corpus: Path, real: Path, beam_size: int) -> None:
     from i3d_edge.scoring import score
 
     t0 = time.time()
-    section = attach_training_lm(BUNDLE, corpus, real)
+    section = attach_training_lm(BUNDLE, corpus, real, real_repeats)
     print(f"LM attached in {time.time() - t0:.1f} s: {section['ngram']}")
     rt = Runtime(BUNDLE, threads=2, decoder="greedy")
     fc = rt.feature_config
