@@ -3,10 +3,11 @@
 # Every step is resumable: rerun the same command after an interruption.
 #
 #   bash recipes/real_speech.sh            # corpus, training, shipping, side-by-side benchmark
-#   STEP=train bash recipes/real_speech.sh # one step: corpus | train | train3 | train4 | train5 | ship | peers
+#   STEP=train bash recipes/real_speech.sh # one step: corpus | train | train3 | train4 | train5 | train6 | ship | peers
 #
 # Environment: DATA (default /work/data), RUNS (/work/runs), MINUTES (minutes of phase 2, 60),
 # MINUTES3 (minutes of phase 3, 95), MINUTES4 (minutes of phase 4, 65), MINUTES5 (phase 5, 60),
+# MINUTES6 (the one-phase run, 80),
 # PY (python of a venv with the dev extras and pyroomacoustics scipy pocketsphinx installed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -85,6 +86,14 @@ if run train5; then
   # twice (against the drift from read sentences), from phase 4's best weights. Best dev CER 42.0% at step
   # 812; not shipped: worse than v0.6 on ljspeech-dev, FSDD and the synthetic voices (REAL_SPEECH.md).
   replay "$RUNS/v07e" "$RUNS/v07d/best.pt" 2e-4 "${MINUTES5:-60}" 6 "${CORPUS4:-$DATA/corpus}" 3 --edge-silence 0.15
+fi
+
+if [[ $STEP == train6 ]]; then
+  # one phase from v0.6 with phase 5's mix and edge silence (session 12): does the five-phase chain of
+  # phases 1-5 (about 5 CPU-hours) matter, or does one run of the final mix get there? Not part of
+  # STEP=all; the chain above stays the recipe until this is measured.
+  replay "$RUNS/v07f" recipes/default_model/ckpt.pt 5e-4 "${MINUTES6:-80}" 7 "${CORPUS4:-$DATA/corpus}" 3 \
+      --edge-silence 0.15
 fi
 
 if run ship; then
