@@ -3,7 +3,7 @@
 
     python recipes/make_real_corpus.py OUT_DIR \
         --real ../shared/data/speechocean762-train:10 --real ../shared/data/an4-train:6 \
-        [--copies 3] [--jobs 2] [--seed 0]
+        [--copies 3] [--fast-copies 0] [--jobs 2] [--seed 0]
 
 Each ``--real DIR[:N]`` is a corpus in the project's layout (``transcripts.tsv``, ``audio/``,
 optional ``speakers.tsv``); ``N`` whole speakers of it (seeded choice) go to dev, never to train.
@@ -11,6 +11,7 @@ Evaluation-only folders (``an4-test``, ``ljspeech-dev``, FSDD) are refused. Writ
 
     OUT_DIR/train/      every training utterance once, as recorded (16 kHz wav)
     OUT_DIR/train_aug/  --copies augmented copies of each (oversampling with variety), ids ``-a{k}``
+    OUT_DIR/train_fast/ --fast-copies faster copies of each (fluent speaking rate), ids ``-f{k}``
     OUT_DIR/dev/        the held-out speakers, as recorded (one corpus per source: dev_{name}/ too)
     OUT_DIR/{split}/meta.tsv, OUT_DIR/corpus.json (speakers held out, augment counts, command)
 
@@ -23,6 +24,9 @@ pyroomacoustics (image source model, a bank of rooms with RT60 0.15-0.9 s and ra
 source/mic positions), a telephone band (300-3400 Hz, through 8 kHz), a lossy codec at low
 bitrate (MP3 16-32 kbps or Ogg Opus through libsndfile), or none; additive noise at 0-30 dB SNR
 (white, pink, brown, or babble made of 3-6 other training utterances of other speakers); gain.
+A fast copy is an augmented copy whose edges are trimmed (frames 35 dB below the loudest) and whose
+tempo is raised 1.3-1.9x with the pitch kept (FFmpeg's atempo through PyAV): the learners and AN4's
+speakers read at about 6.5 characters a second, fluent read speech (ljspeech-dev) at about 13.
 Resumable: existing wavs are kept (the job's spec hash is in the file name's sidecar ``.spec``).
 """
 
@@ -130,8 +134,19 @@ def pick_augment(rng: np.random.Generator) -> dict:
     return aug
 
 
+FAST_TEMPO = (1.3, 1.9)
+
+
+def pick_fast(rng: np.random.Generator) -> dict:
+    """A fast copy's augmentation: edges trimmed, tempo in FAST_TEMPO, then a channel as any copy."""
+    aug = pick_augment(rng)
+    aug["speed"] = 1.0
+    aug["tempo"] = round(float(rng.uniform(*FAST_TEMPO)), 2)
+    return aug
+
+
 def augment_label(aug: dict) -> str:
-    parts = [f"speed{aug['speed']}"]
+    parts = [f"speed{aug['speed']}"] + ([f"tempo{aug['tempo']}"] if "tempo" in aug else [])
     if "room" in aug:
         parts.append(f"room{aug['room']}")
     if aug.get("phone"):
@@ -164,6 +179,47 @@ def load16(path: Path) -> np.ndarray:
     return load_audio(path, target_rate=SR).astype(np.float32)
 
 
+def trim_edges(x: np.ndarray, floor_db: float = 35.0, hop: int = SR // 50) -> np.ndarray:
+    """``x`` without the leading and trailing 20 ms frames ``floor_db`` below its loudest frame (one
+    frame of margin kept each side)."""
+    n = len(x) // hop
+    if n < 3:
+        return x
+    energy = 10 * np.log10(np.mean(x[: n * hop].reshape(n, hop) ** 2, axis=1) + 1e-12)
+    loud = np.flatnonzero(energy > energy.max() - floor_db)
+    return x[max(0, loud[0] - 1) * hop: min(n, loud[-1] + 2) * hop]
+
+
+def change_tempo(x: np.ndarray, factor: float) -> np.ndarray:
+    """``x`` played ``factor`` times faster with its pitch kept: FFmpeg's atempo filter (WSOLA)."""
+    import av
+
+    graph = av.filter.Graph()
+    source = graph.add_abuffer(format="flt", sample_rate=SR, layout="mono")
+    atempo, sink = graph.add("atempo", f"{factor}"), graph.add("abuffersink")
+    source.link_to(atempo)
+    atempo.link_to(sink)
+    graph.configure()
+    out: list[np.ndarray] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                out.append(graph.pull().to_ndarray().reshape(-1))
+            except (av.BlockingIOError, av.EOFError):
+                return
+
+    for start in range(0, len(x), 4096):
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(x[None, start: start + 4096], np.float32),
+                                           format="flt", layout="mono")
+        frame.sample_rate, frame.pts = SR, start
+        graph.push(frame)
+        drain()
+    graph.push(None)
+    drain()
+    return np.concatenate(out) if out else x[:0]
+
+
 def render(job: dict) -> tuple[str, float]:
     """Write one utterance (unless the same job already wrote it); returns (id, seconds)."""
     import soundfile as sf
@@ -177,6 +233,8 @@ def render(job: dict) -> tuple[str, float]:
     aug = job.get("aug")
     if aug:
         rng = np.random.default_rng(zlib.crc32(job["id"].encode()))
+        if "tempo" in aug:
+            x = change_tempo(trim_edges(x), aug["tempo"])
         x = resample(x, SR * aug["speed"], SR)
         if "room" in aug:
             from scipy.signal import fftconvolve
@@ -219,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("out", type=Path)
     ap.add_argument("--real", action="append", required=True, metavar="DIR[:DEV_SPEAKERS]")
     ap.add_argument("--copies", type=int, default=3, help="augmented copies of each training utterance")
+    ap.add_argument("--fast-copies", type=int, default=0,
+                    help="faster copies of each training utterance (train_fast/: trimmed, tempo 1.3-1.9x)")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
@@ -252,17 +312,25 @@ def main(argv: list[str] | None = None) -> int:
     for _, p, _, s in train_items:
         by_spk.setdefault(s, []).append(p)
     spk_list = sorted(by_spk)
+
+    def babble_for(aug: dict, spk: str, urng: np.random.Generator) -> list[str] | None:
+        """3-6 utterances of other speakers to babble with, when ``aug`` asks for babble."""
+        if aug.get("noise") != "babble":
+            return None
+        others = [s for s in spk_list if s != spk] or [spk]  # a one-speaker corpus babbles with itself
+        picks = urng.choice(others, size=min(int(urng.integers(3, 7)), len(others)), replace=False)
+        return [str(by_spk[s][int(urng.integers(len(by_spk[s])))]) for s in picks]
+
     for uid, p, text, spk in train_items:
         add("train", uid, p, text, spk)
         urng = np.random.default_rng([args.seed, zlib.crc32(uid.encode())])
         for k in range(args.copies):
             aug = pick_augment(urng)
-            babble = None
-            if aug.get("noise") == "babble":
-                others = [s for s in spk_list if s != spk] or [spk]  # a one-speaker corpus babbles with itself
-                picks = urng.choice(others, size=min(int(urng.integers(3, 7)), len(others)), replace=False)
-                babble = [str(by_spk[s][int(urng.integers(len(by_spk[s])))]) for s in picks]
-            add("train_aug", f"{uid}-a{k}", p, text, spk, aug, babble)
+            add("train_aug", f"{uid}-a{k}", p, text, spk, aug, babble_for(aug, spk, urng))
+        frng = np.random.default_rng([args.seed, zlib.crc32(uid.encode()), 1])  # apart: train_aug unchanged
+        for k in range(args.fast_copies):
+            aug = pick_fast(frng)
+            add("train_fast", f"{uid}-f{k}", p, text, spk, aug, babble_for(aug, spk, frng))
     for name, items in dev_items.items():
         for uid, p, text, spk in items:
             add("dev", uid, p, text, spk)

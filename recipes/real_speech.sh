@@ -3,11 +3,11 @@
 # Every step is resumable: rerun the same command after an interruption.
 #
 #   bash recipes/real_speech.sh            # corpus, training, shipping, side-by-side benchmark
-#   STEP=train bash recipes/real_speech.sh # one step: corpus | train | train3 | train4 | train5 | train6 | ship | peers
+#   STEP=train bash recipes/real_speech.sh # one step: corpus | train | train3 | ... | train7 | ship | peers
 #
 # Environment: DATA (default /work/data), RUNS (/work/runs), MINUTES (minutes of phase 2, 60),
 # MINUTES3 (minutes of phase 3, 95), MINUTES4 (minutes of phase 4, 65), MINUTES5 (phase 5, 60),
-# MINUTES6 (the one-phase run, 80),
+# MINUTES6 (the one-phase run, 80), MINUTES7 (the one-phase run with fast copies, 75),
 # PY (python of a venv with the dev extras and pyroomacoustics scipy pocketsphinx installed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +24,7 @@ run() { [[ $STEP == all || $STEP == "$1" ]]; }
 if run corpus; then
   # real: speechocean762 (10 speakers held out for dev) and AN4 train (6 held out), 3 augmented copies
   $PY recipes/make_real_corpus.py "$DATA/real" --real "$SHARED/speechocean762-train:10" \
-      --real "$SHARED/an4-train:6" --copies 3 --jobs 2 --seed 0
+      --real "$SHARED/an4-train:6" --copies 3 --fast-copies 2 --jobs 2 --seed 0
   # synthetic: 3 h of the v0.6 recipe (same seed: the same dev/test splits as before)
   $PY recipes/make_corpus.py "$DATA/corpus" --hours 3 --jobs 2 --seed 0 --skip-sources piper
 fi
@@ -94,6 +94,13 @@ if [[ $STEP == train6 ]]; then
   # STEP=all; the chain above stays the recipe until this is measured.
   replay "$RUNS/v07f" recipes/default_model/ckpt.pt 5e-4 "${MINUTES6:-80}" 7 "${CORPUS4:-$DATA/corpus}" 3 \
       --edge-silence 0.15
+fi
+
+if [[ $STEP == train7 ]]; then
+  # train6 plus two fast copies of the real speech (session 13): the real speakers read at about 6.5
+  # characters a second, ljspeech-dev at about 13; the only fast speech train6 sees is synthetic.
+  replay "$RUNS/v07g" recipes/default_model/ckpt.pt 5e-4 "${MINUTES7:-75}" 7 "${CORPUS4:-$DATA/corpus}" 3 \
+      --edge-silence 0.15 --train "$DATA/real/train_fast"
 fi
 
 if run ship; then

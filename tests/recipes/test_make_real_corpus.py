@@ -99,3 +99,51 @@ def test_every_augmentation_keeps_length_and_level(tmp_path):
         expected = 1.0 / aug["speed"]
         assert abs(seconds - expected) < 0.3 * expected, (aug, seconds)
         assert abs(np.max(np.abs(y)) - 0.95 * 10 ** (-6 / 20)) < 0.01, aug
+
+
+def test_tempo_keeps_the_pitch_and_shortens_the_sound():
+    recipe = load_recipe("make_real_corpus")
+    t = np.arange(32000) / 16000
+    tone = (0.5 * np.sin(2 * np.pi * 300 * t)).astype(np.float32)
+    fast = recipe.change_tempo(tone, 1.6)
+    assert abs(len(fast) - len(tone) / 1.6) < 0.02 * len(tone)
+    spectrum = np.abs(np.fft.rfft(fast[2000:-2000]))
+    peak_hz = np.argmax(spectrum) * 16000 / (len(fast) - 4000)
+    assert abs(peak_hz - 300) < 5  # a resampling speed-up would move it to 480 Hz
+
+
+def test_trim_edges_drops_silence_only_at_the_edges():
+    recipe = load_recipe("make_real_corpus")
+    rng = np.random.default_rng(0)
+    sound = 0.3 * rng.standard_normal(8000)
+    x = np.concatenate([np.zeros(16000), sound, np.zeros(4000), sound, np.zeros(16000)]).astype(np.float32)
+    y = recipe.trim_edges(x)
+    assert 20000 <= len(y) <= 20000 + 4 * 320  # both sounds and the pause between them, a frame of margin
+    assert np.abs(y).max() == np.abs(x).max()
+
+
+def test_fast_copies_are_faster_keep_the_transcript_and_leave_the_other_copies_alone(tmp_path):
+    recipe = load_recipe("make_real_corpus")
+    fake_corpus(tmp_path / "learners")
+    out = tmp_path / "out"
+    base = [str(out), "--real", f"{tmp_path / 'learners'}:1", "--copies", "1", "--jobs", "1"]
+    assert recipe.main(base) == 0
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*.wav")}
+    assert recipe.main([*base, "--fast-copies", "2"]) == 0
+    assert {p: p.stat().st_mtime_ns for p in before} == before  # train and train_aug: not re-rendered
+    train, fast = rows(out / "train/transcripts.tsv"), rows(out / "train_fast/transcripts.tsv")
+    assert set(fast) == {f"{u}-f{k}" for u in train for k in range(2)}
+    meta = dict(line.split("\t")[::2] for line in (out / "train_fast/meta.tsv").read_text().splitlines()[1:])
+    dry = 0
+    for uid in train:
+        clean = sf.info(str(out / "train/audio" / f"{uid}.wav")).frames
+        for k in range(2):
+            assert fast[f"{uid}-f{k}"] == train[uid]
+            tempo = float(meta[f"{uid}-f{k}"].split("+")[1].removeprefix("tempo"))
+            assert recipe.FAST_TEMPO[0] <= tempo <= recipe.FAST_TEMPO[1]
+            frames = sf.info(str(out / "train_fast/audio" / f"{uid}-f{k}.wav")).frames
+            if "room" not in meta[f"{uid}-f{k}"]:  # reverberation adds a tail
+                dry += 1
+                assert frames <= clean / tempo * 1.02 + 320
+    assert dry >= 3
+    assert json.loads((out / "corpus.json").read_text())["utterances"]["train_fast"] == 2 * len(train)
