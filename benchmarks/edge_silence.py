@@ -46,8 +46,9 @@ def build_bundle(ckpt_path: Path, out: Path, interpolate: str | None, corpus: Pa
         ckpt.state_dict = {k: alpha * v + (1 - alpha) * base[k] if v.is_floating_point() else v
                            for k, v in ckpt.state_dict.items()}
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(out.with_suffix(".pt"), ckpt)
-    export_bundle(out.with_suffix(".pt"), out, force=True)
+    weights = out.parent / f"{out.name}.pt"  # not with_suffix: "v07f-mix0.7" -> "v07f-mix0.pt"
+    save_checkpoint(weights, ckpt)
+    export_bundle(weights, out, force=True)
     attach_training_lm(out, corpus, real, lm_weight=lm_weight, word_score=word_score, beam_size=256)
     return out
 

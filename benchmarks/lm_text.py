@@ -68,6 +68,8 @@ def main() -> None:
     ap.add_argument("--checkpoint", type=Path, required=True)
     ap.add_argument("--repeats", default="0,1,3", help="comma list of --real-text-repeats values")
     ap.add_argument("--edge-silence", type=float, default=None, help="the runtime knob (default: the checkpoint's)")
+    ap.add_argument("--interpolate", default=None,
+                    help="BASE_CKPT:ALPHA: score ALPHA * checkpoint + (1 - ALPHA) * base (as edge_silence.py)")
     ap.add_argument("--sets", default="an4_test,ljspeech_dev,speechocean_dev,fsdd_test,synth_voices",
                     help="sets scored with the chosen weights (those of benchmarks/peers.py)")
     ap.add_argument("--corpus", type=Path, default=Path("/work/data/corpus"))
@@ -85,8 +87,9 @@ def main() -> None:
 
     paths = {**set_paths(args.real_corpus, args.corpus), "synth_dev": args.corpus / "dev",
              "fsdd_dev": args.corpus / "dev_fsdd"}
-    bundle = build_bundle(args.checkpoint, args.work / args.checkpoint.parent.name, None, args.corpus,
-                          args.real_corpus, 1.0, 0.0)
+    tag = f"-mix{args.interpolate.rpartition(':')[2]}" if args.interpolate else ""
+    bundle = build_bundle(args.checkpoint, args.work / f"{args.checkpoint.parent.name}{tag}", args.interpolate,
+                          args.corpus, args.real_corpus, 1.0, 0.0)
     runtime = Runtime(bundle, threads=2, decoder="greedy", edge_silence=args.edge_silence)
     encoded: dict[str, tuple[list[Item], float]] = {}
     for name in dict.fromkeys([*DEV_SETS, *args.sets.split(",")]):
@@ -94,7 +97,8 @@ def main() -> None:
         encoded[name] = encode(runtime, paths[name], args.limit)
         print(f"{name}: {len(encoded[name][0])} utterances encoded in {time.time() - t0:.0f} s, "
               f"{encoded[name][1]:.1f} modules", flush=True)
-    report: dict = {"checkpoint": str(args.checkpoint), "edge_silence": runtime.feature_config.edge_silence,
+    report: dict = {"checkpoint": str(args.checkpoint), "interpolate": args.interpolate,
+                    "edge_silence": runtime.feature_config.edge_silence,
                     "modules": {n: m for n, (_, m) in encoded.items()}, "texts": []}
     for repeats in (int(r) for r in args.repeats.split(",")):
         section = attach_training_lm(bundle, args.corpus, args.real_corpus, repeats, lm_weight=1.0,
