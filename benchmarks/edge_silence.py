@@ -29,13 +29,22 @@ for extra in (ROOT, ROOT / "recipes"):
 from benchmarks.peers import set_paths  # noqa: E402
 
 
-def build_bundle(ckpt_path: Path, out: Path, interpolate: str | None, corpus: Path, real: Path,
+def set_folders(real: Path, corpus: Path) -> dict[str, Path]:
+    """The folders of benchmarks/peers.py's sets plus the synthetic corpus's two dev splits."""
+    return {**set_paths(real, corpus), "synth_dev": corpus / "dev", "fsdd_dev": corpus / "dev_fsdd"}
+
+
+def build_bundle(ckpt_path: Path, work: Path, interpolate: str | None, corpus: Path, real: Path,
                  lm_weight: float, word_score: float) -> Path:
+    """``ckpt_path`` (mixed with ``interpolate``'s BASE:ALPHA) exported with the shipping LM into ``work``,
+    in a folder named after the run, checkpoint and alpha; an existing one is reused."""
     from ship_default_model import attach_training_lm
 
     from i3d_edge.export import export_bundle
     from i3d_edge.models.checkpoint import load_checkpoint, save_checkpoint
 
+    tag = f"-mix{interpolate.rpartition(':')[2]}" if interpolate else ""
+    out = work / f"{ckpt_path.parent.name}-{ckpt_path.stem}{tag}"
     if (out / "manifest.json").is_file():
         return out
     ckpt = load_checkpoint(ckpt_path)
@@ -71,12 +80,10 @@ def main() -> None:
     from i3d_edge.apps.evaluation import evaluate_corpus
     from i3d_edge.runtime import Runtime
 
-    paths = {**set_paths(args.real_corpus, args.corpus), "synth_dev": args.corpus / "dev",
-             "fsdd_dev": args.corpus / "dev_fsdd"}
-    tag = f"-mix{args.interpolate.rpartition(':')[2]}" if args.interpolate else ""
+    paths = set_folders(args.real_corpus, args.corpus)
     bundles = list(args.bundle) + [
-        build_bundle(c, args.work / f"{c.parent.name}-{c.stem}{tag}", args.interpolate, args.corpus,
-                     args.real_corpus, args.lm_weight, args.word_score) for c in args.checkpoint]
+        build_bundle(c, args.work, args.interpolate, args.corpus, args.real_corpus, args.lm_weight,
+                     args.word_score) for c in args.checkpoint]
     rows = []
     for bundle in bundles:
         for pad in (float(p) for p in args.pads.split(",")):

@@ -29,7 +29,6 @@ for extra in (ROOT, ROOT / "recipes"):
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
 
-from benchmarks.peers import set_paths  # noqa: E402
 
 DEV_SETS = ("synth_dev", "fsdd_dev", "speechocean_dev", "an4_dev")
 WEIGHTS = (0.8, 1.0, 1.3, 1.6, 2.0)
@@ -80,16 +79,13 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="only the first N utterances of each set (a smoke run)")
     args = ap.parse_args()
 
-    from edge_silence import build_bundle
+    from edge_silence import build_bundle, set_folders
     from ship_default_model import attach_training_lm
 
     from i3d_edge.runtime import Runtime
 
-    paths = {**set_paths(args.real_corpus, args.corpus), "synth_dev": args.corpus / "dev",
-             "fsdd_dev": args.corpus / "dev_fsdd"}
-    tag = f"-mix{args.interpolate.rpartition(':')[2]}" if args.interpolate else ""
-    bundle = build_bundle(args.checkpoint, args.work / f"{args.checkpoint.parent.name}{tag}", args.interpolate,
-                          args.corpus, args.real_corpus, 1.0, 0.0)
+    paths = set_folders(args.real_corpus, args.corpus)
+    bundle = build_bundle(args.checkpoint, args.work, args.interpolate, args.corpus, args.real_corpus, 1.0, 0.0)
     runtime = Runtime(bundle, threads=2, decoder="greedy", edge_silence=args.edge_silence)
     encoded: dict[str, tuple[list[Item], float]] = {}
     for name in dict.fromkeys([*DEV_SETS, *args.sets.split(",")]):

@@ -24,7 +24,7 @@ pyroomacoustics (image source model, a bank of rooms with RT60 0.15-0.9 s and ra
 source/mic positions), a telephone band (300-3400 Hz, through 8 kHz), a lossy codec at low
 bitrate (MP3 16-32 kbps or Ogg Opus through libsndfile), or none; additive noise at 0-30 dB SNR
 (white, pink, brown, or babble made of 3-6 other training utterances of other speakers); gain.
-A fast copy is an augmented copy whose edges are trimmed (frames 35 dB below the loudest) and whose
+A fast copy is an augmented copy whose edges are trimmed (make_corpus.active_bounds: 35 dB under the loudest) and whose
 tempo is raised 1.3-1.9x with the pitch kept (FFmpeg's atempo through PyAV): the learners and AN4's
 speakers read at about 6.5 characters a second, fluent read speech (ljspeech-dev) at about 13.
 Resumable: existing wavs are kept (the job's spec hash is in the file name's sidecar ``.spec``).
@@ -50,7 +50,7 @@ for _path in (REPO, REPO / "recipes"):  # the package, and make_corpus.py's sign
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-from make_corpus import coloured_noise, resample  # noqa: E402  (after the path set-up)
+from make_corpus import active_bounds, coloured_noise, resample  # noqa: E402  (after the path set-up)
 
 SR = 16000
 EVAL_ONLY = ("an4-test", "ljspeech-dev", "fsdd")  # never trained on (shared/README.md)
@@ -179,15 +179,11 @@ def load16(path: Path) -> np.ndarray:
     return load_audio(path, target_rate=SR).astype(np.float32)
 
 
-def trim_edges(x: np.ndarray, floor_db: float = 35.0, hop: int = SR // 50) -> np.ndarray:
-    """``x`` without the leading and trailing 20 ms frames ``floor_db`` below its loudest frame (one
-    frame of margin kept each side)."""
-    n = len(x) // hop
-    if n < 3:
-        return x
-    energy = 10 * np.log10(np.mean(x[: n * hop].reshape(n, hop) ** 2, axis=1) + 1e-12)
-    loud = np.flatnonzero(energy > energy.max() - floor_db)
-    return x[max(0, loud[0] - 1) * hop: min(n, loud[-1] + 2) * hop]
+def trim_edges(x: np.ndarray, margin: int = SR // 50) -> np.ndarray:
+    """``x`` without the silence before and after its speech (make_corpus's active region: 35 dB under
+    the loudest), ``margin`` samples of the recording kept each side; ``x`` if nothing is active."""
+    a, b = active_bounds(x)
+    return x[max(0, a - margin): b + margin] if b > a else x
 
 
 def change_tempo(x: np.ndarray, factor: float) -> np.ndarray:

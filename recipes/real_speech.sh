@@ -21,11 +21,14 @@ PY=${PY:-python}
 STEP=${STEP:-all}
 SHARED=../shared/data
 run() { [[ $STEP == all || $STEP == "$1" ]]; }
+# the real corpus: speechocean762 (10 speakers held out for dev) and AN4 train (6 held out); extra flags
+real_corpus() {
+  $PY recipes/make_real_corpus.py "$DATA/real" --real "$SHARED/speechocean762-train:10" \
+      --real "$SHARED/an4-train:6" --copies 3 --jobs 2 --seed 0 "$@"
+}
 
 if run corpus; then
-  # real: speechocean762 (10 speakers held out for dev) and AN4 train (6 held out), 3 augmented copies
-  $PY recipes/make_real_corpus.py "$DATA/real" --real "$SHARED/speechocean762-train:10" \
-      --real "$SHARED/an4-train:6" --copies 3 --jobs 2 --seed 0
+  real_corpus  # as recorded + 3 augmented copies
   # synthetic: 3 h of the v0.6 recipe (same seed: the same dev/test splits as before)
   $PY recipes/make_corpus.py "$DATA/corpus" --hours 3 --jobs 2 --seed 0 --skip-sources piper
 fi
@@ -102,8 +105,7 @@ if [[ $STEP == train7 ]]; then
   # train6 plus two fast copies of the real speech (session 13): the real speakers read at about 6.5
   # characters a second, ljspeech-dev at about 13; the only fast speech train6 sees is synthetic. Not
   # better than train6 on any real set (REAL_SPEECH.md): kept as the record of that experiment.
-  $PY recipes/make_real_corpus.py "$DATA/real" --real "$SHARED/speechocean762-train:10" \
-      --real "$SHARED/an4-train:6" --copies 3 --fast-copies 2 --jobs 2 --seed 0  # adds train_fast/ only
+  real_corpus --fast-copies 2  # adds train_fast/ only
   replay "$RUNS/v07g" recipes/default_model/ckpt.pt 5e-4 "${MINUTES7:-75}" 7 "${CORPUS4:-$DATA/corpus}" 3 \
       --edge-silence 0.15 --train "$DATA/real/train_fast"
 fi
