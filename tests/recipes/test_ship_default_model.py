@@ -32,3 +32,12 @@ def test_lm_text_weighs_the_real_transcripts_as_asked(tmp_path, repeats):
     text = list(ship.lm_sentences(corpus, real, repeats))
     assert text == ["book text one", "fortune text", "synthetic train", *(["a b c", "go left"] * repeats)]
     assert list(ship.lm_sentences(corpus, real)) == list(ship.lm_sentences(corpus, real, ship.REAL_TEXT_REPEATS))
+
+
+def test_ship_rule_real_sets_must_improve_synthetic_ones_may_slip_ten_percent():
+    ship = load_recipe("ship_default_model")
+    base = {"an4_dev": 0.80, "fsdd_dev": 0.38, "synth_dev": 0.40}
+    assert ship.ship_rule_failures({"an4_dev": 0.79, "fsdd_dev": 0.30, "synth_dev": 0.44}, base) == []
+    assert ship.ship_rule_failures({"an4_dev": 0.80, "fsdd_dev": 0.30, "synth_dev": 0.40}, base) == ["an4_dev"]
+    assert ship.ship_rule_failures({"an4_dev": 0.5, "fsdd_dev": 0.30, "synth_dev": 0.4401}, base) == ["synth_dev"]
+    assert ship.ship_rule_failures({"an4_dev": 0.5, "synth_dev": 0.1}, base) == ["fsdd_dev"]
