@@ -8,7 +8,8 @@
 # Environment: DATA (default /work/data), RUNS (/work/runs), MINUTES (minutes of phase 2, 60),
 # MINUTES3 (minutes of phase 3, 95), MINUTES4 (minutes of phase 4, 65), MINUTES5 (phase 5, 60),
 # MINUTES6 (the one-phase run, 80), MINUTES7 (the one-phase run with fast copies, 75), CANDIDATE and
-# REPEATS (STEP=ship: the checkpoint and --real-text-repeats),
+# REPEATS (STEP=ship: the checkpoint and --real-text-repeats), LM_WEIGHT and WORD_SCORE (STEP=ship: the
+# LM weights chosen by STEP=select; unset: tuned by the ship script on the dev sum),
 # PY (python of a venv with the dev extras and pyroomacoustics scipy pocketsphinx installed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,17 @@ PY=${PY:-python}
 STEP=${STEP:-all}
 SHARED=../shared/data
 run() { [[ $STEP == all || $STEP == "$1" ]]; }
+# v0.6 as shipped (every phase starts from its weights; STEP=select compares with its bundle), from git
+V06_COMMIT=c25e28d  # the last commit of v0.6 as shipped (bundle and checkpoint)
+V06="$DATA/v06"
+v06() {
+  if [[ ! -s $V06/ckpt.pt ]]; then
+    mkdir -p "$V06"
+    git archive "$V06_COMMIT" i3d_edge/assets/default | tar -x -C "$V06"
+    git show "$V06_COMMIT:recipes/default_model/ckpt.pt" > "$V06/ckpt.pt.tmp" && mv "$V06/ckpt.pt.tmp" "$V06/ckpt.pt"
+  fi
+}
+v06
 # the real corpus: speechocean762 (10 speakers held out for dev) and AN4 train (6 held out); extra flags
 real_corpus() {
   $PY recipes/make_real_corpus.py "$DATA/real" --real "$SHARED/speechocean762-train:10" \
@@ -39,7 +51,7 @@ if run train; then
   # training CTC loss sat at 2.4-2.6 per character and dev CER at 71% (full depth no better than gated),
   # the underfitting the v0.5 card describes; phase 2 continues from its last.pt without SpecAugment.
   $PY -m i3d_edge train -o "$RUNS/v07" --train "$DATA/corpus/train" --train "$DATA/real/train" \
-      --train "$DATA/real/train_aug" --dev "$DATA/real/dev" --init recipes/default_model/ckpt.pt --lr 5e-4 \
+      --train "$DATA/real/train_aug" --dev "$DATA/real/dev" --init "$V06/ckpt.pt" --lr 5e-4 \
       --warmup-steps 30 --gate-warmup-steps 0 --max-steps 200 --batch-frames 12000 --threads 2 --seed 2 \
       --gate-objective target --gate-target 0.55 --lambda 2.0 --gate-diversity 5.0
   $PY -m i3d_edge train -o "$RUNS/v07b" --train "$DATA/corpus/train" --train "$DATA/real/train" \
@@ -97,7 +109,7 @@ if [[ $STEP == train6 ]]; then
   # phases 1-5 (about 5 CPU-hours) matter, or does one run of the final mix get there? Measured: dev CER
   # 43.0 at step 1,946 of 2,257 against the chain's 42.0 for a fifth of the CPU time (REAL_SPEECH.md).
   # Not part of STEP=all, which stays the record of the chain.
-  replay "$RUNS/v07f" recipes/default_model/ckpt.pt 5e-4 "${MINUTES6:-80}" 7 "${CORPUS4:-$DATA/corpus}" 3 \
+  replay "$RUNS/v07f" "$V06/ckpt.pt" 5e-4 "${MINUTES6:-80}" 7 "${CORPUS4:-$DATA/corpus}" 3 \
       --edge-silence 0.15
 fi
 
@@ -106,8 +118,21 @@ if [[ $STEP == train7 ]]; then
   # characters a second, ljspeech-dev at about 13; the only fast speech train6 sees is synthetic. Not
   # better than train6 on any real set (REAL_SPEECH.md): kept as the record of that experiment.
   real_corpus --fast-copies 2  # adds train_fast/ only
-  replay "$RUNS/v07g" recipes/default_model/ckpt.pt 5e-4 "${MINUTES7:-75}" 7 "${CORPUS4:-$DATA/corpus}" 3 \
+  replay "$RUNS/v07g" "$V06/ckpt.pt" 5e-4 "${MINUTES7:-75}" 7 "${CORPUS4:-$DATA/corpus}" 3 \
       --edge-silence 0.15 --train "$DATA/real/train_fast"
+fi
+
+if [[ $STEP == select ]]; then
+  # session 14: v0.6 as shipped on the dev and test sets, then CANDIDATE (default train6's) and its
+  # interpolations with v0.6, each LM text and weight pair; chosen by the ship rule on the dev sets
+  # (benchmarks/lm_text.py --baseline; REAL_SPEECH.md). Prints the row to give STEP=ship.
+  [[ -s $RUNS/v06_baseline.json ]] || $PY benchmarks/edge_silence.py --bundle "$V06/i3d_edge/assets/default" --pads 0 \
+      --sets synth_dev,fsdd_dev,speechocean_dev,an4_dev,an4_test,ljspeech_dev,fsdd_test,synth_voices \
+      --corpus "$DATA/corpus" --real-corpus "$DATA/real" --json "$RUNS/v06_baseline.json"
+  $PY benchmarks/lm_text.py --checkpoint "${CANDIDATE:-$RUNS/v07f/best.pt}" --interpolate "$V06/ckpt.pt:1.0" \
+      --interpolate "$V06/ckpt.pt:0.7" --interpolate "$V06/ckpt.pt:0.5" --repeats 0,3 --edge-silence 0.15 \
+      --baseline "$RUNS/v06_baseline.json" --corpus "$DATA/corpus" --real-corpus "$DATA/real" \
+      --work "$RUNS/lmtext" --json "$RUNS/select.json"
 fi
 
 if run ship; then
@@ -116,7 +141,8 @@ if run ship; then
   # checkpoint to ship (default: train6's); REPEATS: the real transcripts' share of the LM text.
   $PY recipes/ship_default_model.py "${CANDIDATE:-$RUNS/v07f/best.pt}" --edge-silence 0.15 \
       --corpus "${CORPUS4:-$DATA/corpus}" --real-corpus "$DATA/real" --real-text-repeats "${REPEATS:-3}" \
-      --ljspeech ../shared/data/ljspeech-dev --an4-test ../shared/data/an4-test
+      --ljspeech ../shared/data/ljspeech-dev --an4-test ../shared/data/an4-test \
+      ${LM_WEIGHT:+--no-tune --lm-weight "$LM_WEIGHT" --word-score "$WORD_SCORE"}
 fi
 
 if run peers; then
