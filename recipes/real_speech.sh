@@ -137,8 +137,10 @@ fi
 
 if run ship; then
   # ships only when the candidate beats v0.6 on every real set (issue 31): none of v07c-v07g with 0.15 s
-  # of edge silence and the LM text chosen on dev does: ljspeech-dev (REAL_SPEECH.md). CANDIDATE: the
-  # checkpoint to ship (default: train6's); REPEATS: the real transcripts' share of the LM text.
+  # of edge silence and the LM text chosen on dev does, nor session 14's choice of STEP=select (train6 at
+  # 60 minutes x v0.6 at 0.5, real text 3x): ljspeech-dev (REAL_SPEECH.md). CANDIDATE: the checkpoint to
+  # ship (default: train6's; an interpolation: $RUNS/lmtext/*-mixA.pt); REPEATS: the real transcripts'
+  # share of the LM text.
   $PY recipes/ship_default_model.py "${CANDIDATE:-$RUNS/v07f/best.pt}" --edge-silence 0.15 \
       --corpus "${CORPUS4:-$DATA/corpus}" --real-corpus "$DATA/real" --real-text-repeats "${REPEATS:-3}" \
       --ljspeech ../shared/data/ljspeech-dev --an4-test ../shared/data/an4-test \
