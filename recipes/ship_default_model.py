@@ -142,8 +142,9 @@ def write_scores(results: dict[str, dict]) -> None:
 REAL_TEXT_REPEATS = 3  # the real corpora's transcripts weigh this many times in the n-gram counts
 
 # Issue 31's ship rule: better than the shipped model on every real set, at most this much relative
-# WER worse on the synthetic ones. Applied to the test sets before shipping and, by benchmarks/lm_text.py
-# (``--baseline``), to the dev sets when a candidate and its LM weights are chosen.
+# WER worse on the synthetic ones. benchmarks/lm_text.py (``--baseline``) applies it to the dev sets to
+# choose a candidate and its LM weights, and reports where the choice breaks it on the test sets; this
+# script ships whatever it is given.
 SYNTHETIC_SLACK = 0.10
 SYNTHETIC_SETS = frozenset({"synth_dev", "synth_voices", "test_voices"})
 
@@ -154,9 +155,9 @@ def ship_rule_failures(wer: dict[str, float], baseline: dict[str, float]) -> lis
     ``SYNTHETIC_SLACK``."""
     failures = []
     for name, base in baseline.items():
-        limit = base * (1 + SYNTHETIC_SLACK) if name in SYNTHETIC_SETS else base
         got = wer.get(name)
-        if got is None or (got > limit if name in SYNTHETIC_SETS else got >= limit):
+        synthetic = name in SYNTHETIC_SETS
+        if got is None or (got > base * (1 + SYNTHETIC_SLACK) if synthetic else got >= base):
             failures.append(name)
     return failures
 

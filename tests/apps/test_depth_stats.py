@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "depth_stats.py"
-_spec = importlib.util.spec_from_file_location("depth_stats", _PATH)
-assert _spec is not None and _spec.loader is not None
-depth_stats = importlib.util.module_from_spec(_spec)
-sys.modules["depth_stats"] = depth_stats
-_spec.loader.exec_module(depth_stats)
+from tests.recipes import load_script
+
+depth_stats = load_script("benchmarks", "depth_stats")
 
 
 def test_rankdata_averages_ties() -> None:

@@ -3,16 +3,9 @@ issue 31's ship rule on the dev sets (recipes/ship_default_model.py), never a fa
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
+from tests.recipes import load_script
 
-_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "lm_text.py"
-_spec = importlib.util.spec_from_file_location("lm_text", _PATH)
-assert _spec is not None and _spec.loader is not None
-lm_text = importlib.util.module_from_spec(_spec)
-sys.modules["lm_text"] = lm_text
-_spec.loader.exec_module(lm_text)
+lm_text = load_script("benchmarks", "lm_text")
 
 BASE = {"synth_dev": 0.40, "fsdd_dev": 0.38, "speechocean_dev": 0.90, "an4_dev": 0.82,
         "ljspeech_dev": 0.89}  # a test set in the baseline: never read by the choice
