@@ -210,6 +210,8 @@ class ModelConfig:
             raise ConfigError(f"model config: depthwise_kernel must be an odd positive integer, got {k!r}")
         if isinstance(self.waveform, dict):
             object.__setattr__(self, "waveform", WaveformConfig.from_dict(self.waveform))
+        if self.waveform is not None and not isinstance(self.waveform, WaveformConfig):
+            raise ConfigError(f"model config: waveform must be an object or null, got {type(self.waveform).__name__}")
         if self.frontend not in ("logmel", "waveform"):
             raise ConfigError(f"model config: frontend must be logmel or waveform, got {self.frontend!r}")
         if (self.frontend == "waveform") != isinstance(self.waveform, WaveformConfig):

@@ -175,7 +175,8 @@ def test_local_budget_is_greedy_in_execution_order():
     np.testing.assert_array_equal(executed, [2, 3, 3])
 
 
-@pytest.mark.parametrize("bad", [dict(n_heads=5), dict(gates="sometimes"), dict(dropout=1.5), dict(n_layers=0)])
+@pytest.mark.parametrize("bad", [dict(n_heads=5), dict(gates="sometimes"), dict(dropout=1.5), dict(n_layers=0),
+                                 dict(waveform=[]), dict(waveform="wav2vec2")])
 def test_invalid_config_is_a_clear_error(bad):
     with pytest.raises(ConfigError, match="model config"):
         ModelConfig(**bad)
